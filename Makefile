@@ -1,0 +1,50 @@
+# ecarotator — see README.md. `make demo` runs the main job, `make test` the tests.
+SHELL := /bin/bash
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+GO ?= go
+STATICCHECK_VERSION := v0.8.2
+BIN := bin
+VAULT_BIN := $(shell scripts/vault.sh path)
+export ECAROTATOR_VAULT_BIN := $(VAULT_BIN)
+# -race needs cgo; everything else builds with CGO_ENABLED=0.
+TESTFLAGS ?= -race -count=1
+INTEGRATION_TIMEOUT ?= 30m
+
+.PHONY: all build test test-unit test-integration lint vault bench demo clean fuzz
+
+all: build
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/...
+
+## test: unit + integration (integration runs against a real Vault; `make vault` builds it once)
+test: test-unit test-integration
+
+test-unit:
+	$(GO) test $(TESTFLAGS) ./...
+
+test-integration: vault
+	$(GO) test $(TESTFLAGS) -tags integration -timeout $(INTEGRATION_TIMEOUT) ./...
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) vet -tags integration ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
+
+## vault: build the real Vault server once and cache it outside the checkout
+vault:
+	@scripts/vault.sh build
+
+bench: vault
+	$(GO) test -run '^$$' -bench . -benchmem -tags integration ./...
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzLoad -fuzztime 30s ./internal/config
+
+demo: build vault
+	scripts/demo.sh
+
+clean:
+	rm -rf $(BIN)
