@@ -41,7 +41,7 @@ bench: vault
 	$(GO) test -run '^$$' -bench . -benchmem -tags integration ./...
 
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzLoad -fuzztime 30s ./internal/config
+	$(GO) test -run '^$$' -fuzz FuzzLoadBytes -fuzztime 30s ./internal/config
 
 demo: build vault
 	scripts/demo.sh

@@ -1,0 +1,164 @@
+// Command ecarotator rotates the OAuth consumer secrets of Salesforce
+// External Client Apps through the Dev Hub org that owns them, keeps the new
+// credentials in HashiCorp Vault KV v2, and records every step in a
+// tamper-evident audit trail.
+//
+// One binary: the daemon (`run`) and the operator and auditor CLI. Exit codes
+// are documented in exitcodes.go and the README.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/ecarotator/ecarotator/internal/config"
+	"github.com/ecarotator/ecarotator/internal/logging"
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv))
+}
+
+// run is the one place that maps errors to exit codes. A first SIGINT or
+// SIGTERM cancels the context (graceful stop); a second exits 130 at once.
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		stop() // restore default handling: a second signal kills the process
+	}()
+	return execute(ctx, args, stdin, stdout, stderr, getenv)
+}
+
+// execute runs the CLI with the given context; tests call it directly.
+func execute(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
+	c := &cli{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}
+	root := c.rootCommand()
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return ExitOK
+	}
+	code := exitCode(err)
+	if !errors.Is(err, errSilent) {
+		fmt.Fprintf(stderr, "ecarotator: %v\n", err)
+	}
+	return code
+}
+
+// cli holds what every subcommand shares.
+type cli struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	getenv         func(string) string
+
+	cfgPath   string
+	logLevel  string
+	logFormat string
+}
+
+func (c *cli) rootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "ecarotator",
+		Short: "Rotate Salesforce External Client App secrets into HashiCorp Vault",
+		Long: `ecarotator rotates the OAuth consumer key and secret of Salesforce External
+Client Apps through the Dev Hub org that owns them (Connect REST staged
+credentials), keeps every new pair in Vault KV v2 before the next step,
+proves it with a real token request, and records each step in a
+tamper-evident audit trail.
+
+Exit codes: 0 ok, 1 runtime error, 2 usage error, 3 config error,
+4 verification failure (a rotation's proof or an audit verify failed),
+5 not implemented yet.`,
+		Version:       version,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	def := c.getenv("ECAROTATOR_CONFIG")
+	if def == "" {
+		def = "ecarotator.yaml"
+	}
+	root.PersistentFlags().StringVarP(&c.cfgPath, "config", "c", def, "config file (env ECAROTATOR_CONFIG)")
+	root.PersistentFlags().StringVar(&c.logLevel, "log-level", "", "debug|info|warn|error (overrides config and ECAROTATOR_LOG_LEVEL)")
+	root.PersistentFlags().StringVar(&c.logFormat, "log-format", "", "json|console (default: json for run, console otherwise)")
+	root.AddCommand(
+		c.runCommand(),
+		c.rotateCommand(),
+		c.planCommand(),
+		c.statusCommand(),
+		c.auditCommand(),
+		c.mfaCommand(),
+		c.revealCommand(),
+		c.configCommand(),
+		c.versionCommand(),
+	)
+	return root
+}
+
+// loadConfig loads and validates the config; flags win over file and env.
+func (c *cli) loadConfig() (*config.Config, error) {
+	cfg, err := config.Load(c.cfgPath, c.getenv)
+	if err != nil {
+		return nil, configError{err}
+	}
+	if c.logLevel != "" {
+		cfg.Log.Level = c.logLevel
+	}
+	if c.logFormat != "" {
+		cfg.Log.Format = c.logFormat
+	}
+	return cfg, nil
+}
+
+// logger builds the logger for a command: JSON for the daemon, console for
+// the CLI unless configured otherwise. Logs go to stderr.
+func (c *cli) logger(cfg *config.Config, daemon bool) (*zap.Logger, error) {
+	format, level := logging.FormatConsole, "info"
+	if daemon {
+		format = logging.FormatJSON
+	}
+	if cfg != nil {
+		if cfg.Log.Format != "" {
+			format = cfg.Log.Format
+		}
+		level = cfg.Log.Level
+	}
+	if c.logFormat != "" {
+		format = c.logFormat
+	}
+	if c.logLevel != "" {
+		level = c.logLevel
+	}
+	l, err := logging.New(c.stderr, format, level)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	return l, nil
+}
+
+func (c *cli) versionCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			fmt.Fprintf(c.stdout, "ecarotator %s\n", version)
+			return nil
+		},
+	}
+}

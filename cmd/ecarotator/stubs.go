@@ -1,0 +1,51 @@
+package main
+
+import (
+	"strings"
+
+	"github.com/spf13/cobra"
+)
+
+// isCobraUsage tells cobra's own argument errors apart from runtime errors.
+func isCobraUsage(err error) bool {
+	msg := err.Error()
+	return strings.HasPrefix(msg, "unknown command") || strings.HasPrefix(msg, "unknown flag") ||
+		strings.Contains(msg, "arg(s)") || strings.HasPrefix(msg, "required flag")
+}
+
+// notImplemented declares a subcommand whose issue has not landed yet: it
+// says so and exits 5, never silently succeeding.
+func notImplemented(use, short, issue string) *cobra.Command {
+	return &cobra.Command{
+		Use:                use,
+		Short:              short + " (not implemented yet)",
+		DisableFlagParsing: true,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return notImplementedError{what: cmd.CommandPath(), issue: issue}
+		},
+	}
+}
+
+func (c *cli) runCommand() *cobra.Command {
+	return notImplemented("run", "Run the daemon: scheduler, HTTP API, metrics", "daemon issue")
+}
+
+func (c *cli) statusCommand() *cobra.Command {
+	return notImplemented("status", "Show every app's rotation state", "daemon issue")
+}
+
+func (c *cli) mfaCommand() *cobra.Command {
+	return notImplemented("mfa", "Enroll or disable an operator's TOTP", "MFA issue")
+}
+
+func (c *cli) revealCommand() *cobra.Command {
+	return notImplemented("reveal <app>", "Print an app's current secret (break-glass, MFA)", "MFA issue")
+}
+
+func (c *cli) rotateCommand() *cobra.Command {
+	return notImplemented("rotate <app>", "Rotate one app now", "rotation engine issue")
+}
+
+func (c *cli) planCommand() *cobra.Command {
+	return notImplemented("plan", "Show whether and when each app would rotate, and preflight results", "rotation engine issue")
+}
