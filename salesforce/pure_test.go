@@ -1,0 +1,311 @@
+package salesforce
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ecarotator/ecarotator/rotator"
+)
+
+func TestExponentialBackoff(t *testing.T) {
+	half := func() float64 { return 0.5 }
+	tests := []struct {
+		name      string
+		f         BackoffFunc
+		attempt   int
+		wantRetry bool
+		wantWait  time.Duration
+	}{
+		{"the first failure waits the base", ExponentialBackoff(time.Second, time.Minute, 5, nil), 1, true, time.Second},
+		{"the second failure doubles the wait", ExponentialBackoff(time.Second, time.Minute, 5, nil), 2, true, 2 * time.Second},
+		{"the fourth failure waits eight times the base", ExponentialBackoff(time.Second, time.Minute, 5, nil), 4, true, 8 * time.Second},
+		{"the wait is capped at max", ExponentialBackoff(time.Second, 3*time.Second, 10, nil), 5, true, 3 * time.Second},
+		{"a huge attempt number does not overflow past max", ExponentialBackoff(time.Second, 3*time.Second, 1000, nil), 999, true, 3 * time.Second},
+		{"the last allowed attempt stops retrying", ExponentialBackoff(time.Second, time.Minute, 5, nil), 5, false, 0},
+		{"one allowed attempt never retries", ExponentialBackoff(time.Second, time.Minute, 1, nil), 1, false, 0},
+		{"attempt zero is invalid and stops", ExponentialBackoff(time.Second, time.Minute, 5, nil), 0, false, 0},
+		{"jitter keeps half the wait fixed and scales the rest", ExponentialBackoff(4*time.Second, time.Minute, 5, half), 1, true, 3 * time.Second},
+		{"zero jitter still waits half", ExponentialBackoff(4*time.Second, time.Minute, 5, func() float64 { return 0 }), 2, true, 4 * time.Second},
+		{"zero base gives zero waits for tests", ExponentialBackoff(0, 0, 3, nil), 2, true, 0},
+		{"NoRetry never retries", NoRetry, 1, false, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			retry, wait := tt.f(tt.attempt)
+			if retry != tt.wantRetry || wait != tt.wantWait {
+				t.Errorf("got (%v, %v), want (%v, %v)", retry, wait, tt.wantRetry, tt.wantWait)
+			}
+		})
+	}
+}
+
+func TestParseRetryAfter(t *testing.T) {
+	now := time.Date(2026, 11, 26, 1, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name   string
+		value  string
+		want   time.Duration
+		wantOK bool
+	}{
+		{"delay seconds are honoured", "7", 7 * time.Second, true},
+		{"an HTTP date in the future gives the difference", now.Add(90 * time.Second).Format(http.TimeFormat), 90 * time.Second, true},
+		{"an HTTP date in the past means now", now.Add(-time.Hour).Format(http.TimeFormat), 0, true},
+		{"a missing header is absent", "", 0, false},
+		{"a negative number is ignored", "-3", 0, false},
+		{"garbage is ignored", "soon", 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := http.Header{}
+			if tt.value != "" {
+				h.Set("Retry-After", tt.value)
+			}
+			got, ok := parseRetryAfter(h, now)
+			if got != tt.want || ok != tt.wantOK {
+				t.Errorf("got (%v, %v), want (%v, %v)", got, ok, tt.want, tt.wantOK)
+			}
+		})
+	}
+}
+
+func TestParseLimitInfo(t *testing.T) {
+	tests := []struct {
+		name   string
+		value  string
+		want   rotator.APIUsage
+		wantOK bool
+	}{
+		{"the documented api-usage form parses", "api-usage=10018/100000", rotator.APIUsage{Used: 10018, Limit: 100000}, true},
+		{"api-bursts after a semicolon is tolerated", "api-usage=18/5000; api-bursts=1/750", rotator.APIUsage{Used: 18, Limit: 5000}, true},
+		{"api-bursts first is tolerated", "api-bursts=1/750;api-usage=2/3", rotator.APIUsage{Used: 2, Limit: 3}, true},
+		{"per-app usage separated by commas is skipped", "per-app-api-usage=5/100(appName=x), api-usage=9/10", rotator.APIUsage{Used: 9, Limit: 10}, true},
+		{"spaces around parts are tolerated", "  api-usage = 1 / 2 ", rotator.APIUsage{Used: 1, Limit: 2}, true},
+		{"an empty header is absent", "", rotator.APIUsage{}, false},
+		{"only bursts is absent", "api-bursts=1/750", rotator.APIUsage{}, false},
+		{"a zero limit is rejected", "api-usage=1/0", rotator.APIUsage{}, false},
+		{"a negative count is rejected", "api-usage=-1/10", rotator.APIUsage{}, false},
+		{"a missing slash is rejected", "api-usage=10", rotator.APIUsage{}, false},
+		{"non-numbers are rejected", "api-usage=a/b", rotator.APIUsage{}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := ParseLimitInfo(tt.value)
+			if got != tt.want || ok != tt.wantOK {
+				t.Errorf("ParseLimitInfo(%q) = (%+v, %v), want (%+v, %v)", tt.value, got, ok, tt.want, tt.wantOK)
+			}
+		})
+	}
+}
+
+func TestClassifyREST(t *testing.T) {
+	tests := []struct {
+		name       string
+		status     int
+		code       string
+		idempotent bool
+		want       Class
+	}{
+		{"a 503 on a read is transient", 503, "SERVER_UNAVAILABLE", true, ClassTransient},
+		{"a 500 on a read is transient", 500, "", true, ClassTransient},
+		{"a 502 on a mutation is ambiguous", 502, "", false, ClassAmbiguous},
+		{"a 503 on a mutation is ambiguous", 503, "", false, ClassAmbiguous},
+		{"a 429 is transient even on a mutation", 429, "", false, ClassTransient},
+		{"REQUEST_LIMIT_EXCEEDED is its own class", 403, "REQUEST_LIMIT_EXCEEDED", true, ClassRateLimited},
+		{"REQUEST_LIMIT_EXCEEDED with an odd status is still rate limiting", 503, "REQUEST_LIMIT_EXCEEDED", false, ClassRateLimited},
+		{"INSUFFICIENT_ACCESS is a permission problem", 403, "INSUFFICIENT_ACCESS", true, ClassPermission},
+		{"a bare 403 is a permission problem", 403, "", true, ClassPermission},
+		{"a 401 is an auth problem", 401, "INVALID_SESSION_ID", true, ClassAuth},
+		{"a 404 is not found", 404, "NOT_FOUND", false, ClassNotFound},
+		{"a 409 is an occupied slot", 409, "", false, ClassSlotOccupied},
+		{"a 400 is final", 400, "INVALID_INPUT", true, ClassFinal},
+		{"a 410 is final", 410, "", true, ClassFinal},
+		{"a 412 is final", 412, "", false, ClassFinal},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := classifyREST(tt.status, tt.code, tt.idempotent); got != tt.want {
+				t.Errorf("got %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestClassifyOAuth(t *testing.T) {
+	tests := []struct {
+		name   string
+		status int
+		code   string
+		want   Class
+	}{
+		{"invalid_client is a rejection", 400, "invalid_client", ClassAuth},
+		{"invalid_client_id is a rejection", 400, "invalid_client_id", ClassAuth},
+		{"invalid_grant is a rejection", 400, "invalid_grant", ClassAuth},
+		{"inactive_user is a rejection", 400, "inactive_user", ClassAuth},
+		{"rate_limit_exceeded is rate limiting", 400, "rate_limit_exceeded", ClassRateLimited},
+		{"unsupported_grant_type is final", 400, "unsupported_grant_type", ClassFinal},
+		{"a 503 without a body is transient", 503, "", ClassTransient},
+		{"a 429 without a body is transient", 429, "", ClassTransient},
+		{"a 400 without a body is final", 400, "", ClassFinal},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := classifyOAuth(tt.status, tt.code); got != tt.want {
+				t.Errorf("got %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestAPIErrorMatchesSentinels(t *testing.T) {
+	all := []error{rotator.ErrNotFound, rotator.ErrRateLimited, rotator.ErrPermission, rotator.ErrRejected, rotator.ErrUnreachable, rotator.ErrAmbiguous, rotator.ErrSlotOccupied, rotator.ErrConflict}
+	tests := []struct {
+		name  string
+		class Class
+		want  []error
+	}{
+		{"transient matches unreachable", ClassTransient, []error{rotator.ErrUnreachable}},
+		{"rate limited matches rate limited", ClassRateLimited, []error{rotator.ErrRateLimited}},
+		{"auth matches rejected", ClassAuth, []error{rotator.ErrRejected}},
+		{"permission matches permission", ClassPermission, []error{rotator.ErrPermission}},
+		{"not found matches not found", ClassNotFound, []error{rotator.ErrNotFound}},
+		{"slot occupied matches slot occupied", ClassSlotOccupied, []error{rotator.ErrSlotOccupied}},
+		{"ambiguous matches ambiguous and unreachable", ClassAmbiguous, []error{rotator.ErrAmbiguous, rotator.ErrUnreachable}},
+		{"final matches nothing", ClassFinal, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var err error = &APIError{Op: "GET /x", Status: 400, Class: tt.class}
+			wrapped := errors.Join(errors.New("context"), err)
+			for _, s := range all {
+				want := false
+				for _, w := range tt.want {
+					want = want || w == s
+				}
+				if got := errors.Is(wrapped, s); got != want {
+					t.Errorf("errors.Is(%v, %q) = %v, want %v", tt.class, s, got, want)
+				}
+			}
+			var apiErr *APIError
+			if !errors.As(wrapped, &apiErr) || apiErr.Class != tt.class {
+				t.Errorf("errors.As lost the class")
+			}
+		})
+	}
+}
+
+func TestAPIErrorRetryableOnlyWhenTransient(t *testing.T) {
+	for c := ClassFinal; c <= ClassAmbiguous; c++ {
+		e := &APIError{Class: c}
+		if got, want := e.Retryable(), c == ClassTransient; got != want {
+			t.Errorf("%v: Retryable() = %v, want %v", c, got, want)
+		}
+		if strings.HasPrefix(c.String(), "class(") {
+			t.Errorf("class %d has no name", c)
+		}
+	}
+}
+
+func TestParseRESTError(t *testing.T) {
+	tests := []struct {
+		name     string
+		body     string
+		wantCode string
+		wantMsg  string
+	}{
+		{"the documented array shape", `[{"message":"Session expired or invalid","errorCode":"INVALID_SESSION_ID"}]`, "INVALID_SESSION_ID", "Session expired or invalid"},
+		{"a bare object", `{"message":"nope","errorCode":"NOT_FOUND"}`, "NOT_FOUND", "nope"},
+		{"an OAuth error object", `{"error":"invalid_grant","error_description":"expired"}`, "invalid_grant", "expired"},
+		{"an HTML page gives nothing", `<html>503</html>`, "", ""},
+		{"an empty array gives nothing", `[]`, "", ""},
+		{"an empty body gives nothing", ``, "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, msg := parseRESTError([]byte(tt.body))
+			if code != tt.wantCode || msg != tt.wantMsg {
+				t.Errorf("got (%q, %q), want (%q, %q)", code, msg, tt.wantCode, tt.wantMsg)
+			}
+		})
+	}
+	long := `[{"errorCode":"X","message":"` + strings.Repeat("a", 5000) + `"}]`
+	if _, msg := parseRESTError([]byte(long)); len(msg) > maxMessage+4 {
+		t.Errorf("message not truncated: %d bytes", len(msg))
+	}
+}
+
+func TestNewValidatesOptions(t *testing.T) {
+	jwtAuth := Auth{Method: AuthJWT, ClientID: "id", Username: "u@example.com", PrivateKey: testKeyPEM()}
+	ccAuth := Auth{Method: AuthClientCredentials, ClientID: "id", ClientSecret: rotator.NewSecret(testClientSecret)}
+	tests := []struct {
+		name    string
+		opts    Options
+		wantErr string // a fragment naming the field
+	}{
+		{"jwt with defaults is valid", Options{Auth: jwtAuth}, ""},
+		{"client credentials on My Domain is valid", Options{LoginURL: "https://acme.my.salesforce.com", Auth: ccAuth}, ""},
+		{"client credentials on loopback is valid", Options{LoginURL: "http://127.0.0.1:1234", Auth: ccAuth}, ""},
+		{"API version 64.0 is rejected", Options{Auth: jwtAuth, APIVersion: "64.0"}, "api version"},
+		{"API version v66.0 is accepted", Options{Auth: jwtAuth, APIVersion: "v66.0"}, ""},
+		{"a garbage API version is rejected", Options{Auth: jwtAuth, APIVersion: "latest"}, "api version"},
+		{"plain http off loopback is rejected", Options{Auth: jwtAuth, LoginURL: "http://login.salesforce.com"}, "login url"},
+		{"a login URL with a query is rejected", Options{Auth: jwtAuth, LoginURL: "https://login.salesforce.com?x=1"}, "login url"},
+		{"client credentials on login.salesforce.com is rejected", Options{Auth: ccAuth}, "My Domain"},
+		{"jwt without a username is rejected", Options{Auth: Auth{Method: AuthJWT, ClientID: "id", PrivateKey: testKeyPEM()}}, "auth.username"},
+		{"jwt without a key is rejected", Options{Auth: Auth{Method: AuthJWT, ClientID: "id", Username: "u"}}, "auth.private_key"},
+		{"jwt with a non-PEM key is rejected", Options{Auth: Auth{Method: AuthJWT, ClientID: "id", Username: "u", PrivateKey: rotator.NewSecret("not a key SUPERSECRET")}}, "auth.private_key"},
+		{"client credentials without a secret is rejected", Options{LoginURL: "https://acme.my.salesforce.com", Auth: Auth{Method: AuthClientCredentials, ClientID: "id"}}, "auth.client_secret"},
+		{"an unknown method is rejected", Options{Auth: Auth{Method: "password"}}, "auth.method"},
+		{"a negative body bound is rejected", Options{Auth: jwtAuth, MaxBodyBytes: -1}, "max body"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := New(tt.opts)
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("New: %v", err)
+				}
+				if c.APIVersion() < MinAPIVersion {
+					t.Errorf("version %s", c.APIVersion())
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("New succeeded, want an error about %s", tt.wantErr)
+			}
+			// Reporting which field is wrong is the contract here, so a
+			// fragment check on the validation message is intended.
+			if !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("error %q does not name %q", err, tt.wantErr)
+			}
+			assertNoLeak(t, "validation error", err.Error())
+			if strings.Contains(err.Error(), "SUPERSECRET") {
+				t.Errorf("validation error quotes key material: %v", err)
+			}
+		})
+	}
+}
+
+func TestJWTAudienceDefaults(t *testing.T) {
+	tests := []struct {
+		name, login, audience, want string
+	}{
+		{"production login defaults to the production audience", ProductionLoginURL, "", ProductionLoginURL},
+		{"sandbox login defaults to the sandbox audience", SandboxLoginURL, "", SandboxLoginURL},
+		{"My Domain defaults to the production audience", "https://acme.my.salesforce.com", "", ProductionLoginURL},
+		{"an explicit audience wins", "https://acme.my.salesforce.com", "https://acme.my.salesforce.com", "https://acme.my.salesforce.com"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := New(Options{LoginURL: tt.login, Audience: tt.audience, Auth: Auth{Method: AuthJWT, ClientID: "id", Username: "u", Key: testKey()}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.audience != tt.want {
+				t.Errorf("audience %q, want %q", c.audience, tt.want)
+			}
+		})
+	}
+}
