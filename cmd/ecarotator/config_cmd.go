@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
+	"go.uber.org/zap"
 )
 
 func (c *cli) configCommand() *cobra.Command {
@@ -24,6 +25,11 @@ the config is invalid. Nothing is contacted.`,
 			if err != nil {
 				return err
 			}
+			log, err := c.logger(cfg, false)
+			if err != nil {
+				return err
+			}
+			log.Debug("config loaded", zap.String("path", cfg.Path), zap.Int("devhubs", len(cfg.DevHubs)), zap.Int("apps", len(cfg.Apps)))
 			fmt.Fprintf(c.stdout, "%s: ok (%d Dev Hub(s), %d app(s))\n", c.cfgPath, len(cfg.DevHubs), len(cfg.Apps))
 			return nil
 		},
