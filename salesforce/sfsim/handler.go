@@ -312,6 +312,9 @@ func (h *hostHandler) serve(w *respWriter, r *http.Request, rt route) {
 	case RouteSOAP:
 		h.s.serveSOAP(w, r, h.org, rt)
 	case RouteOther:
+		if h.org != LoginHost && strings.HasPrefix(r.URL.Path, dataPrefix) {
+			h.s.limitHeader(w, h.org, false)
+		}
 		writeRESTError(w, http.StatusNotFound, "NOT_FOUND", "The requested resource does not exist")
 	default:
 		h.s.serveREST(w, r, h.org, rt)

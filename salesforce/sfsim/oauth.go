@@ -125,7 +125,10 @@ func (s *Sim) findKey(o *org, key string, now time.Time) (credMatch, error) {
 	if key == "" {
 		return credMatch{}, errClientID
 	}
-	for _, a := range s.ecasIn(o) {
+	avail := s.ecasIn(o)
+	here := map[*eca]bool{}
+	for _, a := range avail {
+		here[a.eca] = true
 		for _, c := range a.eca.Consumers {
 			c.lapse(now)
 			if c.Key == key {
@@ -144,6 +147,9 @@ func (s *Sim) findKey(o *org, key string, now time.Time) (credMatch, error) {
 	// Known elsewhere but not here: the app is not installed in this org.
 	for _, other := range s.orgs {
 		for _, e := range other.ECAs {
+			if here[e] {
+				continue
+			}
 			for _, c := range e.Consumers {
 				if c.Key == key || (c.Slot != nil && c.Slot.Key == key) {
 					return credMatch{}, errNotInstalled
