@@ -539,13 +539,14 @@ func TestConnectionRefusedMayRetryAMutation(t *testing.T) {
 	// Authenticate, then point the session at a closed port: the POST is
 	// provably never sent, so it is retried (and fails with Unreachable,
 	// not Ambiguous).
-	if _, err := c.Staged(t.Context(), testApp, testConsumer); err == nil || !errors.Is(err, rotator.ErrNotFound) {
-		_ = err
+	sess, err := c.session(t.Context())
+	if err != nil {
+		t.Fatal(err)
 	}
 	dead := newFake(t)
 	dead.srv.Close()
-	c.sess.instance.Host = strings.TrimPrefix(dead.srv.URL, "http://")
-	_, err := c.Stage(t.Context(), testApp, testConsumer)
+	sess.instance.Host = strings.TrimPrefix(dead.srv.URL, "http://")
+	_, err = c.Stage(t.Context(), testApp, testConsumer)
 	if !errors.Is(err, rotator.ErrUnreachable) || errors.Is(err, rotator.ErrAmbiguous) {
 		t.Fatalf("err = %v, want unreachable and not ambiguous", err)
 	}
