@@ -11,6 +11,7 @@ import (
 	"encoding/pem"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
@@ -310,4 +311,18 @@ func tokenStatus(t testing.TB, s *Sim, org, key, secret string) string {
 		return "ok"
 	}
 	return res.oauthErr(t).Error
+}
+
+// serveInProcess runs one request through a handler without a network.
+func serveInProcess(h http.Handler, method, path, token, contentType, body string) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(method, path, strings.NewReader(body))
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec
 }
