@@ -1,0 +1,70 @@
+# ecarotator daemon: least privilege for rotating Salesforce External Client
+# App secrets. Paths assume the defaults (KV v2 at secret/, app paths under
+# salesforce/, state/locks/audit under ecarotator/); change them together with
+# the daemon's configuration.
+
+# App paths that applications read: read the current version, write new
+# versions with check-and-set. No delete or destroy: history stays.
+path "secret/data/salesforce/*" {
+  capabilities = ["create", "read", "update"]
+}
+
+# Their metadata: the managed-by marker, rotation id and times in
+# custom_metadata (written with POST and JSON merge patch), max_versions,
+# version history for status.
+path "secret/metadata/salesforce/*" {
+  capabilities = ["create", "read", "update", "patch", "list"]
+}
+
+# Journal of in-flight rotations (holds the staged secret until commit).
+# "delete" on the metadata removes every version when a rotation finishes.
+path "secret/data/ecarotator/state/*" {
+  capabilities = ["create", "read", "update"]
+}
+path "secret/metadata/ecarotator/state/*" {
+  capabilities = ["read", "delete", "list"]
+}
+
+# Leases (one per app). Released by writing a new version, never deleted, so
+# fencing tokens keep growing.
+path "secret/data/ecarotator/locks/*" {
+  capabilities = ["create", "read", "update"]
+}
+path "secret/metadata/ecarotator/locks/*" {
+  capabilities = ["read", "list"]
+}
+
+# Its own Dev Hub credentials (JWT private key or client id/secret), put
+# there by the security team. Read only.
+path "secret/data/ecarotator/devhub/*" {
+  capabilities = ["read"]
+}
+
+# Audit trail sink in Vault: append events and advance the chain head with
+# check-and-set.
+path "secret/data/ecarotator/audit/*" {
+  capabilities = ["create", "read", "update"]
+}
+path "secret/metadata/ecarotator/audit/*" {
+  capabilities = ["read", "list"]
+}
+
+# MAC of audit events with a transit key the daemon can use but never read.
+path "transit/hmac/ecarotator-audit" {
+  capabilities = ["update"]
+}
+path "transit/hmac/ecarotator-audit/*" {
+  capabilities = ["update"]
+}
+
+# Its own token: renew and look up (the default policy grants these too;
+# listed so the policy works for tokens created with no_default_policy).
+path "auth/token/renew-self" {
+  capabilities = ["update"]
+}
+path "auth/token/lookup-self" {
+  capabilities = ["read"]
+}
+path "auth/token/revoke-self" {
+  capabilities = ["update"]
+}
