@@ -1,0 +1,418 @@
+// Package audit is ecarotator's tamper-evident audit trail: the record
+// schema, the hash chain and its MAC (a key in Vault KV or Vault transit),
+// the sinks (an append-only file with fsync per event, and Vault KV for
+// several replicas sharing one chain), signed checkpoints of the chain head,
+// and the auditor's side: streaming Verify, Scan with filters, the story of
+// one rotation, exports and the compliance report.
+//
+// A record never holds a secret: rotator.Event has no field of type
+// rotator.Secret, secrets are represented by Log.Fingerprint, and Record
+// redacts detail values whose keys name secret material.
+package audit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ecarotator/ecarotator/rotator"
+	vaultapi "github.com/hashicorp/vault/api"
+	"go.uber.org/zap"
+)
+
+// Defaults for Options.
+const (
+	DefaultMaxFileBytes    = 100 << 20
+	DefaultCheckpointEvery = 100
+	DefaultKVMount         = "secret"
+	closeTimeout           = 10 * time.Second
+)
+
+// Sentinel errors.
+var (
+	// ErrNotDurable wraps every Record failure: the event was not made
+	// durable in every configured sink. The engine fails closed on it.
+	ErrNotDurable = errors.New("audit: event not durable")
+	// ErrClosed is returned by Record after Close.
+	ErrClosed = errors.New("audit: log closed")
+	// ErrInvalidEvent rejects an event without a type.
+	ErrInvalidEvent = errors.New("audit: invalid event")
+	// ErrBadTail means the last record on disk fails its MAC: the writer
+	// will not extend a chain it cannot vouch for.
+	ErrBadTail = errors.New("audit: last record fails verification")
+)
+
+// Options configure New.
+type Options struct {
+	// File is the live log file (rotated files sit beside it). Empty
+	// disables the file sink.
+	File string
+	// MaxFileBytes triggers size-based rotation (default 100 MiB).
+	MaxFileBytes int64
+	// MAC signs record hashes and checkpoints; required.
+	MAC MACer
+	// Vault is needed for the Vault sink and for checkpoints.
+	Vault *vaultapi.Client
+	// KVMount is the KV v2 mount for SinkPath and CheckpointPath (default
+	// "secret").
+	KVMount string
+	// SinkPath enables the Vault sink (one chain shared by all replicas)
+	// when set, e.g. "ecarotator/audit".
+	SinkPath string
+	// CheckpointPath enables signed checkpoints of the file chain's head at
+	// <CheckpointPath>/<chain id>, every CheckpointEvery events and at Close.
+	CheckpointPath  string
+	CheckpointEvery int // default 100
+	// RepairTornTail lets New seal a torn last line (left by a crash) with
+	// an audit.repair record instead of refusing to open. Only an
+	// operator's explicit action sets it.
+	RepairTornTail bool
+	// RepairActor is who authorised the repair (recorded in it).
+	RepairActor rotator.Actor
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// Logger receives warnings (checkpoint failures); default no-op.
+	Logger *zap.Logger
+
+	noSync bool // benchmarks: file appends without fsync, as a baseline
+}
+
+func (o *Options) validate() error {
+	if o.MAC == nil {
+		return errors.New("audit: Options.MAC is required")
+	}
+	if o.File == "" && o.SinkPath == "" {
+		return errors.New("audit: no sink: set Options.File and/or Options.SinkPath")
+	}
+	if (o.SinkPath != "" || o.CheckpointPath != "") && o.Vault == nil {
+		return errors.New("audit: Options.Vault is required for the Vault sink and checkpoints")
+	}
+	if o.MaxFileBytes < 0 || o.CheckpointEvery < 0 {
+		return errors.New("audit: negative MaxFileBytes or CheckpointEvery")
+	}
+	if o.MaxFileBytes == 0 {
+		o.MaxFileBytes = DefaultMaxFileBytes
+	}
+	if o.CheckpointEvery == 0 {
+		o.CheckpointEvery = DefaultCheckpointEvery
+	}
+	if o.KVMount == "" {
+		o.KVMount = DefaultKVMount
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
+	return nil
+}
+
+// Log is the audit trail writer. It is safe for concurrent use; records are
+// appended one at a time in the order Record is called.
+type Log struct {
+	mu    sync.Mutex
+	opts  Options
+	fpKey []byte
+
+	file    *fileSink
+	seq     uint64 // file chain head
+	head    string
+	chain   string // file chain id (empty until seq 1 exists)
+	sinceCP int
+	broken  error // a failed append left the file in an unknown state
+
+	vault  *vaultSink
+	closed bool
+	buf    []byte
+}
+
+var _ rotator.AuditLog = (*Log)(nil)
+
+// New opens (or creates) the audit trail. It recovers the file chain's
+// head from the last line, checks that line's hash and MAC, and refuses to
+// open a log with a torn last line (an error matching ErrTornTail) unless
+// opts.RepairTornTail is set.
+func New(ctx context.Context, opts Options) (*Log, error) {
+	if err := opts.validate(); err != nil {
+		return nil, err
+	}
+	fpKey, err := opts.MAC.FingerprintKey(ctx)
+	if err != nil {
+		return nil, err
+	}
+	l := &Log{opts: opts, fpKey: fpKey, head: ZeroHash}
+	if opts.SinkPath != "" {
+		l.vault = newVaultSink(opts.Vault, opts.KVMount, opts.SinkPath)
+		l.vault.now = opts.Now
+	}
+	if opts.File == "" {
+		return l, nil
+	}
+	ti, err := readTail(opts.File)
+	if err != nil {
+		return nil, err
+	}
+	if ti.last != nil {
+		ok, err := opts.MAC.Verify(ctx, []string{ti.last.Hash}, []string{ti.last.MAC})
+		if err != nil {
+			return nil, fmt.Errorf("audit: check last record: %w", err)
+		}
+		if !ok[0] {
+			return nil, fmt.Errorf("%w: seq %d in %s has an invalid MAC (run `ecarotator audit verify`)", ErrBadTail, ti.last.Seq, opts.File)
+		}
+		l.seq, l.head, l.chain = ti.last.Seq, ti.last.Hash, ChainID(ti.genesis)
+	}
+	if ti.torn != nil && !opts.RepairTornTail {
+		return nil, ti.torn
+	}
+	l.file, err = openFileSink(opts.File, opts.MaxFileBytes, opts.noSync)
+	if err != nil {
+		return nil, err
+	}
+	if ti.torn != nil {
+		if err := l.repair(ctx, ti); err != nil {
+			l.file.close()
+			return nil, err
+		}
+	}
+	return l, nil
+}
+
+// repair seals a torn fragment: it terminates it with a newline (the
+// fragment stays in the file as evidence) and appends an audit.repair record
+// naming its offset, length and SHA-256, linked to the last good record.
+// Verify accepts exactly this shape and reports it.
+func (l *Log) repair(ctx context.Context, ti tailInfo) error {
+	if ti.torn.File != l.opts.File {
+		return fmt.Errorf("audit: torn tail in %s, not the live file", ti.torn.File)
+	}
+	if err := l.file.append([]byte{'\n'}); err != nil {
+		return err
+	}
+	actor := l.opts.RepairActor
+	if actor.Kind == "" {
+		actor = rotator.Actor{Kind: rotator.ActorOperator, Reason: "repair torn last line"}
+	}
+	e := rotator.Event{
+		Type:    EventRepair,
+		Actor:   actor,
+		Outcome: rotator.OutcomeOK,
+		Details: map[string]string{
+			"torn_line":   strconv.Itoa(ti.torn.Line),
+			"torn_offset": strconv.FormatInt(ti.torn.Offset, 10),
+			"torn_bytes":  strconv.Itoa(ti.torn.Length),
+			"torn_sha256": sha256Hex(ti.frag),
+		},
+	}
+	l.opts.Logger.Warn("audit: sealing torn last line with an audit.repair record",
+		zap.String("file", ti.torn.File), zap.Int64("offset", ti.torn.Offset), zap.Int("bytes", ti.torn.Length))
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.appendFile(ctx, e)
+}
+
+// Record appends e to every sink and returns only once it is durable; any
+// error wraps ErrNotDurable. A zero e.Time is set from the clock.
+func (l *Log) Record(ctx context.Context, e rotator.Event) error {
+	if e.Type == "" {
+		return fmt.Errorf("%w: %w: empty event type", ErrNotDurable, ErrInvalidEvent)
+	}
+	e = sanitize(e)
+	if e.Time.IsZero() {
+		e.Time = l.opts.Now()
+	}
+	e.Time = e.Time.UTC()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return fmt.Errorf("%w: %w", ErrNotDurable, ErrClosed)
+	}
+	if l.file != nil {
+		if err := l.appendFile(ctx, e); err != nil {
+			return fmt.Errorf("%w: %w", ErrNotDurable, err)
+		}
+	}
+	if l.vault != nil {
+		_, err := l.vault.append(ctx, func(seq uint64, prev string) ([]byte, error) {
+			r := Record{V: SchemaVersion, Seq: seq, Event: e, PrevHash: prev}
+			return encodeLine(nil, &r, l.signer(ctx))
+		})
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrNotDurable, err)
+		}
+	}
+	return nil
+}
+
+func (l *Log) signer(ctx context.Context) func(string) (string, error) {
+	return func(hash string) (string, error) {
+		m, err := l.opts.MAC.Sign(ctx, []string{hash})
+		if err != nil {
+			return "", err
+		}
+		return m[0], nil
+	}
+}
+
+// appendFile links e into the file chain. Callers hold l.mu.
+func (l *Log) appendFile(ctx context.Context, e rotator.Event) error {
+	if l.broken != nil {
+		return fmt.Errorf("audit: file sink stopped after an earlier failure: %w", l.broken)
+	}
+	r := Record{V: SchemaVersion, Seq: l.seq + 1, Event: e, PrevHash: l.head}
+	line, err := encodeLine(l.buf, &r, l.signer(ctx))
+	if err != nil {
+		return err
+	}
+	l.buf = line[:0]
+	if len(line) > MaxLineBytes {
+		return fmt.Errorf("audit: record of %d bytes exceeds %d", len(line), MaxLineBytes)
+	}
+	if err := l.file.append(line); err != nil {
+		// The line may be partly on disk: never append after it.
+		l.broken = err
+		return err
+	}
+	l.seq, l.head = r.Seq, r.Hash
+	if r.Seq == 1 {
+		l.chain = ChainID(r.Hash)
+	}
+	l.sinceCP++
+	if l.opts.CheckpointPath != "" && l.sinceCP >= l.opts.CheckpointEvery {
+		l.checkpoint(ctx)
+	}
+	return nil
+}
+
+// checkpoint writes a signed checkpoint of the file chain head. A failure
+// is logged, not returned: the event itself is durable; the next
+// checkpoint (or Close) covers it.
+func (l *Log) checkpoint(ctx context.Context) error {
+	if l.seq == 0 || l.opts.CheckpointPath == "" {
+		return nil
+	}
+	msg := CheckpointMessage(l.chain, l.seq, l.head)
+	macs, err := l.opts.MAC.Sign(ctx, []string{msg})
+	if err == nil {
+		err = writeCheckpoint(ctx, l.opts.Vault, l.opts.KVMount, l.opts.CheckpointPath,
+			Checkpoint{Chain: l.chain, Seq: l.seq, Hash: l.head, Time: l.opts.Now(), MAC: macs[0]})
+	}
+	if err != nil {
+		l.opts.Logger.Error("audit: checkpoint not written", zap.Uint64("seq", l.seq), zap.Error(err))
+		return err
+	}
+	l.sinceCP = 0
+	return nil
+}
+
+// Checkpoint writes a checkpoint of the file chain's head now.
+func (l *Log) Checkpoint(ctx context.Context) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.checkpoint(ctx)
+}
+
+// Head returns the file chain's last sequence number, hash and chain id.
+func (l *Log) Head() (seq uint64, hash, chain string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.seq, l.head, l.chain
+}
+
+// Fingerprint returns "fp1:" and the base64url of the first 16 bytes of
+// HMAC-SHA256 under a key derived from the MAC key; "" for an empty secret.
+func (l *Log) Fingerprint(s rotator.Secret) string {
+	return FingerprintWith(l.fpKey, s.Reveal())
+}
+
+// Close writes a final checkpoint and closes the file. It is idempotent.
+func (l *Log) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return nil
+	}
+	l.closed = true
+	var errs []error
+	if l.file != nil {
+		if l.broken == nil && l.opts.CheckpointPath != "" && l.sinceCP > 0 {
+			ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+			errs = append(errs, l.checkpoint(ctx))
+			cancel()
+		}
+		errs = append(errs, l.file.close())
+	}
+	return errors.Join(errs...)
+}
+
+// sensitiveKey reports whether a details key names secret material.
+func sensitiveKey(k string) bool {
+	k = strings.ToLower(k)
+	for _, s := range []string{"secret", "password", "passwd", "private", "seed", "credential"} {
+		if strings.Contains(k, s) {
+			return true
+		}
+	}
+	for _, s := range []string{"token", "access_token", "refresh_token", "id_token", "client_assertion", "otp", "totp"} {
+		if k == s {
+			return true
+		}
+	}
+	return false
+}
+
+// sanitize copies e's details, replacing values under secret-sounding keys
+// by "<redacted>" unless they are already fingerprints, and notes which
+// keys it redacted. It is a safety net; the engine never passes secrets.
+func sanitize(e rotator.Event) rotator.Event {
+	if len(e.Details) == 0 {
+		return e
+	}
+	d := make(map[string]string, len(e.Details)+1)
+	var red []string
+	for k, v := range e.Details {
+		if v != "" && sensitiveKey(k) && !strings.HasPrefix(v, fingerprintPrefix) {
+			v = "<redacted>"
+			red = append(red, k)
+		}
+		d[k] = v
+	}
+	if len(red) > 0 {
+		sort.Strings(red)
+		d["audit_redacted"] = strings.Join(red, ",")
+	}
+	e.Details = d
+	return e
+}
+
+// FailOpen wraps log so that a failed Record is logged at Error and
+// swallowed: the engine keeps going without a durable trail. It is what
+// config audit.fail_closed: false selects; the default is fail closed.
+func FailOpen(log rotator.AuditLog, logger *zap.Logger) rotator.AuditLog {
+	if logger == nil {
+		logger = zap.NewNop()
+	}
+	return failOpen{log: log, logger: logger}
+}
+
+type failOpen struct {
+	log    rotator.AuditLog
+	logger *zap.Logger
+}
+
+func (f failOpen) Record(ctx context.Context, e rotator.Event) error {
+	if err := f.log.Record(ctx, e); err != nil {
+		f.logger.Error("audit: event not recorded (fail_closed is off, continuing)",
+			zap.String("event", string(e.Type)), zap.String("app", e.App),
+			zap.String("rotation_id", e.RotationID), zap.Error(err))
+	}
+	return nil
+}
+
+func (f failOpen) Fingerprint(s rotator.Secret) string { return f.log.Fingerprint(s) }
