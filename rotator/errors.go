@@ -38,3 +38,35 @@ var (
 	// credential.
 	ErrSlotOccupied = errors.New("staged slot occupied")
 )
+
+// Engine errors. They describe why a rotation stopped; callers (the daemon,
+// the CLI's exit codes) branch on them with errors.Is.
+var (
+	// ErrDrift: Salesforce's primary key differs from Vault's current key
+	// (someone rotated outside ecarotator); nothing is changed.
+	ErrDrift = errors.New("drift: salesforce primary key differs from vault current key")
+	// ErrForeignStaged: the staged slot holds an Active credential that this
+	// rotation did not create; nothing is changed.
+	ErrForeignStaged = errors.New("staged slot holds a credential ecarotator did not create")
+	// ErrOwnECA: the app is the ECA ecarotator itself authenticates with.
+	ErrOwnECA = errors.New("refusing to rotate ecarotator's own ECA")
+	// ErrConsumerAmbiguous: the ECA has several consumers and neither the
+	// configured consumer id nor Vault's current key picks one.
+	ErrConsumerAmbiguous = errors.New("ECA has several consumers: name the consumer")
+	// ErrOrphaned: the app needs an operator (ClearOrphan) before the engine
+	// touches it again.
+	ErrOrphaned = errors.New("app is orphaned: operator action required")
+	// ErrBackoff: the previous attempt failed and the next one is not due yet.
+	ErrBackoff = errors.New("previous attempt failed: backing off")
+	// ErrExposureClosed: always_on mode and the secret-access setting is off.
+	ErrExposureClosed = errors.New("secret access via REST API is off (secret_access: always_on)")
+	// ErrVerifyFailed: the new pair did not authenticate (or read back) in time.
+	ErrVerifyFailed = errors.New("verification of the new credentials failed")
+	// ErrAudit: an audit event could not be recorded; the engine fails closed.
+	ErrAudit = errors.New("audit event not recorded")
+	// ErrInFlight: another operation's journal is open for the app.
+	ErrInFlight = errors.New("another operation is in flight for this app")
+	// ErrStagedLost: the staged credential of this rotation disappeared
+	// before it was promoted (deleted or expired).
+	ErrStagedLost = errors.New("staged credential disappeared before promotion")
+)

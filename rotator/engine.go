@@ -1,0 +1,383 @@
+package rotator
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Stable zap field keys (style.md §13).
+const (
+	LogKeyApp        = "app"
+	LogKeyOrg        = "org"
+	LogKeyECA        = "eca"
+	LogKeyRotationID = "rotation_id"
+	LogKeyStep       = "step"
+	LogKeyErr        = "err"
+	LogKeyKey        = "consumer_key"
+	LogKeyReason     = "reason"
+)
+
+// Journal Extra keys. They hold public facts only (keys are public ids).
+const (
+	extraOp           = "op"            // the external mutation in flight (set before the call)
+	extraOldKey       = "old_key"       // Salesforce's primary key when the rotation started
+	extraRotatedAt    = "rotated_at"    // when Promote took effect (RFC 3339)
+	extraFailedStep   = "failed_step"   // step of the last failure
+	extraOrphanReason = "orphan_reason" // why the app was orphaned
+	extraRevoke       = "revoke"        // retire journal: operator revoke
+)
+
+// Options are the engine's dependencies. Every one is required except Hook,
+// Sleep and NewID, which have defaults.
+type Options struct {
+	// Issuers maps a Dev Hub name (App.DevHub) to its Issuer.
+	Issuers  map[string]Issuer
+	Verifier Verifier
+	Store    CredentialStore
+	Journal  Journal
+	Locker   Locker
+	Audit    AuditLog
+	Clock    Clock
+	Logger   *zap.Logger
+	// Backoff paces both the verify retries (propagation delay) and the
+	// attempts after a failed cycle (NextAttemptAt). attempt is 1-based.
+	Backoff func(attempt int) (retry bool, wait time.Duration)
+	// Holder identifies this replica in leases.
+	Holder string
+	// LockTTL is the lease lifetime; the engine renews when half is used.
+	LockTTL time.Duration
+	// OrphanAfter is the number of failed attempts after which the app is
+	// orphaned and left for an operator.
+	OrphanAfter int
+	// Hook, when set, is called at every step boundary and around every
+	// external mutation ("before:stage", "after:stage", "step:verify", …).
+	// A non-nil error makes the engine return it at once, skipping all
+	// cleanup: tests use it to simulate a crash at that point.
+	Hook func(point string) error
+	// Sleep waits between verify retries; default a timer honouring ctx.
+	// Tests pass one that advances their fake clock.
+	Sleep func(ctx context.Context, d time.Duration) error
+	// NewID returns a fresh rotation id; default 16 random bytes in hex.
+	NewID func() string
+}
+
+func (o *Options) validate() error {
+	var errs []error
+	if len(o.Issuers) == 0 {
+		errs = append(errs, errors.New("issuers: at least one is required"))
+	}
+	for name, iss := range o.Issuers {
+		if iss == nil {
+			errs = append(errs, fmt.Errorf("issuers[%s]: nil", name))
+		}
+	}
+	for name, nilDep := range map[string]bool{
+		"verifier": o.Verifier == nil, "store": o.Store == nil, "journal": o.Journal == nil,
+		"locker": o.Locker == nil, "audit": o.Audit == nil, "clock": o.Clock == nil,
+		"logger": o.Logger == nil, "backoff": o.Backoff == nil,
+	} {
+		if nilDep {
+			errs = append(errs, fmt.Errorf("%s: required", name))
+		}
+	}
+	if o.Holder == "" {
+		errs = append(errs, errors.New("holder: required"))
+	}
+	if o.LockTTL <= 0 {
+		errs = append(errs, errors.New("lock ttl: must be positive"))
+	}
+	if o.OrphanAfter <= 0 {
+		errs = append(errs, errors.New("orphan after: must be positive"))
+	}
+	if o.Sleep == nil {
+		o.Sleep = sleepTimer
+	}
+	if o.NewID == nil {
+		o.NewID = randomID
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("rotator: invalid options: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+func sleepTimer(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+func randomID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// Engine runs rotations. It holds no per-app state between calls: every
+// call starts from the journal, Salesforce and Vault, which is what makes a
+// fresh Engine able to resume after a crash.
+type Engine struct {
+	o Options
+}
+
+// NewEngine checks o and returns an Engine.
+func NewEngine(o Options) (*Engine, error) {
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	return &Engine{o: o}, nil
+}
+
+// Request is one call to Rotate.
+type Request struct {
+	Actor  Actor
+	Reason string // copied into Actor.Reason when set
+	// DryRun returns the Plan without taking the lock or changing anything.
+	DryRun bool
+	// Adopt allows taking over a path without the managed-by marker (or
+	// without current credentials) for this run, like App.Adopt.
+	Adopt bool
+}
+
+// Result describes what a call did. It never holds a secret.
+type Result struct {
+	App           string
+	RotationID    string
+	Outcome       Outcome
+	Step          Step // the last step completed, or the step that failed
+	Resumed       bool // an existing journal was picked up
+	ConsumerKey   string
+	PreviousKey   string
+	VaultVersion  int
+	Fingerprint   string
+	Attempts      int
+	NextAttemptAt time.Time
+	Orphaned      bool
+	Plan          *PlanResult // DryRun only
+}
+
+// abortError is a Hook failure: the engine returns it untouched, running no
+// cleanup, exactly like a process that died at that point.
+type abortError struct {
+	point string
+	err   error
+}
+
+func (a *abortError) Error() string { return "aborted at " + a.point + ": " + a.err.Error() }
+func (a *abortError) Unwrap() error { return a.err }
+
+// stepOrder ranks the protocol's steps so the journal's progress only moves
+// forward.
+var stepOrder = map[Step]int{
+	StepLock: 0, StepPreflight: 1, StepExpose: 2, StepStage: 3, StepPersist: 4,
+	StepRotate: 5, StepVerify: 6, StepCommit: 7, StepFinish: 8,
+}
+
+// run is the state of one call. It lives only for the call; everything
+// that must survive a crash is in j and saved through the Journal.
+type run struct {
+	app     App
+	iss     Issuer
+	actor   Actor
+	adopt   bool
+	lease   Lease
+	locked  bool
+	j       JournalEntry
+	jv      int // journal version; 0 while no journal exists
+	resumed bool
+
+	appRef   AppRef
+	consumer Consumer
+	primary  string
+	stored   StoredCredentials
+	meta     StoreMeta
+	staged   []StagedCredential
+	res      Result
+	log      *zap.Logger
+}
+
+// done reports whether the journal's progress has reached step completed.
+func (r *run) done(s Step) bool {
+	return stepOrder[r.j.Step] > stepOrder[s] || (r.j.Step == s && r.j.Done)
+}
+
+// advance moves the journal's progress forward (never backward).
+func (r *run) advance(s Step, done bool) {
+	if stepOrder[s] > stepOrder[r.j.Step] || (s == r.j.Step && done) {
+		r.j.Step, r.j.Done = s, done
+	}
+}
+
+func (r *run) setExtra(k, v string) {
+	if r.j.Extra == nil {
+		r.j.Extra = map[string]string{}
+	}
+	if v == "" {
+		delete(r.j.Extra, k)
+		return
+	}
+	r.j.Extra[k] = v
+}
+
+func (e *Engine) now() time.Time { return e.o.Clock.Now() }
+
+func (e *Engine) hook(point string) error {
+	if e.o.Hook == nil {
+		return nil
+	}
+	if err := e.o.Hook(point); err != nil {
+		return &abortError{point: point, err: err}
+	}
+	return nil
+}
+
+func (e *Engine) newRun(app App, actor Actor, adopt bool) (*run, error) {
+	if err := app.Validate(); err != nil {
+		return nil, err
+	}
+	iss, ok := e.o.Issuers[app.DevHub]
+	if !ok {
+		return nil, fmt.Errorf("rotator: app %s: no issuer for dev hub %q", app.Name, app.DevHub)
+	}
+	if actor.Kind == "" {
+		actor.Kind = ActorSystem
+	}
+	r := &run{app: app, iss: iss, actor: actor, adopt: adopt || app.Adopt}
+	r.res.App = app.Name
+	r.log = e.o.Logger.With(zap.String(LogKeyApp, app.Name), zap.String(LogKeyOrg, app.DevHub), zap.String(LogKeyECA, app.ECA))
+	return r, nil
+}
+
+// lock takes the app's lease (protocol step 1).
+func (e *Engine) lock(ctx context.Context, r *run) error {
+	l, err := e.o.Locker.Acquire(ctx, "app/"+r.app.Name, e.o.Holder, e.o.LockTTL)
+	if err != nil {
+		return fmt.Errorf("lock %s: %w", r.app.Name, err)
+	}
+	r.lease, r.locked = l, true
+	return e.hook("after:lock")
+}
+
+// renew extends the lease once half of it is used. ErrFenced means another
+// replica took the app over: the caller stops at once.
+func (e *Engine) renew(ctx context.Context, r *run) error {
+	if !r.locked || r.lease.ExpiresAt.Sub(e.now()) > e.o.LockTTL/2 {
+		return nil
+	}
+	l, err := e.o.Locker.Renew(ctx, r.lease, e.o.LockTTL)
+	if err != nil {
+		return fmt.Errorf("renew lease: %w", err)
+	}
+	r.lease = l
+	return nil
+}
+
+func (e *Engine) release(ctx context.Context, r *run) {
+	if !r.locked {
+		return
+	}
+	if err := e.o.Locker.Release(ctx, r.lease); err != nil {
+		r.log.Warn("release lease", zap.Error(err))
+	}
+	r.locked = false
+}
+
+// loadJournal reads the app's journal; found=false when there is none.
+func (e *Engine) loadJournal(ctx context.Context, r *run) (found bool, err error) {
+	j, v, err := e.o.Journal.Load(ctx, r.app.Name)
+	if errors.Is(err, ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("load journal: %w", err)
+	}
+	r.j, r.jv = j, v
+	r.log = r.log.With(zap.String(LogKeyRotationID, j.RotationID))
+	return true, nil
+}
+
+// save writes the journal with check-and-set under the lease.
+func (e *Engine) save(ctx context.Context, r *run) error {
+	r.j.UpdatedAt = e.now()
+	v, err := e.o.Journal.Save(ctx, r.app.Name, r.j, r.jv, &r.lease)
+	if err != nil {
+		return fmt.Errorf("save journal: %w", err)
+	}
+	r.jv = v
+	return nil
+}
+
+// mutate wraps one external mutation: the journal (with op recorded and any
+// progress the caller set) is saved before the call and the lease checked,
+// so a crash during the call leaves a journal that says what may have
+// happened. The caller saves the outcome afterwards.
+func (e *Engine) mutate(ctx context.Context, r *run, op string, fn func() error) error {
+	r.setExtra(extraOp, op)
+	if err := e.save(ctx, r); err != nil {
+		return err
+	}
+	if err := e.o.Locker.Check(ctx, r.lease); err != nil {
+		return fmt.Errorf("check lease before %s: %w", op, err)
+	}
+	if err := e.hook("before:" + op); err != nil {
+		return err
+	}
+	err := fn()
+	if herr := e.hook("after:" + op); herr != nil {
+		return herr
+	}
+	return err
+}
+
+// record emits one audit event. A failure is returned wrapped in ErrAudit
+// so the rotation stops at this step (fail closed).
+func (e *Engine) record(ctx context.Context, r *run, t EventType, step Step, outcome Outcome, cause error, details map[string]string) error {
+	ev := r.event(t, step, outcome, cause, details)
+	if !r.j.Pending.Secret.IsZero() {
+		ev.Fingerprint = e.o.Audit.Fingerprint(r.j.Pending.Secret)
+	}
+	return e.emit(ctx, r, ev)
+}
+
+// emit stamps and records ev.
+func (e *Engine) emit(ctx context.Context, r *run, ev Event) error {
+	ev.Time = e.now()
+	if err := e.o.Audit.Record(ctx, ev); err != nil {
+		r.log.Error("audit record failed", zap.String("event", string(ev.Type)), zap.Error(err))
+		return fmt.Errorf("%w: %s: %w", ErrAudit, ev.Type, err)
+	}
+	return nil
+}
+
+func (r *run) consumerKey() string {
+	switch {
+	case r.j.Pending.Key != "":
+		return r.j.Pending.Key
+	case r.primary != "":
+		return r.primary
+	case r.consumer.Key != "":
+		return r.consumer.Key
+	}
+	return r.stored.Current.Key
+}
+
+// stepDone records step.completed for s.
+func (e *Engine) stepDone(ctx context.Context, r *run, s Step) error {
+	r.res.Step = s
+	r.log.Info("step completed", zap.String(LogKeyStep, string(s)))
+	if err := e.record(ctx, r, EventStepCompleted, s, OutcomeOK, nil, nil); err != nil {
+		return err
+	}
+	return e.hook("step:" + string(s))
+}

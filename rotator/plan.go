@@ -1,0 +1,190 @@
+package rotator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// ReasonRefused marks a Plan whose app the engine refuses outright (its own
+// ECA). It is not part of ShouldRotate's chain: it comes from the guards.
+const ReasonRefused Reason = "Refused"
+
+// PlanResult is what `ecarotator plan` shows for one app: the policy
+// decision and the preflight facts, gathered without changing anything.
+type PlanResult struct {
+	App      string
+	Now      time.Time
+	Decision Decision
+	// WouldRotate is Decision.Rotate with no preflight problem.
+	WouldRotate bool
+
+	DevHubOK    bool
+	DevHubError string
+	AppID       string
+	ConsumerID  string
+	PrimaryKey  string
+
+	ExposureMode   SecretAccessMode
+	SecretAccess   *bool // nil when it could not be read
+	ExposureOK     bool  // toggle mode, or always_on and on
+	StagedReadable bool  // the staged slot can be read only while secret access is on
+	Staged         []StagedSummary
+	ForeignStaged  bool
+
+	VaultVersion       int
+	VaultKey           string
+	Managed            bool
+	NeedsAdopt         bool
+	RotatedAt          time.Time
+	PreviousKey        string
+	PreviousValidUntil time.Time
+	Drift              bool
+
+	Journal  *JournalSummary
+	Problems []string
+}
+
+// StagedSummary is a staged slot entry without its secret.
+type StagedSummary struct {
+	ID      string
+	Status  StagedStatus
+	Key     string
+	Expires time.Time
+}
+
+// JournalSummary is an in-flight rotation without its pending secret.
+type JournalSummary struct {
+	RotationID    string
+	Step          Step
+	Done          bool
+	Attempts      int
+	LastError     string
+	NextAttemptAt time.Time
+	Orphaned      bool
+	OrphanReason  string
+}
+
+// Plan decides whether app would rotate at now and runs a read-only
+// preflight: it takes no lease, writes no journal, opens nothing. Problems
+// it finds are reported in the result; the error is only for an invalid app.
+func (e *Engine) Plan(ctx context.Context, app App, now time.Time) (PlanResult, error) {
+	p := PlanResult{App: app.Name, Now: now, ExposureMode: app.SecretAccessMode}
+	if err := app.Validate(); err != nil {
+		return p, err
+	}
+	iss, ok := e.o.Issuers[app.DevHub]
+	if !ok {
+		return p, fmt.Errorf("rotator: app %s: no issuer for dev hub %q", app.Name, app.DevHub)
+	}
+	problem := func(format string, a ...any) { p.Problems = append(p.Problems, fmt.Sprintf(format, a...)) }
+
+	var j JournalEntry
+	inFlight := false
+	switch jj, _, err := e.o.Journal.Load(ctx, app.Name); {
+	case err == nil:
+		j, inFlight = jj, jj.Step != StepRetire
+		p.Journal = &JournalSummary{RotationID: j.RotationID, Step: j.Step, Done: j.Done, Attempts: j.Attempts,
+			LastError: j.LastError, NextAttemptAt: j.NextAttemptAt, Orphaned: j.Orphaned, OrphanReason: j.Extra[extraOrphanReason]}
+	case !errors.Is(err, ErrNotFound):
+		problem("journal: %v", err)
+	}
+
+	stored, meta, err := e.readStore(ctx, app.VaultPath)
+	if err != nil {
+		problem("vault: %v", err)
+	}
+	p.VaultVersion, p.VaultKey, p.Managed = meta.Version, stored.Current.Key, meta.Managed && !stored.Current.IsZero()
+	p.RotatedAt, p.PreviousKey, p.PreviousValidUntil = stored.RotatedAt, stored.Previous.Key, stored.PreviousValidUntil
+	adopt := app.Adopt
+	p.NeedsAdopt = !p.Managed
+	if p.NeedsAdopt && !adopt {
+		problem("vault path %s is not managed by ecarotator (adopt not set)", app.VaultPath)
+	}
+
+	if app.isOwnECA() {
+		problem("eca %s is ecarotator's own ECA: never rotated", app.ECA)
+	}
+	e.planSalesforce(ctx, iss, app, stored, j, &p, problem)
+
+	last := stored.RotatedAt
+	if last.IsZero() {
+		last = meta.UpdatedAt
+	}
+	in := PolicyInput{
+		Now: now, Orphaned: j.Orphaned, OrphanReason: j.Extra[extraOrphanReason], InFlight: inFlight,
+		NextAttemptAt: j.NextAttemptAt, Managed: meta.Managed, HasCurrent: !stored.Current.IsZero(), Adopt: adopt,
+		LastRotated: last, PreviousValidUntil: stored.PreviousValidUntil, MaxAge: app.MaxAge,
+	}
+	if app.Schedule != "" {
+		slot, err := NextSlot(app.Schedule, last)
+		if err != nil {
+			problem("%v", err)
+		} else {
+			in.SlotStart = SlotStart(app.Name, slot, app.Window)
+		}
+	}
+	p.Decision = ShouldRotate(in)
+	if app.isOwnECA() {
+		p.Decision = Decision{Reason: ReasonRefused, Message: "ecarotator's own ECA is never rotated"}
+	}
+	p.WouldRotate = p.Decision.Rotate && len(p.Problems) == 0
+	return p, nil
+}
+
+// planSalesforce fills the Salesforce half of a plan with reads only.
+func (e *Engine) planSalesforce(ctx context.Context, iss Issuer, app App, stored StoredCredentials, j JournalEntry, p *PlanResult, problem func(string, ...any)) {
+	ref, err := iss.FindApp(ctx, app.ECA)
+	if err != nil {
+		p.DevHubError = err.Error()
+		problem("dev hub %s: find eca %s: %v", app.DevHub, app.ECA, err)
+		return
+	}
+	p.DevHubOK, p.AppID = true, ref.ID
+	consumers, err := iss.Consumers(ctx, ref.ID)
+	if err != nil {
+		problem("list consumers: %v", err)
+		return
+	}
+	c, err := pickConsumer(app, consumers, stored.Current.Key, j.ConsumerID)
+	if err != nil {
+		problem("%v", err)
+		return
+	}
+	p.ConsumerID = c.ID
+	if p.PrimaryKey, err = iss.PrimaryKey(ctx, ref.ID, c.ID); err != nil {
+		problem("read primary key: %v", err)
+		return
+	}
+	if p.Managed && p.PrimaryKey != stored.Current.Key && (j.Pending.Key == "" || p.PrimaryKey != j.Pending.Key) {
+		p.Drift = true
+		problem("drift: salesforce primary key %s, vault current key %s", p.PrimaryKey, stored.Current.Key)
+	}
+	on, err := iss.SecretAccess(ctx)
+	if err != nil {
+		problem("read secret access setting: %v", err)
+		return
+	}
+	p.SecretAccess = &on
+	p.ExposureOK = on || app.SecretAccessMode == SecretAccessToggle
+	if !p.ExposureOK {
+		problem("secret access via REST API is off and secret_access is always_on")
+	}
+	if !on {
+		return // the staged routes are gated; reading them would need a mutation
+	}
+	list, err := iss.Staged(ctx, ref.ID, c.ID)
+	if err != nil {
+		problem("read staged slot: %v", err)
+		return
+	}
+	p.StagedReadable = true
+	for _, sc := range list {
+		p.Staged = append(p.Staged, StagedSummary{ID: sc.ID, Status: sc.Status, Key: sc.Key, Expires: sc.Expires})
+		if sc.Status == StagedActive && sc.ID != j.StagedID && (j.Pending.Key == "" || sc.Key != j.Pending.Key) {
+			p.ForeignStaged = true
+			problem("staged slot holds an Active credential (%s, key %s) that ecarotator did not create", sc.ID, sc.Key)
+		}
+	}
+}

@@ -1,0 +1,249 @@
+package rotator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Retire is protocol step 9, run on its own schedule after a rotation:
+// once the overlap has ended (at once for the immediate policy) it deletes
+// the Rotated slot where the policy says so (after, immediate; the
+// salesforce-expiry policy lets Salesforce lapse it) and rewrites the app
+// path without previous_*. Before the overlap ends it does nothing and
+// returns OutcomeSkipped.
+//
+// When Salesforce must be called in toggle mode, Retire journals the prior
+// secret-access value like a rotation does (journal step "retire"), so a
+// crash is finished by the next Retire, Rotate or Resume.
+func (e *Engine) Retire(ctx context.Context, app App) (Result, error) {
+	return e.retire(ctx, app, Actor{Kind: ActorScheduler, Reason: "overlap ended"}, false)
+}
+
+// RevokePrevious retires the previous pair now, whatever the policy and the
+// overlap: the Rotated slot is deleted (Salesforce stops accepting the pair
+// at once) and the path is rewritten without previous_*. It is the
+// operator's answer to a leaked previous secret; the caller has checked MFA
+// and the two-person rule.
+func (e *Engine) RevokePrevious(ctx context.Context, app App, actor Actor) (Result, error) {
+	if actor.Kind == "" {
+		actor.Kind = ActorOperator
+	}
+	return e.retire(ctx, app, actor, true)
+}
+
+func (e *Engine) retire(ctx context.Context, app App, actor Actor, revoke bool) (Result, error) {
+	r, err := e.newRun(app, actor, false)
+	if err != nil {
+		return Result{App: app.Name}, err
+	}
+	if app.isOwnECA() {
+		return r.res, fmt.Errorf("retire %s: eca %s: %w", app.Name, app.ECA, ErrOwnECA)
+	}
+	if err := e.lock(ctx, r); err != nil {
+		r.res.Outcome = OutcomeSkipped
+		return r.res, err
+	}
+	found, err := e.loadJournal(ctx, r)
+	if err != nil {
+		return e.retireFail(ctx, r, err)
+	}
+	if found {
+		switch {
+		case r.j.Orphaned:
+			e.release(ctx, r)
+			return r.res, fmt.Errorf("retire %s: %w", app.Name, ErrOrphaned)
+		case r.j.Step != StepRetire:
+			e.release(ctx, r)
+			return r.res, fmt.Errorf("retire %s: rotation %s at step %s: %w", app.Name, r.j.RotationID, r.j.Step, ErrInFlight)
+		}
+		revoke = revoke || r.j.Extra[extraRevoke] == "true"
+	}
+	return e.retireRun(ctx, r, revoke)
+}
+
+// retireRun does the retire under the lease; r may carry a retire journal
+// left by a crash.
+func (e *Engine) retireRun(ctx context.Context, r *run, revoke bool) (Result, error) {
+	stored, meta, err := e.readStore(ctx, r.app.VaultPath)
+	if err != nil {
+		return e.retireFail(ctx, r, err)
+	}
+	r.stored, r.meta = stored, meta
+	if r.jv == 0 {
+		r.j.RotationID = stored.RotationID
+	}
+	r.res.RotationID, r.res.PreviousKey, r.res.VaultVersion = r.j.RotationID, stored.Previous.Key, meta.Version
+	now := e.now()
+	due := revoke || r.app.Overlap.Policy == OverlapImmediate || stored.PreviousValidUntil.IsZero() || !now.Before(stored.PreviousValidUntil)
+	if stored.Previous.IsZero() || !due {
+		// Nothing to retire (or not yet); finish a crashed retire's cleanup.
+		if err := e.restoreExposure(ctx, r); err != nil {
+			return e.retireFail(ctx, r, err)
+		}
+		if r.jv != 0 {
+			if err := e.o.Journal.Clear(ctx, r.app.Name, &r.lease); err != nil {
+				return e.retireFail(ctx, r, fmt.Errorf("clear journal: %w", err))
+			}
+			r.jv = 0
+		}
+		e.release(ctx, r)
+		r.res.Outcome, r.res.Step = OutcomeSkipped, StepRetire
+		if !due {
+			r.res.NextAttemptAt = stored.PreviousValidUntil
+		}
+		return r.res, nil
+	}
+	if revoke || r.app.Overlap.Policy != OverlapSalesforceExpiry {
+		if err := e.retireSlot(ctx, r, revoke); err != nil {
+			return e.retireFail(ctx, r, err)
+		}
+	}
+	next := stored
+	next.Previous, next.PreviousValidUntil = Credentials{}, time.Time{}
+	if err := e.hook("before:retire_write"); err != nil {
+		return r.res, err
+	}
+	v, err := e.o.Store.WriteCredentials(ctx, r.app.VaultPath, next, WriteOptions{CAS: meta.Version, RotationID: stored.RotationID, Lease: &r.lease})
+	if err != nil {
+		return e.retireFail(ctx, r, fmt.Errorf("rewrite %s without previous: %w", r.app.VaultPath, err))
+	}
+	if err := e.hook("after:retire_write"); err != nil {
+		return r.res, err
+	}
+	r.meta.Version, r.res.VaultVersion = v, v
+	if err := e.restoreExposure(ctx, r); err != nil {
+		return e.retireFail(ctx, r, err)
+	}
+	t := EventPreviousRetired
+	if revoke {
+		t = EventPreviousRevoked
+	}
+	ev := r.event(t, StepRetire, OutcomeOK, nil, map[string]string{"previous_key": stored.Previous.Key, "policy": string(r.app.Overlap.Policy)})
+	ev.ConsumerKey = stored.Current.Key
+	if err := e.emit(ctx, r, ev); err != nil {
+		return e.retireFail(ctx, r, err)
+	}
+	if r.jv != 0 {
+		if err := e.o.Journal.Clear(ctx, r.app.Name, &r.lease); err != nil {
+			return e.retireFail(ctx, r, fmt.Errorf("clear journal: %w", err))
+		}
+		r.jv = 0
+	}
+	r.log.Info("previous credentials retired", zap.String("previous_key", stored.Previous.Key), zap.Bool("revoke", revoke))
+	e.release(ctx, r)
+	r.res.Outcome, r.res.Step = OutcomeOK, StepRetire
+	return r.res, nil
+}
+
+// retireSlot deletes the Rotated entry holding the previous key. It needs
+// the secret-access setting (all staged routes are gated), hence a journal.
+func (e *Engine) retireSlot(ctx context.Context, r *run, revoke bool) error {
+	ref, err := r.iss.FindApp(ctx, r.app.ECA)
+	if err != nil {
+		return fmt.Errorf("find eca %s: %w", r.app.ECA, err)
+	}
+	r.appRef = ref
+	consumers, err := r.iss.Consumers(ctx, ref.ID)
+	if err != nil {
+		return fmt.Errorf("list consumers of %s: %w", r.app.ECA, err)
+	}
+	if r.consumer, err = pickConsumer(r.app, consumers, r.stored.Current.Key, r.j.ConsumerID); err != nil {
+		return err
+	}
+	if r.jv == 0 {
+		r.j = JournalEntry{RotationID: r.stored.RotationID, App: r.app.Name, Step: StepRetire, AppID: ref.ID,
+			ConsumerID: r.consumer.ID, BaseVersion: r.meta.Version, Actor: r.actor, StartedAt: e.now()}
+		if revoke {
+			r.setExtra(extraRevoke, "true")
+		}
+		if err := e.save(ctx, r); err != nil {
+			return err
+		}
+	}
+	on, err := r.iss.SecretAccess(ctx)
+	if err != nil {
+		return fmt.Errorf("read secret access setting: %w", err)
+	}
+	if !on && r.app.SecretAccessMode == SecretAccessAlwaysOn {
+		return fmt.Errorf("dev hub %s: %w", r.app.DevHub, ErrExposureClosed)
+	}
+	if err := e.openExposure(ctx, r); err != nil {
+		return err
+	}
+	slot, err := e.rotatedSlot(ctx, r, r.stored.Previous.Key)
+	if err != nil {
+		return err
+	}
+	if slot.ID == "" {
+		return nil // lapsed or already deleted
+	}
+	err = e.mutate(ctx, r, "delete_staged", func() error { return r.iss.DeleteStaged(ctx, ref.ID, r.consumer.ID, slot.ID) })
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return fmt.Errorf("delete rotated %s: %w", slot.ID, err)
+	}
+	r.setExtra(extraOp, "")
+	return e.save(ctx, r)
+}
+
+// retireFail ends a failed retire: exposure restored, journal cleared (a
+// retire is idempotent and simply runs again), lease released.
+func (e *Engine) retireFail(ctx context.Context, r *run, err error) (Result, error) {
+	r.res.Step = StepRetire
+	if isAbort(err) || errors.Is(err, ErrFenced) {
+		return r.res, err
+	}
+	ctx = context.WithoutCancel(ctx)
+	r.res.Outcome = OutcomeFailed
+	wrapped := fmt.Errorf("retire %s: %w", r.app.Name, err)
+	if rerr := e.restoreExposure(ctx, r); rerr != nil {
+		if isAbort(rerr) || errors.Is(rerr, ErrFenced) {
+			return r.res, rerr
+		}
+		wrapped = errors.Join(wrapped, rerr)
+	} else if r.jv != 0 {
+		if cerr := e.o.Journal.Clear(ctx, r.app.Name, &r.lease); cerr != nil {
+			wrapped = errors.Join(wrapped, cerr)
+		}
+	}
+	r.log.Error("retire failed", zap.Error(err))
+	_ = e.record(ctx, r, EventStepFailed, StepRetire, OutcomeFailed, err, nil)
+	e.release(ctx, r)
+	return r.res, wrapped
+}
+
+// ClearOrphan is the operator's acknowledgement of an orphaned app: the
+// journal keeps its progress (a rotation that already promoted must still
+// be finished) but the attempt counter and backoff are reset, so the next
+// Rotate or Resume continues it.
+func (e *Engine) ClearOrphan(ctx context.Context, app App, actor Actor) error {
+	if actor.Kind == "" {
+		actor.Kind = ActorOperator
+	}
+	r, err := e.newRun(app, actor, false)
+	if err != nil {
+		return err
+	}
+	if err := e.lock(ctx, r); err != nil {
+		return err
+	}
+	found, err := e.loadJournal(ctx, r)
+	if err == nil && (!found || !r.j.Orphaned) {
+		err = fmt.Errorf("clear orphan %s: no orphaned journal: %w", app.Name, ErrNotFound)
+	}
+	if err == nil {
+		reason := r.j.Extra[extraOrphanReason]
+		r.j.Orphaned, r.j.Attempts, r.j.NextAttemptAt = false, 0, time.Time{}
+		r.setExtra(extraOrphanReason, "")
+		if err = e.save(ctx, r); err == nil {
+			ev := r.event(EventManualAction, r.j.Step, OutcomeOK, nil, map[string]string{"action": "clear-orphan", "orphan_reason": reason})
+			ev.Actor = actor
+			err = e.emit(ctx, r, ev)
+		}
+	}
+	e.release(ctx, r)
+	return err
+}

@@ -1,0 +1,241 @@
+package rotator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Rotate runs one rotation of app: lock → preflight → expose → stage →
+// persist → rotate → verify → commit → finish (design.md). When the app has
+// a journal, Rotate resumes it instead of starting over; every step first
+// checks whether it is already done.
+//
+// It returns ErrLocked when another holder has the app (nothing done),
+// ErrOrphaned and ErrBackoff when the journal says to wait, and otherwise
+// the failing step's error (wrapped), after recording the failure in the
+// journal, restoring the secret-access setting and releasing the lease.
+func (e *Engine) Rotate(ctx context.Context, app App, req Request) (Result, error) {
+	actor := req.Actor
+	if req.Reason != "" {
+		actor.Reason = req.Reason
+	}
+	r, err := e.newRun(app, actor, req.Adopt)
+	if err != nil {
+		return Result{App: app.Name}, err
+	}
+	if app.isOwnECA() {
+		return r.res, fmt.Errorf("rotate %s: eca %s: %w", app.Name, app.ECA, ErrOwnECA)
+	}
+	if req.DryRun {
+		p, err := e.Plan(ctx, app, e.now())
+		r.res.Outcome, r.res.Plan = OutcomeSkipped, &p
+		return r.res, err
+	}
+	return e.drive(ctx, r, false)
+}
+
+// Resume continues the app's journal, if any, as the system actor: the
+// daemon calls it for every app at start so that a crashed rotation is
+// finished (or its exposure restored while it backs off). Without a journal
+// it does nothing and returns OutcomeSkipped.
+func (e *Engine) Resume(ctx context.Context, app App) (Result, error) {
+	r, err := e.newRun(app, Actor{Kind: ActorSystem, Reason: "resume"}, false)
+	if err != nil {
+		return Result{App: app.Name}, err
+	}
+	return e.drive(ctx, r, true)
+}
+
+// drive takes the lease and runs the protocol from wherever the journal
+// says it stands.
+func (e *Engine) drive(ctx context.Context, r *run, resumeOnly bool) (Result, error) {
+	if err := e.lock(ctx, r); err != nil {
+		if isAbort(err) {
+			return r.res, err
+		}
+		r.res.Outcome = OutcomeSkipped
+		return r.res, err
+	}
+	found, err := e.loadJournal(ctx, r)
+	if err != nil {
+		return e.fail(ctx, r, StepLock, err)
+	}
+	if !found && resumeOnly {
+		e.release(ctx, r)
+		r.res.Outcome = OutcomeSkipped
+		return r.res, nil
+	}
+	if found {
+		r.res.RotationID, r.res.Attempts = r.j.RotationID, r.j.Attempts
+		r.actor = mergeActor(r.j.Actor, r.actor)
+		if r.j.Step == StepRetire {
+			return e.retireRun(ctx, r, r.j.Extra[extraRevoke] == "true")
+		}
+		if blocked, err := e.blocked(ctx, r); blocked {
+			return r.res, err
+		}
+		r.resumed, r.res.Resumed = true, true
+		r.log.Info("resuming rotation", zap.String(LogKeyStep, string(r.j.Step)), zap.Bool("done", r.j.Done))
+		if err := e.record(ctx, r, EventRotationResumed, r.j.Step, OutcomeOK, nil, map[string]string{"attempts": fmt.Sprint(r.j.Attempts)}); err != nil {
+			return e.fail(ctx, r, r.j.Step, err)
+		}
+	}
+	return e.steps(ctx, r)
+}
+
+// mergeActor keeps the journal's original actor (who started the rotation)
+// and notes who resumed it.
+func mergeActor(orig, now Actor) Actor {
+	if orig.Kind == "" {
+		return now
+	}
+	if now.Identity != "" && now.Identity != orig.Identity {
+		orig.Reason = orig.Reason + " (resumed by " + now.Identity + ")"
+	}
+	return orig
+}
+
+// blocked handles an orphaned journal or one in backoff: nothing proceeds,
+// but a secret-access setting left open is still restored (I5).
+func (e *Engine) blocked(ctx context.Context, r *run) (bool, error) {
+	var stop error
+	switch {
+	case r.j.Orphaned:
+		stop = fmt.Errorf("rotate %s: %w: %s", r.app.Name, ErrOrphaned, r.j.Extra[extraOrphanReason])
+	case e.now().Before(r.j.NextAttemptAt):
+		stop = fmt.Errorf("rotate %s: %w until %s", r.app.Name, ErrBackoff, r.j.NextAttemptAt.UTC().Format(time.RFC3339))
+	default:
+		return false, nil
+	}
+	r.res.Outcome, r.res.Orphaned, r.res.NextAttemptAt = OutcomeSkipped, r.j.Orphaned, r.j.NextAttemptAt
+	if err := e.restoreExposure(ctx, r); err != nil {
+		if isAbort(err) || errors.Is(err, ErrFenced) {
+			return true, err
+		}
+		stop = errors.Join(stop, err)
+	}
+	e.release(ctx, r)
+	return true, stop
+}
+
+// steps runs the protocol; each step is skipped or reconciled when the
+// journal (and a re-read of Salesforce and Vault) shows it already done.
+func (e *Engine) steps(ctx context.Context, r *run) (Result, error) {
+	if err := e.preflight(ctx, r); err != nil {
+		return e.fail(ctx, r, StepPreflight, err)
+	}
+	if r.jv == 0 {
+		if err := e.begin(ctx, r); err != nil {
+			return e.fail(ctx, r, StepPreflight, err)
+		}
+	}
+	if err := e.stepDone(ctx, r, StepPreflight); err != nil {
+		return e.fail(ctx, r, StepPreflight, err)
+	}
+	type step struct {
+		s  Step
+		fn func(context.Context, *run) error
+	}
+	for _, st := range []step{
+		{StepExpose, e.expose},
+		{StepStage, e.stage},
+		{StepRotate, e.rotate},
+		{StepVerify, e.verify},
+		{StepCommit, e.commit},
+		{StepFinish, e.finish},
+	} {
+		if err := e.renew(ctx, r); err != nil {
+			return e.fail(ctx, r, st.s, err)
+		}
+		if err := st.fn(ctx, r); err != nil {
+			return e.fail(ctx, r, st.s, err)
+		}
+	}
+	r.res.Outcome = OutcomeOK
+	return r.res, nil
+}
+
+// begin creates the journal of a new rotation. Nothing has been changed
+// before this point, so a failure before it leaves no trace but events.
+func (e *Engine) begin(ctx context.Context, r *run) error {
+	now := e.now()
+	r.j = JournalEntry{
+		RotationID: e.o.NewID(), App: r.app.Name, Step: StepPreflight, Done: true,
+		AppID: r.appRef.ID, ConsumerID: r.consumer.ID, BaseVersion: r.meta.Version,
+		Actor: r.actor, StartedAt: now,
+	}
+	r.setExtra(extraOldKey, r.primary)
+	r.res.RotationID = r.j.RotationID
+	r.log = r.log.With(zap.String(LogKeyRotationID, r.j.RotationID))
+	if err := e.save(ctx, r); err != nil {
+		return err
+	}
+	r.log.Info("rotation started", zap.String(LogKeyReason, r.actor.Reason))
+	return e.record(ctx, r, EventRotationStarted, StepPreflight, OutcomeOK, nil, map[string]string{"old_key": r.primary})
+}
+
+// fail ends an attempt after err at step. A Hook abort or a lost lease
+// returns at once (the process is "dead" or no longer the owner). Otherwise
+// the failure is counted in the journal with the next attempt time, the app
+// is orphaned after OrphanAfter failures, the secret-access setting is
+// restored (I5), events are recorded and the lease is released.
+//
+// No cleanup lives in a defer: a crash must leave exactly what a real crash
+// leaves, and recovery must be Resume's job.
+func (e *Engine) fail(ctx context.Context, r *run, step Step, err error) (Result, error) {
+	r.res.Step = step
+	if isAbort(err) || errors.Is(err, ErrFenced) {
+		return r.res, err
+	}
+	ctx = context.WithoutCancel(ctx) // cleanup runs even when the caller gave up
+	r.res.Outcome = OutcomeFailed
+	wrapped := fmt.Errorf("rotate %s: %s: %w", r.app.Name, step, err)
+	if r.jv == 0 {
+		r.log.Error("rotation failed", zap.String(LogKeyStep, string(step)), zap.Error(err))
+		_ = e.record(ctx, r, EventStepFailed, step, OutcomeFailed, err, nil)
+		_ = e.record(ctx, r, EventRotationFailed, step, OutcomeFailed, err, nil)
+		e.release(ctx, r)
+		return r.res, wrapped
+	}
+	now := e.now()
+	r.j.Attempts++
+	r.j.LastError = err.Error()
+	r.setExtra(extraFailedStep, string(step))
+	_, wait := e.o.Backoff(r.j.Attempts)
+	r.j.NextAttemptAt = now.Add(wait)
+	if r.j.Attempts >= e.o.OrphanAfter {
+		r.j.Orphaned = true
+		r.setExtra(extraOrphanReason, fmt.Sprintf("%d failed attempts; last at step %s: %s", r.j.Attempts, step, err.Error()))
+	}
+	r.res.Attempts, r.res.NextAttemptAt, r.res.Orphaned = r.j.Attempts, r.j.NextAttemptAt, r.j.Orphaned
+	if rerr := e.restoreExposure(ctx, r); rerr != nil {
+		if isAbort(rerr) || errors.Is(rerr, ErrFenced) {
+			return r.res, rerr
+		}
+		r.log.Error("restore secret access after failure", zap.Error(rerr))
+		wrapped = errors.Join(wrapped, rerr)
+	}
+	if serr := e.save(ctx, r); serr != nil {
+		r.log.Error("save journal after failure", zap.Error(serr))
+	}
+	_ = e.record(ctx, r, EventStepFailed, step, OutcomeFailed, err, nil)
+	if r.j.Orphaned {
+		r.log.Error("rotation orphaned", zap.String(LogKeyStep, string(step)), zap.Int("attempts", r.j.Attempts), zap.Error(err))
+		_ = e.record(ctx, r, EventRotationOrphaned, step, OutcomeFailed, err, map[string]string{"reason": r.j.Extra[extraOrphanReason]})
+	} else {
+		r.log.Warn("rotation attempt failed", zap.String(LogKeyStep, string(step)), zap.Int("attempts", r.j.Attempts),
+			zap.Time("next_attempt_at", r.j.NextAttemptAt), zap.Error(err))
+		_ = e.record(ctx, r, EventRotationFailed, step, OutcomeFailed, err, map[string]string{"next_attempt_at": r.j.NextAttemptAt.UTC().Format(time.RFC3339)})
+	}
+	e.release(ctx, r)
+	return r.res, wrapped
+}
+
+func isAbort(err error) bool {
+	var a *abortError
+	return errors.As(err, &a)
+}

@@ -1,0 +1,624 @@
+package rotator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// preflight is protocol step 2. It only reads: the ECA and its consumer,
+// Vault's current version, Salesforce's primary key (drift check) and,
+// when the secret-access setting is already on, the staged slot (foreign
+// check). Every stop it makes happens before anything is changed.
+func (e *Engine) preflight(ctx context.Context, r *run) error {
+	ref, err := r.iss.FindApp(ctx, r.app.ECA)
+	if err != nil {
+		return fmt.Errorf("find eca %s: %w", r.app.ECA, err)
+	}
+	if r.j.AppID != "" && r.j.AppID != ref.ID {
+		return fmt.Errorf("eca %s: app id changed from %s to %s during the rotation: %w", r.app.ECA, r.j.AppID, ref.ID, ErrConflict)
+	}
+	r.appRef = ref
+	consumers, err := r.iss.Consumers(ctx, ref.ID)
+	if err != nil {
+		return fmt.Errorf("list consumers of %s: %w", r.app.ECA, err)
+	}
+	stored, meta, err := e.readStore(ctx, r.app.VaultPath)
+	if err != nil {
+		return err
+	}
+	r.stored, r.meta = stored, meta
+	c, err := pickConsumer(r.app, consumers, stored.Current.Key, r.j.ConsumerID)
+	if err != nil {
+		return err
+	}
+	r.consumer = c
+	if r.primary, err = r.iss.PrimaryKey(ctx, ref.ID, c.ID); err != nil {
+		return fmt.Errorf("read primary key: %w", err)
+	}
+	managed := meta.Managed && !stored.Current.IsZero()
+	// A journal exists only once a rotation passed this check, adoption
+	// permission included, so a resumed rotation may finish adopting.
+	if !managed && !r.adopt && r.jv == 0 {
+		return fmt.Errorf("vault path %s: %w", r.app.VaultPath, ErrNotManaged)
+	}
+	if managed && r.primary != stored.Current.Key && (r.j.Pending.Key == "" || r.primary != r.j.Pending.Key) {
+		details := map[string]string{"salesforce_key": r.primary, "vault_key": stored.Current.Key}
+		r.log.Error("drift detected", zap.String("salesforce_key", r.primary), zap.String("vault_key", stored.Current.Key))
+		if err := e.record(ctx, r, EventDriftDetected, StepPreflight, OutcomeDenied, nil, details); err != nil {
+			return err
+		}
+		return fmt.Errorf("salesforce %s, vault %s: %w", r.primary, stored.Current.Key, ErrDrift)
+	}
+	on, err := r.iss.SecretAccess(ctx)
+	if err != nil {
+		return fmt.Errorf("read secret access setting: %w", err)
+	}
+	if !on && r.app.SecretAccessMode == SecretAccessAlwaysOn {
+		return fmt.Errorf("dev hub %s: %w", r.app.DevHub, ErrExposureClosed)
+	}
+	if on && !r.done(StepCommit) {
+		return e.inspectStaged(ctx, r)
+	}
+	r.staged = nil
+	return nil
+}
+
+func (e *Engine) readStore(ctx context.Context, path string) (StoredCredentials, StoreMeta, error) {
+	stored, meta, err := e.o.Store.ReadCredentials(ctx, path)
+	if errors.Is(err, ErrNotFound) {
+		return StoredCredentials{}, StoreMeta{}, nil
+	}
+	if err != nil {
+		return StoredCredentials{}, StoreMeta{}, fmt.Errorf("read vault path %s: %w", path, err)
+	}
+	return stored, meta, nil
+}
+
+// pickConsumer resolves the consumer to rotate: the one the journal already
+// names, the configured consumer id, the only consumer, or the one whose key
+// Vault holds. With several consumers and no way to tell, it refuses rather
+// than take the first.
+func pickConsumer(app App, consumers []Consumer, vaultKey, journalID string) (Consumer, error) {
+	id := journalID
+	if id == "" {
+		id = app.ConsumerID
+	}
+	if id != "" {
+		for _, c := range consumers {
+			if c.ID == id {
+				return c, nil
+			}
+		}
+		return Consumer{}, fmt.Errorf("consumer %s of eca %s: %w", id, app.ECA, ErrNotFound)
+	}
+	switch len(consumers) {
+	case 0:
+		return Consumer{}, fmt.Errorf("eca %s has no consumers: %w", app.ECA, ErrNotFound)
+	case 1:
+		return consumers[0], nil
+	}
+	if vaultKey != "" {
+		for _, c := range consumers {
+			if c.Key == vaultKey {
+				return c, nil
+			}
+		}
+	}
+	return Consumer{}, fmt.Errorf("eca %s has %d consumers and none matches vault's key: %w", app.ECA, len(consumers), ErrConsumerAmbiguous)
+}
+
+// inspectStaged reads the staged slot and stops on an Active credential
+// this rotation did not create. An Active entry counts as ours when the
+// journal names it, or when the journal says a POST was started and no
+// pending pair was persisted (the crash-between-POST-and-persist case).
+func (e *Engine) inspectStaged(ctx context.Context, r *run) error {
+	list, err := r.iss.Staged(ctx, r.appRef.ID, r.consumer.ID)
+	if err != nil {
+		return fmt.Errorf("read staged slot: %w", err)
+	}
+	r.staged = list
+	for _, sc := range list {
+		if sc.Status != StagedActive || r.ours(sc) {
+			continue
+		}
+		details := map[string]string{"staged_id": sc.ID, "staged_key": sc.Key, "staged_created": sc.Created.UTC().Format(time.RFC3339)}
+		r.log.Error("foreign staged credential", zap.String("staged_id", sc.ID), zap.String("staged_key", sc.Key))
+		if err := e.record(ctx, r, EventForeignStaged, StepPreflight, OutcomeDenied, nil, details); err != nil {
+			return err
+		}
+		return fmt.Errorf("staged %s (key %s): %w", sc.ID, sc.Key, ErrForeignStaged)
+	}
+	return nil
+}
+
+func (r *run) ours(sc StagedCredential) bool {
+	if r.jv == 0 {
+		return false
+	}
+	if (r.j.StagedID != "" && sc.ID == r.j.StagedID) || (r.j.Pending.Key != "" && sc.Key == r.j.Pending.Key) {
+		return true
+	}
+	return r.j.Step == StepStage && !r.j.Done && r.j.Pending.IsZero()
+}
+
+// expose is protocol step 3 (I5). In toggle mode the prior value is saved
+// in the journal before the setting is switched on, so every later exit —
+// finish, failure, or Resume after a crash — can put it back. Once commit is
+// done nothing needs the setting any more and the step is skipped.
+func (e *Engine) expose(ctx context.Context, r *run) error {
+	if r.done(StepCommit) {
+		return nil
+	}
+	if err := e.openExposure(ctx, r); err != nil {
+		return err
+	}
+	r.advance(StepExpose, true)
+	if err := e.save(ctx, r); err != nil {
+		return err
+	}
+	if err := e.stepDone(ctx, r, StepExpose); err != nil {
+		return err
+	}
+	if r.staged == nil {
+		if err := e.inspectStaged(ctx, r); err != nil {
+			return err
+		}
+	}
+	return e.adoptIfNeeded(ctx, r)
+}
+
+func (e *Engine) openExposure(ctx context.Context, r *run) error {
+	if r.app.SecretAccessMode != SecretAccessToggle {
+		return nil
+	}
+	on, err := r.iss.SecretAccess(ctx)
+	if err != nil {
+		return fmt.Errorf("read secret access setting: %w", err)
+	}
+	if r.j.PriorExposure == nil {
+		prior := on
+		r.j.PriorExposure = &prior
+		if err := e.save(ctx, r); err != nil {
+			return err
+		}
+	}
+	if on {
+		return nil
+	}
+	if err := e.mutate(ctx, r, "open_exposure", func() error { return r.iss.SetSecretAccess(ctx, true) }); err != nil {
+		return fmt.Errorf("open secret access: %w", err)
+	}
+	r.setExtra(extraOp, "")
+	if err := e.save(ctx, r); err != nil {
+		return err
+	}
+	r.log.Info("secret access opened")
+	return e.record(ctx, r, EventExposureOpened, StepExpose, OutcomeOK, nil, nil)
+}
+
+// restoreExposure puts the secret-access setting back to the value saved in
+// the journal (toggle mode) and forgets that value. It re-reads the setting
+// first, so running it twice (after a crash) changes nothing.
+func (e *Engine) restoreExposure(ctx context.Context, r *run) error {
+	if r.app.SecretAccessMode != SecretAccessToggle || r.j.PriorExposure == nil || r.jv == 0 {
+		return nil
+	}
+	if !*r.j.PriorExposure {
+		on, err := r.iss.SecretAccess(ctx)
+		if err != nil {
+			return fmt.Errorf("read secret access setting: %w", err)
+		}
+		if on {
+			if err := e.mutate(ctx, r, "close_exposure", func() error { return r.iss.SetSecretAccess(ctx, false) }); err != nil {
+				return fmt.Errorf("restore secret access: %w", err)
+			}
+			r.log.Info("secret access restored")
+			if err := e.record(ctx, r, EventExposureRestored, StepFinish, OutcomeOK, nil, map[string]string{"value": "false"}); err != nil {
+				return err
+			}
+		}
+	}
+	r.j.PriorExposure = nil
+	r.setExtra(extraOp, "")
+	return e.save(ctx, r)
+}
+
+// adoptIfNeeded takes over a path without the managed-by marker or without
+// current credentials: Salesforce's current primary pair becomes the path's
+// managed version, and the rotation continues from there.
+func (e *Engine) adoptIfNeeded(ctx context.Context, r *run) error {
+	if r.meta.Managed && !r.stored.Current.IsZero() {
+		return nil
+	}
+	creds, err := r.iss.Credentials(ctx, r.appRef.ID, r.consumer.ID)
+	if err != nil {
+		return fmt.Errorf("adopt: read current credentials: %w", err)
+	}
+	if creds.Key != r.primary {
+		return fmt.Errorf("adopt: primary key changed from %s to %s: %w", r.primary, creds.Key, ErrConflict)
+	}
+	sc := StoredCredentials{Current: creds, TokenURL: r.app.TokenURL, RotationID: r.j.RotationID}
+	var v int
+	err = e.mutate(ctx, r, "adopt", func() error {
+		var werr error
+		v, werr = e.o.Store.WriteCredentials(ctx, r.app.VaultPath, sc, WriteOptions{CAS: r.meta.Version, RotationID: r.j.RotationID, Adopt: true, Lease: &r.lease})
+		return werr
+	})
+	if err != nil {
+		return fmt.Errorf("adopt: write %s: %w", r.app.VaultPath, err)
+	}
+	r.stored, r.meta.Version, r.meta.Managed = sc, v, true
+	r.j.BaseVersion = v
+	r.setExtra(extraOp, "")
+	if err := e.save(ctx, r); err != nil {
+		return err
+	}
+	r.log.Info("path adopted", zap.Int("version", v))
+	ev := r.event(EventAppAdopted, StepPreflight, OutcomeOK, nil, nil)
+	ev.ConsumerKey, ev.Fingerprint = creds.Key, e.o.Audit.Fingerprint(creds.Secret)
+	return e.emit(ctx, r, ev)
+}
+
+// stage is protocol steps 4 and 5 (stage, persist). POST is sent only after
+// re-reading the slot: an Active entry of ours with its secret is adopted
+// into the journal; one whose secret Salesforce no longer returns is useless
+// (the secret is lost) and is deleted and staged again; a Rotated or
+// Expired leftover is deleted because the slot holds one entry. An
+// ambiguous POST is followed by a re-read, never by a blind second POST.
+func (e *Engine) stage(ctx context.Context, r *run) error {
+	if !r.j.Pending.IsZero() {
+		return nil
+	}
+	const maxRounds = 4
+	posts := 0
+	for round := 0; round < maxRounds; round++ {
+		if r.staged == nil {
+			list, err := r.iss.Staged(ctx, r.appRef.ID, r.consumer.ID)
+			if err != nil {
+				return fmt.Errorf("read staged slot: %w", err)
+			}
+			r.staged = list
+		}
+		if sc, ok := activeEntry(r.staged); ok {
+			if !r.ours(sc) {
+				return fmt.Errorf("staged %s: %w", sc.ID, ErrForeignStaged)
+			}
+			if !sc.Secret.IsZero() {
+				r.log.Info("adopting staged credential from the slot", zap.String("staged_id", sc.ID), zap.String(LogKeyKey, sc.Key))
+				return e.persist(ctx, r, sc)
+			}
+			r.log.Warn("staged credential without a returnable secret; deleting and staging again", zap.String("staged_id", sc.ID))
+			if err := e.deleteStaged(ctx, r, sc.ID); err != nil {
+				return err
+			}
+			continue
+		}
+		if len(r.staged) > 0 {
+			sc := r.staged[0]
+			if err := e.deleteStaged(ctx, r, sc.ID); err != nil {
+				return err
+			}
+			if sc.Status == StagedRotated {
+				if err := e.record(ctx, r, EventPreviousRetired, StepStage, OutcomeOK, nil, map[string]string{"previous_key": sc.Key, "why": "staged slot needed for the new credential"}); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		if posts > 0 {
+			// The first POST's outcome was unknown and a re-read shows an
+			// empty slot: it did not apply, so one more POST is safe.
+			r.log.Warn("staged POST did not apply; posting again after re-read")
+		}
+		if posts == 2 {
+			break
+		}
+		posts++
+		r.advance(StepStage, false)
+		var sc StagedCredential
+		err := e.mutate(ctx, r, "stage", func() error {
+			var serr error
+			sc, serr = r.iss.Stage(ctx, r.appRef.ID, r.consumer.ID)
+			return serr
+		})
+		if err == nil {
+			return e.persist(ctx, r, sc)
+		}
+		if !errors.Is(err, ErrAmbiguous) && !errors.Is(err, ErrSlotOccupied) {
+			return fmt.Errorf("stage: %w", err)
+		}
+		r.log.Warn("staged POST outcome unknown; re-reading the slot", zap.Error(err))
+		r.staged = nil
+	}
+	return fmt.Errorf("stage: no usable staged credential after re-reads: %w", ErrAmbiguous)
+}
+
+func activeEntry(list []StagedCredential) (StagedCredential, bool) {
+	for _, sc := range list {
+		if sc.Status == StagedActive {
+			return sc, true
+		}
+	}
+	return StagedCredential{}, false
+}
+
+// deleteStaged deletes one staged entry (already gone is fine) and forces a
+// re-read of the slot.
+func (e *Engine) deleteStaged(ctx context.Context, r *run, id string) error {
+	err := e.mutate(ctx, r, "delete_staged", func() error { return r.iss.DeleteStaged(ctx, r.appRef.ID, r.consumer.ID, id) })
+	r.staged = nil
+	if err != nil && !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrAmbiguous) {
+		return fmt.Errorf("delete staged %s: %w", id, err)
+	}
+	r.setExtra(extraOp, "")
+	return e.save(ctx, r)
+}
+
+// persist saves the staged pair in the journal (Vault) before anything else
+// is sent to Salesforce (I2).
+func (e *Engine) persist(ctx context.Context, r *run, sc StagedCredential) error {
+	r.j.StagedID = sc.ID
+	r.j.Pending = Credentials{Key: sc.Key, Secret: sc.Secret}
+	r.setExtra(extraOp, "")
+	r.advance(StepPersist, true)
+	if err := e.save(ctx, r); err != nil {
+		return err
+	}
+	r.res.ConsumerKey = sc.Key
+	r.log = r.log.With(zap.String("new_key", sc.Key))
+	if err := e.stepDone(ctx, r, StepStage); err != nil {
+		return err
+	}
+	return e.stepDone(ctx, r, StepPersist)
+}
+
+// rotate is protocol step 5: promote the staged pair. It reads the primary
+// key first — equal to the pending key means an earlier PATCH applied — and
+// otherwise promotes the staged entry only while it is still Active.
+func (e *Engine) rotate(ctx context.Context, r *run) error {
+	if r.done(StepRotate) {
+		return nil
+	}
+	for try := 0; try < 2; try++ {
+		primary, err := r.iss.PrimaryKey(ctx, r.appRef.ID, r.consumer.ID)
+		if err != nil {
+			return fmt.Errorf("read primary key: %w", err)
+		}
+		if primary == r.j.Pending.Key {
+			return e.rotated(ctx, r)
+		}
+		list, err := r.iss.Staged(ctx, r.appRef.ID, r.consumer.ID)
+		if err != nil {
+			return fmt.Errorf("read staged slot: %w", err)
+		}
+		var found *StagedCredential
+		for i := range list {
+			if list[i].Status == StagedActive && (list[i].ID == r.j.StagedID || list[i].Key == r.j.Pending.Key) {
+				found = &list[i]
+			}
+		}
+		if found == nil {
+			// Deleted or expired before promotion: the pending pair is dead.
+			// Start the next attempt from a fresh stage.
+			lost := r.j.Pending.Key
+			r.j.Pending, r.j.StagedID = Credentials{}, ""
+			r.j.Step, r.j.Done = StepPreflight, true
+			if err := e.save(ctx, r); err != nil {
+				return err
+			}
+			return fmt.Errorf("staged key %s: %w", lost, ErrStagedLost)
+		}
+		r.j.StagedID = found.ID
+		r.advance(StepRotate, false)
+		err = e.mutate(ctx, r, "promote", func() error { return r.iss.Promote(ctx, r.appRef.ID, r.consumer.ID, found.ID) })
+		if err == nil {
+			return e.rotated(ctx, r)
+		}
+		if !errors.Is(err, ErrAmbiguous) {
+			return fmt.Errorf("promote: %w", err)
+		}
+		r.log.Warn("promote outcome unknown; re-reading", zap.Error(err))
+	}
+	return fmt.Errorf("promote: %w", ErrAmbiguous)
+}
+
+func (e *Engine) rotated(ctx context.Context, r *run) error {
+	if r.j.Extra[extraRotatedAt] == "" {
+		r.setExtra(extraRotatedAt, e.now().UTC().Format(time.RFC3339Nano))
+	}
+	r.setExtra(extraOp, "")
+	r.advance(StepRotate, true)
+	if err := e.save(ctx, r); err != nil {
+		return err
+	}
+	return e.stepDone(ctx, r, StepRotate)
+}
+
+// verify is protocol step 6: read the primary pair back and prove the new
+// pair at every token URL, retrying (injected backoff and sleep) for the
+// propagation delay up to VerifyTimeout per URL. Vault's app path is not
+// touched here: on failure applications keep the previous pair, which
+// Salesforce still accepts from its Rotated slot.
+func (e *Engine) verify(ctx context.Context, r *run) error {
+	if r.done(StepVerify) {
+		return nil
+	}
+	got, err := r.iss.Credentials(ctx, r.appRef.ID, r.consumer.ID)
+	if err != nil {
+		return fmt.Errorf("read back credentials: %w", err)
+	}
+	if got.Key != r.j.Pending.Key || !got.Secret.Equal(r.j.Pending.Secret) {
+		return fmt.Errorf("%w: read-back pair (key %s) differs from the staged pair (key %s)", ErrVerifyFailed, got.Key, r.j.Pending.Key)
+	}
+	for _, u := range r.app.VerifyURLs {
+		if err := e.verifyURL(ctx, r, u); err != nil {
+			return err
+		}
+	}
+	r.advance(StepVerify, true)
+	if err := e.save(ctx, r); err != nil {
+		return err
+	}
+	return e.stepDone(ctx, r, StepVerify)
+}
+
+func (e *Engine) verifyURL(ctx context.Context, r *run, u string) error {
+	start := e.now()
+	for attempt := 1; ; attempt++ {
+		err := e.o.Verifier.Verify(ctx, u, r.j.Pending)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, ErrRejected) && !errors.Is(err, ErrUnreachable) {
+			return fmt.Errorf("verify at %s: %w", u, err)
+		}
+		retry, wait := e.o.Backoff(attempt)
+		if !retry || e.now().Add(wait).Sub(start) > r.app.VerifyTimeout {
+			return fmt.Errorf("%w at %s after %d tries: %w", ErrVerifyFailed, u, attempt, err)
+		}
+		r.log.Warn("new credentials not accepted yet; retrying", zap.String("token_url", u), zap.Int("try", attempt), zap.Duration("wait", wait), zap.Error(err))
+		if err := e.o.Sleep(ctx, wait); err != nil {
+			return err
+		}
+		if err := e.renew(ctx, r); err != nil {
+			return err
+		}
+	}
+}
+
+// commit is protocol step 7: the new pair becomes the version applications
+// read, with the old pair as previous per the overlap policy. The write is
+// check-and-set on the version read at preflight; a path rewritten since
+// then is accepted only if it still holds the pair this rotation replaced.
+// A write whose outcome is unknown is settled by re-reading the path.
+func (e *Engine) commit(ctx context.Context, r *run) error {
+	if r.done(StepCommit) {
+		return nil
+	}
+	stored, meta, err := e.readStore(ctx, r.app.VaultPath)
+	if err != nil {
+		return err
+	}
+	oldKey := r.j.Extra[extraOldKey]
+	if !(stored.Current.Key == r.j.Pending.Key && stored.RotationID == r.j.RotationID) {
+		if meta.Version != r.j.BaseVersion && !(meta.Managed && stored.Current.Key == oldKey) {
+			return fmt.Errorf("vault path %s moved from version %d to %d: %w", r.app.VaultPath, r.j.BaseVersion, meta.Version, ErrConflict)
+		}
+		rotatedAt := e.rotatedAt(r)
+		slot, err := e.rotatedSlot(ctx, r, oldKey)
+		if err != nil {
+			return err
+		}
+		sc := StoredCredentials{Current: r.j.Pending, TokenURL: r.app.TokenURL, RotatedAt: rotatedAt, RotationID: r.j.RotationID}
+		if r.app.Overlap.Policy != OverlapImmediate && stored.Current.Key == oldKey {
+			sc.Previous = stored.Current
+			sc.PreviousValidUntil = PreviousValidUntil(r.app.Overlap, rotatedAt, slot.Expires)
+		}
+		r.advance(StepCommit, false)
+		var v int
+		err = e.mutate(ctx, r, "write_credentials", func() error {
+			var werr error
+			v, werr = e.o.Store.WriteCredentials(ctx, r.app.VaultPath, sc, WriteOptions{CAS: meta.Version, RotationID: r.j.RotationID, Lease: &r.lease})
+			return werr
+		})
+		if err != nil {
+			if errors.Is(err, ErrFenced) || isAbort(err) {
+				return err
+			}
+			again, m2, rerr := e.readStore(ctx, r.app.VaultPath)
+			if rerr != nil || again.Current.Key != r.j.Pending.Key || again.RotationID != r.j.RotationID {
+				return fmt.Errorf("write %s: %w", r.app.VaultPath, err)
+			}
+			v = m2.Version
+		}
+		meta.Version = v
+	}
+	r.meta = meta
+	r.res.VaultVersion = meta.Version
+	if r.app.Overlap.Policy == OverlapImmediate {
+		slot, err := e.rotatedSlot(ctx, r, oldKey)
+		if err != nil {
+			return err
+		}
+		if slot.ID != "" {
+			if err := e.deleteStaged(ctx, r, slot.ID); err != nil {
+				return err
+			}
+			if err := e.record(ctx, r, EventPreviousRetired, StepCommit, OutcomeOK, nil, map[string]string{"previous_key": oldKey, "policy": string(OverlapImmediate)}); err != nil {
+				return err
+			}
+		}
+	}
+	r.setExtra(extraOp, "")
+	r.advance(StepCommit, true)
+	if err := e.save(ctx, r); err != nil {
+		return err
+	}
+	return e.stepDone(ctx, r, StepCommit)
+}
+
+func (e *Engine) rotatedAt(r *run) time.Time {
+	if t, err := time.Parse(time.RFC3339Nano, r.j.Extra[extraRotatedAt]); err == nil {
+		return t
+	}
+	return e.now()
+}
+
+// rotatedSlot finds the Rotated entry holding key (zero when absent).
+func (e *Engine) rotatedSlot(ctx context.Context, r *run, key string) (StagedCredential, error) {
+	list, err := r.iss.Staged(ctx, r.appRef.ID, r.consumer.ID)
+	if err != nil {
+		return StagedCredential{}, fmt.Errorf("read staged slot: %w", err)
+	}
+	for _, sc := range list {
+		if sc.Status == StagedRotated && sc.Key == key {
+			return sc, nil
+		}
+	}
+	return StagedCredential{}, nil
+}
+
+// finish is protocol step 8: restore the secret-access setting, record the
+// success, clear the journal, release the lease. The success event comes
+// before the journal is cleared so that a failed Record leaves the journal
+// (and a resume) rather than an unaudited success.
+func (e *Engine) finish(ctx context.Context, r *run) error {
+	r.advance(StepFinish, false)
+	if err := e.restoreExposure(ctx, r); err != nil {
+		return err
+	}
+	r.res.RotationID, r.res.ConsumerKey, r.res.PreviousKey = r.j.RotationID, r.j.Pending.Key, r.j.Extra[extraOldKey]
+	r.res.Fingerprint = e.o.Audit.Fingerprint(r.j.Pending.Secret)
+	r.res.Attempts = r.j.Attempts
+	if err := e.record(ctx, r, EventRotationSucceeded, StepFinish, OutcomeOK, nil, map[string]string{"previous_key": r.j.Extra[extraOldKey], "policy": string(r.app.Overlap.Policy)}); err != nil {
+		return err
+	}
+	if err := e.hook("before:clear_journal"); err != nil {
+		return err
+	}
+	if err := e.o.Journal.Clear(ctx, r.app.Name, &r.lease); err != nil {
+		return fmt.Errorf("clear journal: %w", err)
+	}
+	r.jv = 0
+	r.res.Step = StepFinish
+	r.log.Info("rotation succeeded", zap.String("new_key", r.j.Pending.Key), zap.Int("vault_version", r.res.VaultVersion))
+	e.release(ctx, r)
+	return nil
+}
+
+// event builds an event with the run's common fields.
+func (r *run) event(t EventType, step Step, outcome Outcome, cause error, details map[string]string) Event {
+	ev := Event{
+		Type: t, App: r.app.Name, Org: r.app.DevHub, ECA: r.app.ECA,
+		ConsumerKey: r.consumerKey(), RotationID: r.j.RotationID, Step: step, Actor: r.actor,
+		Outcome: outcome, VaultPath: r.app.VaultPath, VaultVersion: r.meta.Version, Details: details,
+	}
+	if cause != nil {
+		ev.Error = cause.Error()
+	}
+	return ev
+}
