@@ -18,6 +18,9 @@ import (
 // JWTBearerGrant is the grant_type of the JWT bearer flow.
 const JWTBearerGrant = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 
+// maxTokens is the token count above which issuing sweeps expired tokens.
+const maxTokens = 10000
+
 // maxJWTLifetime is how far in the future a JWT's exp may be.
 const maxJWTLifetime = 3 * time.Minute
 
@@ -212,6 +215,13 @@ func (s *Sim) clientCredentials(r *http.Request, host string) (tokenResponse, er
 
 // issueLocked creates an access token for u in o.
 func (s *Sim) issueLocked(o *org, u *UserConfig, now time.Time) tokenResponse {
+	if len(s.tokens) >= maxTokens {
+		for k, v := range s.tokens {
+			if !now.Before(v.expires) {
+				delete(s.tokens, k)
+			}
+		}
+	}
 	tok := s.ids.token(o.OrgID)
 	s.tokens[tok] = session{org: o.Name, userID: u.UserID, username: u.Username, expires: now.Add(s.tokenTTL)}
 	return tokenResponse{
