@@ -337,7 +337,7 @@ func (s *Sim) jwtBearer(assertion, host string) (tokenResponse, error) {
 	if err != nil {
 		return tokenResponse{}, errAssertion
 	}
-	exp := time.Unix(0, int64(expF*float64(time.Second)))
+	exp := time.Unix(0, int64(min(max(expF, 0), 1e11)*float64(time.Second)))
 	switch {
 	case !exp.After(now):
 		return tokenResponse{}, errExpired
