@@ -1,0 +1,215 @@
+//go:build integration
+
+package audit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/ecarotator/ecarotator/internal/vaulttest"
+	"github.com/ecarotator/ecarotator/rotator"
+	vaultapi "github.com/hashicorp/vault/api"
+)
+
+func vaultEvent(writer string, i int) rotator.Event {
+	return rotator.Event{Type: rotator.EventStepCompleted, App: "billing", Step: rotator.StepVerify,
+		RotationID: fmt.Sprintf("%s-%d", writer, i), Actor: rotator.Actor{Kind: rotator.ActorScheduler}, Outcome: rotator.OutcomeOK}
+}
+
+func TestTwoWritersOnTheVaultSinkProduceOneValidChain(t *testing.T) {
+	srv := vaulttest.Start(t)
+	const perWriter = 25
+	var wg sync.WaitGroup
+	errs := make(chan error, 2)
+	for w := 0; w < 2; w++ {
+		// Each writer has its own client and Log, like two replicas.
+		l := openLog(t, Options{Vault: srv.Client(t), SinkPath: "ecarotator/audit"})
+		wg.Add(1)
+		go func(name string) {
+			defer wg.Done()
+			for i := 0; i < perWriter; i++ {
+				if err := l.Record(context.Background(), vaultEvent(name, i)); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}(fmt.Sprintf("w%d", w))
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("Record: %v", err)
+	}
+	res, err := VerifyVault(t.Context(), srv.Client(t), "secret", "ecarotator/audit", VerifyOptions{MAC: testMAC(t)})
+	if err != nil {
+		t.Fatalf("VerifyVault: %v", err)
+	}
+	if res.Records != 2*perWriter {
+		t.Fatalf("chain has %d records, want %d", res.Records, 2*perWriter)
+	}
+	h, err := readVaultHead(t.Context(), srv.Client(t).KVv2("secret"), "ecarotator/audit")
+	if err != nil || h.seq != 2*perWriter || h.hash != res.Head {
+		t.Fatalf("head %+v (%v), want seq %d hash %s", h, err, 2*perWriter, res.Head)
+	}
+}
+
+func TestAWriterThatCrashedBeforeMovingTheHeadDoesNotStallTheChain(t *testing.T) {
+	srv := vaulttest.Start(t)
+	c := srv.Client(t)
+	l := openLog(t, Options{Vault: c, SinkPath: "audit"})
+	for i := 0; i < 3; i++ {
+		if err := l.Record(t.Context(), vaultEvent("a", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Replica b writes records/4 and dies before advancing head.
+	h, _ := readVaultHead(t.Context(), c.KVv2("secret"), "audit")
+	r := Record{V: SchemaVersion, Seq: h.seq + 1, PrevHash: h.hash, Event: vaultEvent("b", 0)}
+	line, err := encodeLine(nil, &r, func(s string) (string, error) {
+		m, err := testMAC(t).Sign(t.Context(), []string{s})
+		return m[0], err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.KVv2("secret").Put(t.Context(), "audit/records/4", map[string]any{"line": string(line)}, vaultapi.WithCheckAndSet(0)); err != nil {
+		t.Fatal(err)
+	}
+	// A fresh replica starts from the stale head.
+	l2 := openLog(t, Options{Vault: c, SinkPath: "audit"})
+	if err := l2.Record(t.Context(), vaultEvent("c", 0)); err != nil {
+		t.Fatalf("Record after a crashed writer: %v", err)
+	}
+	res, err := VerifyVault(t.Context(), c, "secret", "audit", VerifyOptions{MAC: testMAC(t)})
+	if err != nil || res.Records != 5 {
+		t.Fatalf("VerifyVault: %v (records %d), want 5", err, res.Records)
+	}
+}
+
+func TestVerifyVaultDetectsADeletedRecord(t *testing.T) {
+	srv := vaulttest.Start(t)
+	c := srv.Client(t)
+	l := openLog(t, Options{Vault: c, SinkPath: "audit"})
+	for i := 0; i < 6; i++ {
+		if err := l.Record(t.Context(), vaultEvent("a", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.KVv2("secret").DeleteMetadata(t.Context(), "audit/records/6"); err != nil {
+		t.Fatal(err)
+	}
+	_, err := VerifyVault(t.Context(), c, "secret", "audit", VerifyOptions{MAC: testMAC(t)})
+	var te *TamperError
+	if !errors.As(err, &te) || te.Kind != KindTruncated {
+		t.Fatalf("VerifyVault = %v, want truncated", err)
+	}
+}
+
+func TestCheckpointsInVaultDetectACutTail(t *testing.T) {
+	srv := vaulttest.Start(t)
+	c := srv.Client(t)
+	path := filepath.Join(t.TempDir(), "audit.log")
+	l := openLog(t, Options{File: path, Vault: c, CheckpointPath: "ecarotator/audit/checkpoint", CheckpointEvery: 5})
+	writeEvents(t, l, 12)
+	if err := l.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	_, _, chain := l.Head()
+	cp, _, err := ReadCheckpoint(t.Context(), c, "secret", "ecarotator/audit/checkpoint", chain)
+	if err != nil || cp == nil || cp.Seq != 12 {
+		t.Fatalf("checkpoint %+v (%v), want seq 12", cp, err)
+	}
+	source := func(ctx context.Context, chain string) (*Checkpoint, error) {
+		cp, _, err := ReadCheckpoint(ctx, c, "secret", "ecarotator/audit/checkpoint", chain)
+		return cp, err
+	}
+	if _, err := VerifyFile(t.Context(), path, VerifyOptions{MAC: testMAC(t), Checkpoint: source}); err != nil {
+		t.Fatalf("intact log: %v", err)
+	}
+	writeLines(t, path, readLines(t, path)[:8])
+	_, err = VerifyFile(t.Context(), path, VerifyOptions{MAC: testMAC(t), Checkpoint: source})
+	var te *TamperError
+	if !errors.As(err, &te) || te.Kind != KindTruncated {
+		t.Fatalf("cut log: %v, want truncated", err)
+	}
+}
+
+func enableTransit(t *testing.T, c *vaultapi.Client, key string) {
+	t.Helper()
+	if err := c.Sys().Mount("transit", &vaultapi.MountInput{Type: "transit"}); err != nil {
+		t.Fatalf("mount transit: %v", err)
+	}
+	if _, err := c.Logical().Write("transit/keys/"+key, map[string]any{"type": "hmac", "key_size": 32}); err != nil {
+		// older servers: an aes key also supports hmac
+		if _, err := c.Logical().Write("transit/keys/"+key, nil); err != nil {
+			t.Fatalf("create transit key: %v", err)
+		}
+	}
+}
+
+func TestTransitMACSignsVerifiesAndSurvivesKeyRotation(t *testing.T) {
+	srv := vaulttest.Start(t)
+	c := srv.Client(t)
+	enableTransit(t, c, "ecarotator-audit")
+	mac := Transit(c, "transit", "ecarotator-audit")
+	path := filepath.Join(t.TempDir(), "audit.log")
+	l := openLog(t, Options{File: path, MAC: mac})
+	writeEvents(t, l, 5)
+	fp := l.Fingerprint(rotator.NewSecret("s3cr3t"))
+	if _, err := c.Logical().Write("transit/keys/ecarotator-audit/rotate", nil); err != nil {
+		t.Fatalf("rotate transit key: %v", err)
+	}
+	l2 := openLog(t, Options{File: path, MAC: mac}) // reopens: checks the last MAC via transit
+	writeEvents(t, l2, 5)
+	if got := l2.Fingerprint(rotator.NewSecret("s3cr3t")); got != fp {
+		t.Errorf("fingerprint changed after key rotation: %s != %s", got, fp)
+	}
+	l.Close()
+	l2.Close()
+	res, err := VerifyFile(t.Context(), path, VerifyOptions{MAC: mac, BatchSize: 3})
+	if err != nil || res.Records != 10 {
+		t.Fatalf("verify with transit: %v (%d records)", err, res.Records)
+	}
+	lines := readLines(t, path)
+	forge(t, lines, 4, func(r *Record) { r.App = "x" }, testMAC(t))
+	writeLines(t, path, lines)
+	_, err = VerifyFile(t.Context(), path, VerifyOptions{MAC: mac})
+	var te *TamperError
+	if !errors.As(err, &te) || te.Kind != KindForged || te.Line != 5 {
+		t.Fatalf("forged record: %v", err)
+	}
+}
+
+func TestEnsureKVKeyCreatesOnceAndThenReads(t *testing.T) {
+	srv := vaulttest.Start(t)
+	c := srv.Client(t)
+	if _, err := LoadKVKey(t.Context(), c, "secret", "ecarotator/audit-key"); !errors.Is(err, ErrNoKey) {
+		t.Fatalf("LoadKVKey before creation: %v", err)
+	}
+	k1, err := EnsureKVKey(t.Context(), c, "secret", "ecarotator/audit-key")
+	if err != nil || len(k1) != 32 {
+		t.Fatalf("EnsureKVKey: %v (%d bytes)", err, len(k1))
+	}
+	k2, err := EnsureKVKey(t.Context(), c, "secret", "ecarotator/audit-key")
+	if err != nil || string(k1) != string(k2) {
+		t.Fatalf("second EnsureKVKey returned a different key (%v)", err)
+	}
+}
+
+func BenchmarkVaultSinkAppend(b *testing.B) {
+	srv := vaulttest.Start(b)
+	l := openLog(b, Options{Vault: srv.Client(b), SinkPath: "bench/audit"})
+	e := vaultEvent("bench", 0)
+	ctx := context.Background()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := l.Record(ctx, e); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
