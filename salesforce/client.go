@@ -426,18 +426,18 @@ func (c *Client) do(ctx context.Context, cl call) (int, []byte, error) {
 			}
 		}
 		if apiErr.Class != ClassTransient || (!cl.idempotent && apiErr.Status != 0) || ctx.Err() != nil {
-			c.log.Debug("salesforce call failed", zap.String(logKeyMethod, cl.method), zap.String(logKeyRoute, cl.route), zap.Int(logKeyStatus, apiErr.Status), zap.Int(logKeyAttempt, attempt), zap.Stringer(logKeyClass, apiErr.Class), zap.Error(apiErr))
+			c.log.Debug("salesforce call failed", zap.String(logKeyMethod, cl.method), zap.String(logKeyRoute, cl.route), zap.Int(logKeyStatus, apiErr.Status), zap.Int(logKeyAttempt, attempt), zap.Stringer(logKeyClass, apiErr.Class), zap.NamedError(logKeyErr, apiErr))
 			return apiErr.Status, nil, apiErr
 		}
 		retry, wait := c.opts.Backoff(attempt)
 		if !retry {
-			c.log.Warn("salesforce call failed, giving up", zap.String(logKeyMethod, cl.method), zap.String(logKeyRoute, cl.route), zap.Int(logKeyStatus, apiErr.Status), zap.Int(logKeyAttempt, attempt), zap.Error(apiErr))
+			c.log.Error("salesforce call failed, giving up", zap.String(logKeyMethod, cl.method), zap.String(logKeyRoute, cl.route), zap.Int(logKeyStatus, apiErr.Status), zap.Int(logKeyAttempt, attempt), zap.NamedError(logKeyErr, apiErr))
 			return apiErr.Status, nil, apiErr
 		}
 		if retryAfter > wait {
 			wait = min(retryAfter, c.opts.MaxRetryAfter)
 		}
-		c.log.Warn("salesforce call failed, retrying", zap.String(logKeyMethod, cl.method), zap.String(logKeyRoute, cl.route), zap.Int(logKeyStatus, apiErr.Status), zap.Int(logKeyAttempt, attempt), zap.Duration(logKeyWait, wait), zap.Error(apiErr))
+		c.log.Warn("salesforce call failed, retrying", zap.String(logKeyMethod, cl.method), zap.String(logKeyRoute, cl.route), zap.Int(logKeyStatus, apiErr.Status), zap.Int(logKeyAttempt, attempt), zap.Duration(logKeyWait, wait), zap.NamedError(logKeyErr, apiErr))
 		if err := c.opts.Sleep(ctx, wait); err != nil {
 			return apiErr.Status, nil, apiErr
 		}
@@ -553,7 +553,7 @@ func (c *Client) authenticate(ctx context.Context) (*session, error) {
 		if !retry {
 			return nil, apiErr
 		}
-		c.log.Warn("salesforce token request failed, retrying", zap.String(logKeyRoute, tokenPath), zap.Int(logKeyStatus, apiErr.Status), zap.Int(logKeyAttempt, attempt), zap.Duration(logKeyWait, wait), zap.Error(apiErr))
+		c.log.Warn("salesforce token request failed, retrying", zap.String(logKeyRoute, tokenPath), zap.Int(logKeyStatus, apiErr.Status), zap.Int(logKeyAttempt, attempt), zap.Duration(logKeyWait, wait), zap.NamedError(logKeyErr, apiErr))
 		if err := c.opts.Sleep(ctx, wait); err != nil {
 			return nil, apiErr
 		}

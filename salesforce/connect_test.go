@@ -551,3 +551,33 @@ func TestConnectionRefusedMayRetryAMutation(t *testing.T) {
 		t.Fatalf("err = %v, want unreachable and not ambiguous", err)
 	}
 }
+
+func TestRetryLogsUseStableKeys(t *testing.T) {
+	f := newFake(t)
+	var n atomic.Int32
+	f.handle(routeCreds, func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1) == 1 {
+			writeJSON(w, 503, golden(t, "error_unavailable.json"))
+			return
+		}
+		serveGolden(t, 200, "credentials_keyandsecret.json")(w, r)
+	})
+	c, _, logs := testClient(t, f)
+	if _, err := c.Credentials(t.Context(), testApp, testConsumer); err != nil {
+		t.Fatal(err)
+	}
+	warns := logs.FilterMessage("salesforce call failed, retrying").All()
+	if len(warns) != 1 {
+		t.Fatalf("retry log entries %d, want 1", len(warns))
+	}
+	fields := warns[0].ContextMap()
+	for _, k := range []string{"org", "method", "route", "status", "attempt", "err"} {
+		if _, ok := fields[k]; !ok {
+			t.Errorf("retry log lacks key %q: %v", k, fields)
+		}
+	}
+	if fields["route"] != RouteCredentials || fields["org"] != "devhub" {
+		t.Errorf("route/org = %v/%v", fields["route"], fields["org"])
+	}
+	assertLogsClean(t, logs)
+}

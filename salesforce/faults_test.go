@@ -54,11 +54,24 @@ type faultCase struct {
 
 func faultCases() []faultCase {
 	findApp := func(ctx context.Context, e *faultEnv) error { _, err := e.c.FindApp(ctx, targetECA); return err }
-	creds := func(ctx context.Context, e *faultEnv) error { _, err := e.c.Credentials(ctx, e.app.ID, e.cons.ID); return err }
-	staged := func(ctx context.Context, e *faultEnv) error { _, err := e.c.Staged(ctx, e.app.ID, e.cons.ID); return err }
-	stage := func(ctx context.Context, e *faultEnv) error { _, err := e.c.Stage(ctx, e.app.ID, e.cons.ID); return err }
-	promote := func(ctx context.Context, e *faultEnv) error { return e.c.Promote(ctx, e.app.ID, e.cons.ID, e.staged.ID) }
-	del := func(ctx context.Context, e *faultEnv) error { return e.c.DeleteStaged(ctx, e.app.ID, e.cons.ID, e.staged.ID) }
+	creds := func(ctx context.Context, e *faultEnv) error {
+		_, err := e.c.Credentials(ctx, e.app.ID, e.cons.ID)
+		return err
+	}
+	staged := func(ctx context.Context, e *faultEnv) error {
+		_, err := e.c.Staged(ctx, e.app.ID, e.cons.ID)
+		return err
+	}
+	stage := func(ctx context.Context, e *faultEnv) error {
+		_, err := e.c.Stage(ctx, e.app.ID, e.cons.ID)
+		return err
+	}
+	promote := func(ctx context.Context, e *faultEnv) error {
+		return e.c.Promote(ctx, e.app.ID, e.cons.ID, e.staged.ID)
+	}
+	del := func(ctx context.Context, e *faultEnv) error {
+		return e.c.DeleteStaged(ctx, e.app.ID, e.cons.ID, e.staged.ID)
+	}
 	setAccess := func(ctx context.Context, e *faultEnv) error { return e.c.SetSecretAccess(ctx, false) }
 	verify := func(ctx context.Context, e *faultEnv) error {
 		return salesforce.NewVerifier(salesforce.VerifierOptions{}).Verify(ctx, e.sim.TokenURL(devhub), rotator.Credentials{Key: targetKey, Secret: rotator.NewSecret(targetSecret)})
@@ -274,4 +287,3 @@ func faultsMarkdown(cases []faultCase) string {
 	b.WriteString("`ErrAmbiguous` and `ErrUnreachable`; final → none (inspect `*salesforce.APIError`).\n")
 	return b.String()
 }
-

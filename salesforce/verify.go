@@ -111,7 +111,7 @@ func (v *Verifier) VerifyWithRetry(ctx context.Context, tokenURL string, c rotat
 		if !retry {
 			return err
 		}
-		v.log.Info("verification failed, retrying", zap.String(logKeyRoute, tokenPath), zap.Int(logKeyAttempt, attempt), zap.Duration(logKeyWait, wait), zap.Error(err))
+		v.log.Info("verification failed, retrying", zap.String(logKeyRoute, tokenPath), zap.Int(logKeyAttempt, attempt), zap.Duration(logKeyWait, wait), zap.NamedError(logKeyErr, err))
 		if serr := v.opts.Sleep(ctx, wait); serr != nil {
 			return err
 		}
