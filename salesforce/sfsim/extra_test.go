@@ -119,3 +119,23 @@ func TestSeedClosesRemovedOrgs(t *testing.T) {
 		t.Fatalf("Save without a state file: %v", err)
 	}
 }
+
+func TestRevoke(t *testing.T) {
+	s := start(t, testConfig(t))
+	tok := adminToken(t, s)
+	steps := []struct {
+		name string
+		want int
+	}{
+		{"revoking a live token succeeds", http.StatusOK},
+		{"revoking it again is an invalid token", http.StatusBadRequest},
+	}
+	for _, st := range steps {
+		if res := postForm(t, s.OrgURL(hub)+revokePath, url.Values{"token": {tok}}); res.status != st.want {
+			t.Fatalf("%s: got %d %s", st.name, res.status, res.body)
+		}
+	}
+	if res := call(t, http.MethodGet, api(s, hub, "65.0")+"/usage", tok, ""); res.status != http.StatusUnauthorized {
+		t.Fatalf("revoked token on REST: got %d, want 401", res.status)
+	}
+}

@@ -12,6 +12,7 @@ import (
 // also be given as the template from Routes.
 const (
 	RouteToken       = "token"
+	RouteRevoke      = "revoke"
 	RouteVersions    = "versions"
 	RouteUsage       = "usage"
 	RouteCredentials = "credentials"
@@ -25,6 +26,7 @@ const (
 // Routes maps each route name to its path template.
 var Routes = map[string]string{
 	RouteToken:       "/services/oauth2/token",
+	RouteRevoke:      "/services/oauth2/revoke",
 	RouteVersions:    "/services/data/",
 	RouteUsage:       "/services/data/{version}/apps/oauth/usage",
 	RouteCredentials: "/services/data/{version}/apps/oauth/credentials/{app}",
@@ -37,6 +39,7 @@ var Routes = map[string]string{
 
 const (
 	tokenPath   = "/services/oauth2/token"
+	revokePath  = "/services/oauth2/revoke"
 	dataPrefix  = "/services/data/"
 	soapPrefix  = "/services/Soap/m/"
 	adminPrefix = "/__sfsim/"
@@ -69,6 +72,8 @@ func classify(path string) route {
 	switch {
 	case path == tokenPath:
 		return route{name: RouteToken}
+	case path == revokePath:
+		return route{name: RouteRevoke}
 	case path == dataPrefix || path == strings.TrimSuffix(dataPrefix, "/"):
 		return route{name: RouteVersions}
 	case strings.HasPrefix(path, soapPrefix):
@@ -310,6 +315,8 @@ func (h *hostHandler) serve(w *respWriter, r *http.Request, rt route) {
 	switch rt.name {
 	case RouteToken:
 		h.s.serveToken(w, r, h.org)
+	case RouteRevoke:
+		h.s.serveRevoke(w, r)
 	case RouteSOAP:
 		h.s.serveSOAP(w, r, h.org, rt)
 	case RouteOther:
@@ -417,7 +424,7 @@ func (s *Sim) writeUnavailable(w http.ResponseWriter, org string, rt route) {
 		w.Header().Set("Retry-After", itoa(secs))
 	}
 	switch rt.name {
-	case RouteToken:
+	case RouteToken, RouteRevoke:
 		writeOAuthError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "service temporarily unavailable")
 	case RouteSOAP:
 		writeSOAPFault(w, http.StatusServiceUnavailable, "sf:SERVER_UNAVAILABLE", "SERVER_UNAVAILABLE: server temporarily unavailable")
@@ -430,7 +437,7 @@ func (s *Sim) writeUnavailable(w http.ResponseWriter, org string, rt route) {
 // writeLimitFault answers an injected API-limit fault.
 func (s *Sim) writeLimitFault(w http.ResponseWriter, org string, rt route) {
 	switch rt.name {
-	case RouteToken:
+	case RouteToken, RouteRevoke:
 		writeOAuthError(w, http.StatusBadRequest, "rate_limit_exceeded", "too many requests")
 	case RouteSOAP:
 		writeSOAPFault(w, http.StatusInternalServerError, "sf:REQUEST_LIMIT_EXCEEDED", "REQUEST_LIMIT_EXCEEDED: TotalRequests Limit exceeded.")

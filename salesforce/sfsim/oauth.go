@@ -383,3 +383,28 @@ func (s *Sim) sessionLocked(tok, org string, now time.Time) (session, bool) {
 	}
 	return sess, true
 }
+
+// serveRevoke implements POST /services/oauth2/revoke (form "token"): a
+// known access token is revoked on any host; an unknown one is 400
+// invalid_token.
+func (s *Sim) serveRevoke(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "must use HTTP POST")
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	if err := r.ParseForm(); err != nil {
+		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "invalid request body")
+		return
+	}
+	tok := r.PostForm.Get("token")
+	s.mu.Lock()
+	_, ok := s.tokens[tok]
+	delete(s.tokens, tok)
+	s.mu.Unlock()
+	if !ok {
+		writeOAuthError(w, http.StatusBadRequest, "invalid_token", "invalid token")
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+}
