@@ -239,6 +239,11 @@ func TestContractFullRotation(t *testing.T) {
 	if err := c.DeleteStaged(ctx, app.ID, cons.ID, staged[0].ID); !errors.Is(err, rotator.ErrNotFound) {
 		t.Errorf("second DeleteStaged = %v, want ErrNotFound", err)
 	}
+	for _, r := range sim.Requests() {
+		if r.Fault != "" {
+			t.Errorf("request %s %s hit fault %q (a body-less POST staged?)", r.Method, r.Route, r.Fault)
+		}
+	}
 	if u, ok := c.Usage(); !ok || u.Used == 0 || u.Limit != sfsim.DefaultAPILimit {
 		t.Errorf("Usage = %+v, %v", u, ok)
 	}
@@ -382,7 +387,7 @@ func TestContractMissingPermissions(t *testing.T) {
 	}
 }
 
-func TestContractOccupiedSlotAndNotFound(t *testing.T) {
+func TestContractOccupiedSlotNotFoundAndFinal(t *testing.T) {
 	sim := startSim(t, nil)
 	c, _ := simClient(t, sim)
 	ctx := t.Context()
@@ -403,7 +408,24 @@ func TestContractOccupiedSlotAndNotFound(t *testing.T) {
 	if _, err := c.Consumers(ctx, "0xINOSUCHAPP0000"); !errors.Is(err, rotator.ErrNotFound) {
 		t.Errorf("Consumers(unknown) = %v, want ErrNotFound", err)
 	}
-	if err := c.DeleteStaged(ctx, app.ID, cons.ID, first.ID); err != nil {
+	if err := c.Promote(ctx, app.ID, cons.ID, first.ID); err != nil {
+		t.Fatal(err)
+	}
+	rotated, err := c.Staged(ctx, app.ID, cons.ID)
+	if err != nil || len(rotated) != 1 || rotated[0].Status != rotator.StagedRotated {
+		t.Fatalf("Staged after rotate: %+v %v", rotated, err)
+	}
+	// Rotating the Rotated previous pair is refused with a 400: final,
+	// matching no sentinel and certainly not ambiguous.
+	err = c.Promote(ctx, app.ID, cons.ID, rotated[0].ID)
+	var apiErr *salesforce.APIError
+	if !errors.As(err, &apiErr) || apiErr.Class != salesforce.ClassFinal || apiErr.Status != http.StatusBadRequest || apiErr.Code != "INVALID_INPUT" {
+		t.Errorf("Promote(rotated) = %v, want a final 400 INVALID_INPUT", err)
+	}
+	if errors.Is(err, rotator.ErrAmbiguous) || errors.Is(err, rotator.ErrUnreachable) || errors.Is(err, rotator.ErrRejected) {
+		t.Errorf("a final error matches a sentinel: %v", err)
+	}
+	if err := c.DeleteStaged(ctx, app.ID, cons.ID, rotated[0].ID); err != nil {
 		t.Fatal(err)
 	}
 	sim.SetBehavior(sfsim.Behavior{EmptyStagedNotFound: true})
