@@ -385,18 +385,22 @@ func (c *Client) do(ctx context.Context, cl call) (int, []byte, error) {
 		default:
 			c.recordLimits(hdr)
 			if status >= 200 && status < 300 {
-				if body.err != nil {
-					class := ClassTransient
-					if errors.Is(body.err, ErrBodyTooLarge) {
-						class = ClassFinal
-					}
-					if !cl.idempotent {
-						class = ClassAmbiguous
-					}
-					return status, nil, &APIError{Op: op, Status: status, Class: class, err: body.err}
+				if body.err == nil {
+					c.log.Debug("salesforce call", zap.String(logKeyMethod, cl.method), zap.String(logKeyRoute, cl.route), zap.Int(logKeyStatus, status), zap.Int(logKeyAttempt, attempt))
+					return status, body.b, nil
 				}
-				c.log.Debug("salesforce call", zap.String(logKeyMethod, cl.method), zap.String(logKeyRoute, cl.route), zap.Int(logKeyStatus, status), zap.Int(logKeyAttempt, attempt))
-				return status, body.b, nil
+				// The answer was cut off (reset mid-body) or too large.
+				class := ClassTransient
+				switch {
+				case !cl.idempotent:
+					class = ClassAmbiguous
+				case errors.Is(body.err, ErrBodyTooLarge):
+					class = ClassFinal
+				}
+				apiErr = &APIError{Op: op, Status: status, Class: class, err: body.err}
+				// Fall through to the retry decision: a cut-off read of an
+				// idempotent call is retried like any transient failure.
+				break
 			}
 			var code, msg string
 			if cl.soap {

@@ -581,3 +581,40 @@ func TestRetryLogsUseStableKeys(t *testing.T) {
 	}
 	assertLogsClean(t, logs)
 }
+
+func TestACutOffBodyIsRetriedOnReadsAndAmbiguousOnWrites(t *testing.T) {
+	cutOff := func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Length", "500")
+		w.WriteHeader(200)
+		_, _ = w.Write([]byte(`{"key":`))
+	}
+	t.Run("a read is retried", func(t *testing.T) {
+		f := newFake(t)
+		var n atomic.Int32
+		f.handle(routeCreds, func(w http.ResponseWriter, r *http.Request) {
+			if n.Add(1) == 1 {
+				cutOff(w, r)
+				return
+			}
+			serveGolden(t, 200, "credentials_key.json")(w, r)
+		})
+		c, _, _ := testClient(t, f)
+		if _, err := c.PrimaryKey(t.Context(), testApp, testConsumer); err != nil {
+			t.Fatalf("err = %v", err)
+		}
+		if got := n.Load(); got != 2 {
+			t.Errorf("calls %d, want 2", got)
+		}
+	})
+	t.Run("a POST staged is ambiguous", func(t *testing.T) {
+		f := newFake(t)
+		f.handle("POST "+routeStaged, cutOff)
+		c, _, _ := testClient(t, f)
+		if _, err := c.Stage(t.Context(), testApp, testConsumer); !errors.Is(err, rotator.ErrAmbiguous) {
+			t.Fatalf("err = %v, want ErrAmbiguous", err)
+		}
+		if got := len(f.requests()); got != 1 {
+			t.Errorf("calls %d, want 1", got)
+		}
+	})
+}
