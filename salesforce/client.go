@@ -584,3 +584,24 @@ func (c *Client) grant() (form url.Values, user, pass string, err error) {
 		return form, "", "", nil
 	}
 }
+
+// InstanceURL authenticates if needed and returns the org's instance URL
+// (the token response's instance_url, normally the My Domain URL).
+func (c *Client) InstanceURL(ctx context.Context) (string, error) {
+	s, err := c.session(ctx)
+	if err != nil {
+		return "", err
+	}
+	return s.instance.String(), nil
+}
+
+// OrgTokenURL returns the Dev Hub's My Domain token endpoint, derived from
+// instance_url: where the Verifier proves a freshly rotated pair (client
+// credentials must go to My Domain, not to the login host).
+func (c *Client) OrgTokenURL(ctx context.Context) (string, error) {
+	inst, err := c.InstanceURL(ctx)
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSuffix(inst, "/") + tokenPath, nil
+}

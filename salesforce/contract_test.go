@@ -173,7 +173,10 @@ func TestContractFullRotation(t *testing.T) {
 	c, logs := simClient(t, sim)
 	ctx := t.Context()
 	v := salesforce.NewVerifier(salesforce.VerifierOptions{})
-	tokenURL := sim.TokenURL(devhub)
+	tokenURL, err := c.OrgTokenURL(ctx)
+	if err != nil || tokenURL != sim.TokenURL(devhub) {
+		t.Fatalf("OrgTokenURL = %q, %v; want %q", tokenURL, err, sim.TokenURL(devhub))
+	}
 
 	app, cons := target(t, c)
 	if app.DeveloperName != targetECA || cons.Key != targetKey {
