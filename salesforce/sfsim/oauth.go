@@ -18,7 +18,7 @@ import (
 // JWTBearerGrant is the grant_type of the JWT bearer flow.
 const JWTBearerGrant = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 
-// maxTokens is the token count above which issuing sweeps expired tokens.
+// maxTokens is the token count from which issuing sweeps expired tokens.
 const maxTokens = 10000
 
 // maxJWTLifetime is how far in the future a JWT's exp may be.
@@ -215,12 +215,14 @@ func (s *Sim) clientCredentials(r *http.Request, host string) (tokenResponse, er
 
 // issueLocked creates an access token for u in o.
 func (s *Sim) issueLocked(o *org, u *UserConfig, now time.Time) tokenResponse {
-	if len(s.tokens) >= maxTokens {
+	if len(s.tokens) >= max(s.sweepAt, maxTokens) {
 		for k, v := range s.tokens {
 			if !now.Before(v.expires) {
 				delete(s.tokens, k)
 			}
 		}
+		// Sweep again only after the live set has doubled: amortised O(1).
+		s.sweepAt = 2 * len(s.tokens)
 	}
 	tok := s.ids.token(o.OrgID)
 	s.tokens[tok] = session{org: o.Name, userID: u.UserID, username: u.Username, expires: now.Add(s.tokenTTL)}

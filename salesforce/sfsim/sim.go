@@ -43,6 +43,7 @@ type Sim struct {
 	faults      []faultState
 	orgs        []*org
 	tokens      map[string]session
+	sweepAt     int // token count that triggers the next sweep
 	propagation time.Duration
 	tokenTTL    time.Duration
 	stateFile   string
