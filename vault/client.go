@@ -378,7 +378,7 @@ func (c *Client) Run(ctx context.Context) error {
 		if !c.canLogin() {
 			return newOpError("renew token", "", ErrBadCredentials, fmt.Errorf("token life ended and the token method cannot log in again: %v", detail(err)))
 		}
-		c.log.Info("vault: token can no longer be renewed; logging in again", zap.String(logKeyMethod, c.o.Auth.Method), zap.NamedError(logKeyErr, err))
+		c.log.Info("vault: token can no longer be renewed; logging in again", zap.String(logKeyMethod, c.o.Auth.Method), zap.String(logKeyErr, detail(err)))
 		if err := c.reloginWithBackoff(ctx); err != nil {
 			return nil // ctx ended while retrying
 		}
@@ -447,7 +447,7 @@ func (c *Client) reloginWithBackoff(ctx context.Context) error {
 		if !retry {
 			return err
 		}
-		c.log.Warn("vault: login failed; retrying", zap.Int(logKeyAttempt, attempt+1), zap.Duration("wait", wait), zap.NamedError(logKeyErr, err))
+		c.log.Warn("vault: login failed; retrying", zap.Int(logKeyAttempt, attempt+1), zap.Duration("wait", wait), zap.String(logKeyErr, detail(err)))
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():

@@ -230,7 +230,7 @@ func (c *Client) KeepAlive(ctx context.Context, l rotator.Lease, ttl time.Durati
 			case ctx.Err() != nil:
 				return
 			case errors.Is(err, rotator.ErrUnreachable) && c.now().Before(l.ExpiresAt):
-				c.log.Warn("vault: lease renewal failed; retrying", zap.String(logKeyLock, l.Name), zap.NamedError(logKeyErr, err))
+				c.log.Warn("vault: lease renewal failed; retrying", zap.String(logKeyLock, l.Name), zap.String(logKeyErr, detail(err)))
 			default:
 				out <- err
 				return

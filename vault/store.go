@@ -143,15 +143,22 @@ func (c *Client) WriteCredentials(ctx context.Context, path string, sc rotator.S
 	if err != nil {
 		return 0, err
 	}
-	custom := map[string]string{
+	custom := map[string]any{
 		MetaManagedBy:  ManagedByValue,
 		MetaRotationID: opts.RotationID,
 		MetaRotatedAt:  formatTime(sc.RotatedAt),
 		MetaUpdatedAt:  formatTime(now),
 	}
+	for k, v := range custom {
+		if v == "" {
+			// Vault rejects empty custom_metadata values; in a merge patch
+			// null removes the key, so a stale value does not linger.
+			custom[k] = nil
+		}
+	}
 	if err := c.patchMeta(ctx, op, rel, map[string]any{"custom_metadata": custom}); err != nil {
 		c.log.Warn("vault: credentials written but custom_metadata not updated",
-			zap.String(logKeyPath, c.dataPath(rel)), zap.Int("version", version), zap.NamedError(logKeyErr, err))
+			zap.String(logKeyPath, c.dataPath(rel)), zap.Int("version", version), zap.String(logKeyErr, detail(err)))
 	}
 	return version, nil
 }
