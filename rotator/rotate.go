@@ -202,6 +202,9 @@ func (e *Engine) fail(ctx context.Context, r *run, step Step, err error) (Result
 		return r.res, wrapped
 	}
 	now := e.now()
+	if !errors.Is(err, ErrStagedLost) { // that error already rewound the journal to restage
+		r.advance(step, false) // the journal names the step that failed; a later attempt resumes there
+	}
 	r.j.Attempts++
 	r.j.LastError = err.Error()
 	r.setExtra(extraFailedStep, string(step))

@@ -1,0 +1,127 @@
+package rotator_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/ecarotator/ecarotator/rotator"
+	"github.com/ecarotator/ecarotator/rotator/rotatortest"
+)
+
+// hookPoints runs one clean rotation and returns every hook point in the
+// order the engine passed it, numbered by occurrence ("before:delete_staged#2").
+func hookPoints(t *testing.T, overlap rotator.Overlap) []string {
+	t.Helper()
+	w := rotatortest.NewWorld(1)
+	w.App.Overlap = overlap
+	var points []string
+	seen := map[string]int{}
+	e := newEngine(t, w, "recorder", func(p string) error {
+		seen[p]++
+		points = append(points, fmt.Sprintf("%s#%d", p, seen[p]))
+		return nil
+	})
+	rotate(t, e, w.App)
+	return points
+}
+
+// crashAt returns a hook that fails at the n-th occurrence of point.
+func crashAt(target string) func(string) error {
+	seen := map[string]int{}
+	return func(p string) error {
+		seen[p]++
+		if fmt.Sprintf("%s#%d", p, seen[p]) == target {
+			return errCrash
+		}
+		return nil
+	}
+}
+
+// TestCrashAtEveryStepBoundaryResumes kills the engine at every hook point
+// — every step boundary and both sides of every external mutation,
+// including between the staged POST's response and the Vault write — then
+// lets a fresh engine (another replica, after the lease expired) finish.
+func TestCrashAtEveryStepBoundaryResumes(t *testing.T) {
+	for _, overlap := range []rotator.Overlap{
+		{Policy: rotator.OverlapSalesforceExpiry},
+		{Policy: rotator.OverlapImmediate},
+	} {
+		points := hookPoints(t, overlap)
+		if len(points) < 19 {
+			t.Fatalf("only %d hook points: %v", len(points), points)
+		}
+		for i, point := range points {
+			t.Run(fmt.Sprintf("%s crash at %s", overlap.Policy, point), func(t *testing.T) {
+				w := rotatortest.NewWorld(1)
+				w.App.Overlap = overlap
+				i2 := watchI2(t, w)
+				crashing := newEngine(t, w, "replica-a", crashAt(point))
+				_, err := crashing.Rotate(context.Background(), w.App, rotator.Request{Actor: operator})
+				wantErr(t, err, errCrash)
+
+				advancePastLease(w)
+				fresh := newEngine(t, w, "replica-b", nil)
+				var res rotator.Result
+				if i%2 == 0 {
+					res, err = fresh.Resume(context.Background(), w.App)
+				} else {
+					res, err = fresh.Rotate(context.Background(), w.App, rotator.Request{Actor: operator})
+				}
+				if err != nil {
+					t.Fatalf("resume after crash: %v", err)
+				}
+				cur, _ := w.Store.Current(w.App.VaultPath)
+				if res.Outcome == rotator.OutcomeSkipped {
+					// Crashed before the journal existed: nothing to resume,
+					// so a normal rotation follows.
+					if cur.Current.Key != w.Initial.Key {
+						t.Fatalf("resume skipped but vault changed")
+					}
+					res = rotate(t, fresh, w.App)
+					cur, _ = w.Store.Current(w.App.VaultPath)
+				}
+				if res.Outcome != rotator.OutcomeOK || cur.Current.Key == w.Initial.Key {
+					t.Fatalf("after resume: result %+v, vault current %s (initial %s)", res, cur.Current.Key, w.Initial.Key)
+				}
+				checkInvariants(t, w, false)
+				if n := w.Org.StageOK(); n != 1 {
+					t.Errorf("successful stages = %d, want exactly 1", n)
+				}
+				if n := w.Org.Count(rotatortest.OpStage); n != 1 {
+					t.Errorf("POSTs = %d, want 1", n)
+				}
+				if len(*i2) > 0 {
+					t.Errorf("I2 violated: %v", *i2)
+				}
+				if _, ok := w.Journal.Entry(w.App.Name); ok {
+					t.Error("journal left behind")
+				}
+				if overlap.Policy != rotator.OverlapImmediate && cur.Previous.Key != w.Initial.Key {
+					t.Errorf("previous in vault = %q, want the initial key", cur.Previous.Key)
+				}
+			})
+		}
+	}
+}
+
+// TestCrashWithSecretAccessOnLeavesItOn checks I5 for the other prior value:
+// the setting was on before the rotation, so nobody switches it off.
+func TestCrashWithSecretAccessOnLeavesItOn(t *testing.T) {
+	for _, point := range []string{"after:stage#1", "after:promote#1", "step:verify#1"} {
+		t.Run("crash at "+point, func(t *testing.T) {
+			w := rotatortest.NewWorld(1)
+			w.Org.SetAccess(true)
+			_, err := newEngine(t, w, "a", crashAt(point)).Rotate(context.Background(), w.App, rotator.Request{Actor: operator})
+			wantErr(t, err, errCrash)
+			advancePastLease(w)
+			if _, err := newEngine(t, w, "b", nil).Resume(context.Background(), w.App); err != nil {
+				t.Fatal(err)
+			}
+			checkInvariants(t, w, true)
+			if n := w.Org.Count(rotatortest.OpSetAccess); n != 0 {
+				t.Errorf("SetSecretAccess calls = %d, want 0", n)
+			}
+		})
+	}
+}

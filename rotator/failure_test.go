@@ -1,0 +1,432 @@
+package rotator_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/ecarotator/ecarotator/rotator"
+	"github.com/ecarotator/ecarotator/rotator/rotatortest"
+)
+
+func TestVerifyFailureKeepsVaultAndOrphansAfterNCycles(t *testing.T) {
+	w := rotatortest.NewWorld(1)
+	w.Org.PropagationDelay = 3 * time.Hour // longer than VerifyTimeout: every cycle fails
+	e := newEngine(t, w, "a", nil)
+	before, beforeMeta := w.Store.Current(w.App.VaultPath)
+
+	for cycle := 1; cycle <= 3; cycle++ {
+		res, err := e.Rotate(context.Background(), w.App, rotator.Request{Actor: operator})
+		wantErr(t, err, rotator.ErrVerifyFailed)
+		cur, meta := w.Store.Current(w.App.VaultPath)
+		if meta.Version != beforeMeta.Version || cur.Current.Key != before.Current.Key {
+			t.Fatalf("cycle %d: vault changed to version %d key %s", cycle, meta.Version, cur.Current.Key)
+		}
+		if !w.Org.Accepts(cur.Current) {
+			t.Fatalf("cycle %d: I1 broken: vault's pair rejected", cycle)
+		}
+		if w.Org.Access() {
+			t.Fatalf("cycle %d: I5 broken: secret access left on", cycle)
+		}
+		j, ok := w.Journal.Entry(w.App.Name)
+		if !ok || j.Step != rotator.StepVerify || j.Done || j.Attempts != cycle {
+			t.Fatalf("cycle %d: journal = %+v", cycle, j)
+		}
+		if res.Attempts != cycle || !res.NextAttemptAt.After(w.Clock.Now()) {
+			t.Fatalf("cycle %d: result = %+v", cycle, res)
+		}
+		if cycle < 3 {
+			if res.Orphaned {
+				t.Fatalf("cycle %d: orphaned too early", cycle)
+			}
+			_, err := e.Rotate(context.Background(), w.App, rotator.Request{Actor: operator})
+			wantErr(t, err, rotator.ErrBackoff)
+			w.Clock.Advance(res.NextAttemptAt.Sub(w.Clock.Now()))
+		} else if !res.Orphaned || !j.Orphaned || j.Extra["orphan_reason"] == "" {
+			t.Fatalf("cycle %d: not orphaned: %+v", cycle, j)
+		}
+	}
+	if w.Audit.Count(rotator.EventRotationOrphaned) != 1 {
+		t.Errorf("orphaned events = %d, want 1", w.Audit.Count(rotator.EventRotationOrphaned))
+	}
+	if got := w.Org.Count(rotatortest.OpStage); got != 1 {
+		t.Errorf("POSTs across cycles = %d, want 1 (later cycles resume at verify)", got)
+	}
+	w.Clock.Advance(24 * time.Hour)
+	calls := len(w.Org.Calls())
+	_, err := e.Rotate(context.Background(), w.App, rotator.Request{Actor: operator})
+	wantErr(t, err, rotator.ErrOrphaned)
+	if len(w.Org.Calls()) != calls {
+		t.Error("the engine touched Salesforce for an orphaned app")
+	}
+
+	// The operator clears it; propagation has long finished; the rotation
+	// resumes at verify and completes.
+	if err := e.ClearOrphan(context.Background(), w.App, operator); err != nil {
+		t.Fatal(err)
+	}
+	res := rotate(t, e, w.App)
+	if !res.Resumed {
+		t.Error("rotation after ClearOrphan did not resume the journal")
+	}
+	checkInvariants(t, w, false)
+	if got := w.Org.Count(rotatortest.OpStage); got != 1 {
+		t.Errorf("POSTs = %d, want 1", got)
+	}
+}
+
+func TestVerifyRetriesThroughPropagationDelay(t *testing.T) {
+	w := rotatortest.NewWorld(1)
+	w.Org.PropagationDelay = 2 * time.Minute
+	w.App.VerifyURLs = append(w.App.VerifyURLs, "https://subscriber.my.salesforce.com/services/oauth2/token")
+	w.Verifier.Unreachable(w.App.VerifyURLs[1], 2)
+	start := w.Clock.Now()
+	rotate(t, newEngine(t, w, "a", nil), w.App)
+	if waited := w.Clock.Now().Sub(start); waited < 2*time.Minute {
+		t.Errorf("verify waited %s on the fake clock, want at least the 2m propagation delay", waited)
+	}
+	if w.Verifier.Calls() < 4 {
+		t.Errorf("verify calls = %d, want retries", w.Verifier.Calls())
+	}
+	checkInvariants(t, w, false)
+}
+
+// noMutation asserts that nothing was changed anywhere.
+func noMutation(t *testing.T, w *rotatortest.World, storeVersion int) {
+	t.Helper()
+	if n := w.Org.Mutations(); n != 0 {
+		t.Errorf("issuer mutations = %d (%v), want 0", n, w.Org.Calls())
+	}
+	if _, m := w.Store.Current(w.App.VaultPath); m.Version != storeVersion {
+		t.Errorf("store version = %d, want %d", m.Version, storeVersion)
+	}
+	if n := w.Journal.Saves(); n != 0 {
+		t.Errorf("journal saves = %d, want 0", n)
+	}
+}
+
+func TestStopsWithoutMutation(t *testing.T) {
+	tests := []struct {
+		name    string
+		setup   func(w *rotatortest.World)
+		app     func(a *rotator.App)
+		want    error
+		wantEv  rotator.EventType
+		noCalls bool
+	}{
+		{
+			name:   "drift: Salesforce's primary differs from Vault's current",
+			setup:  func(w *rotatortest.World) { w.Org.RotateOutside(w.AppID, w.Consumer()) },
+			want:   rotator.ErrDrift,
+			wantEv: rotator.EventDriftDetected,
+		},
+		{
+			name: "a foreign Active staged credential (secret access already on)",
+			setup: func(w *rotatortest.World) {
+				w.Org.SetAccess(true)
+				w.Org.StageOutside(w.AppID, w.Consumer())
+			},
+			want:   rotator.ErrForeignStaged,
+			wantEv: rotator.EventForeignStaged,
+		},
+		{
+			name:    "ecarotator's own ECA",
+			app:     func(a *rotator.App) { a.OwnECA = a.ECA },
+			want:    rotator.ErrOwnECA,
+			noCalls: true,
+		},
+		{
+			name: "always_on mode with the setting off",
+			app:  func(a *rotator.App) { a.SecretAccessMode = rotator.SecretAccessAlwaysOn },
+			want: rotator.ErrExposureClosed,
+		},
+		{
+			name: "an unmanaged path without adopt",
+			setup: func(w *rotatortest.World) {
+				w.Store.Seed(w.App.VaultPath, rotator.StoredCredentials{Current: w.Initial}, false)
+			},
+			want: rotator.ErrNotManaged,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := rotatortest.NewWorld(1)
+			if tt.setup != nil {
+				tt.setup(w)
+			}
+			if tt.app != nil {
+				tt.app(&w.App)
+			}
+			_, m := w.Store.Current(w.App.VaultPath)
+			prior := w.Org.Access()
+			_, err := newEngine(t, w, "a", nil).Rotate(context.Background(), w.App, rotator.Request{Actor: operator})
+			wantErr(t, err, tt.want)
+			noMutation(t, w, m.Version)
+			if tt.wantEv != "" && w.Audit.Count(tt.wantEv) != 1 {
+				t.Errorf("events %s = %d, want 1 (%v)", tt.wantEv, w.Audit.Count(tt.wantEv), w.Audit.Types())
+			}
+			if tt.noCalls && len(w.Org.Calls()) != 0 {
+				t.Errorf("issuer calls = %v, want none", w.Org.Calls())
+			}
+			if w.Org.Access() != prior {
+				t.Error("secret access changed")
+			}
+			if w.Locker.Held("app/" + w.App.Name) {
+				t.Error("lease not released")
+			}
+		})
+	}
+}
+
+func TestDriftEventCarriesBothKeys(t *testing.T) {
+	w := rotatortest.NewWorld(1)
+	sfKey := w.Org.RotateOutside(w.AppID, w.Consumer()).Key
+	_, _ = newEngine(t, w, "a", nil).Rotate(context.Background(), w.App, rotator.Request{Actor: operator})
+	for _, ev := range w.Audit.Events() {
+		if ev.Type == rotator.EventDriftDetected {
+			if ev.Details["salesforce_key"] != sfKey || ev.Details["vault_key"] != w.Initial.Key {
+				t.Errorf("drift details = %v, want salesforce %s vault %s", ev.Details, sfKey, w.Initial.Key)
+			}
+			return
+		}
+	}
+	t.Fatal("no drift event")
+}
+
+// In toggle mode with the setting off the slot can only be read after
+// opening it; the foreign entry then stops the rotation before any
+// credential mutation and the setting is closed again.
+func TestForeignStagedInToggleModeRestoresExposure(t *testing.T) {
+	w := rotatortest.NewWorld(1)
+	foreign := w.Org.StageOutside(w.AppID, w.Consumer())
+	_, err := newEngine(t, w, "a", nil).Rotate(context.Background(), w.App, rotator.Request{Actor: operator})
+	wantErr(t, err, rotator.ErrForeignStaged)
+	for _, op := range []string{rotatortest.OpStage, rotatortest.OpPromote, rotatortest.OpDeleteStaged} {
+		if n := w.Org.Count(op); n != 0 {
+			t.Errorf("%s calls = %d, want 0", op, n)
+		}
+	}
+	if sc, _ := w.Org.Slot(w.AppID, w.Consumer()); sc.ID != foreign.ID {
+		t.Error("the foreign staged entry was touched")
+	}
+	if w.Org.Access() {
+		t.Error("I5: secret access left on")
+	}
+	if w.Store.Writes() != 0 {
+		t.Error("vault written")
+	}
+}
+
+func TestMultiConsumerECA(t *testing.T) {
+	t.Run("the consumer whose key Vault holds is rotated, the other is untouched", func(t *testing.T) {
+		w := rotatortest.NewWorld(2)
+		other := w.Org.Primary(w.AppID, w.Consumers[1].ID)
+		rotate(t, newEngine(t, w, "a", nil), w.App)
+		checkInvariants(t, w, false)
+		if got := w.Org.Primary(w.AppID, w.Consumers[1].ID); got.Key != other.Key {
+			t.Errorf("second consumer rotated to %s", got.Key)
+		}
+	})
+	t.Run("an adopted path with no consumer named is refused, never the first taken", func(t *testing.T) {
+		w := rotatortest.NewWorld(2)
+		w.Store = rotatortest.NewStore(w.Clock, w.Locker) // empty path
+		e := newEngine(t, w, "a", nil)
+		_, err := e.Rotate(context.Background(), w.App, rotator.Request{Actor: operator, Adopt: true})
+		wantErr(t, err, rotator.ErrConsumerAmbiguous)
+		if n := w.Org.Mutations(); n != 0 {
+			t.Errorf("mutations = %d", n)
+		}
+	})
+	t.Run("a named consumer is adopted and rotated", func(t *testing.T) {
+		w := rotatortest.NewWorld(2)
+		w.Store = rotatortest.NewStore(w.Clock, w.Locker)
+		w.App.ConsumerID = w.Consumers[1].ID
+		first := w.Org.Primary(w.AppID, w.Consumers[0].ID)
+		res, err := newEngine(t, w, "a", nil).Rotate(context.Background(), w.App, rotator.Request{Actor: operator, Adopt: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cur, meta := w.Store.Current(w.App.VaultPath)
+		if cur.Current.Key != w.Org.Primary(w.AppID, w.Consumers[1].ID).Key || res.ConsumerKey != cur.Current.Key {
+			t.Errorf("vault current %s is not consumer 2's new primary", cur.Current.Key)
+		}
+		if meta.Version != 2 || !meta.Managed {
+			t.Errorf("meta = %+v, want version 2 (adopted as 1) and managed", meta)
+		}
+		if w.Org.Primary(w.AppID, w.Consumers[0].ID).Key != first.Key {
+			t.Error("first consumer rotated")
+		}
+		if w.Audit.Count(rotator.EventAppAdopted) != 1 {
+			t.Error("no app.adopted event")
+		}
+	})
+}
+
+func TestAdoptUnmanagedPath(t *testing.T) {
+	w := rotatortest.NewWorld(1)
+	w.Store = rotatortest.NewStore(w.Clock, w.Locker)
+	w.Store.Seed(w.App.VaultPath, rotator.StoredCredentials{Current: rotator.Credentials{Key: "hand-written"}}, false)
+	e := newEngine(t, w, "a", nil)
+	res, err := e.Rotate(context.Background(), w.App, rotator.Request{Actor: operator, Adopt: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur, meta := w.Store.Current(w.App.VaultPath)
+	if !meta.Managed || meta.Version != 3 || cur.Previous.Key != w.Initial.Key || res.PreviousKey != w.Initial.Key {
+		t.Errorf("after adopt+rotate: meta %+v, previous %s", meta, cur.Previous.Key)
+	}
+	checkInvariants(t, w, false)
+}
+
+func TestLockContentionDoesNothing(t *testing.T) {
+	w := rotatortest.NewWorld(1)
+	w.Locker.Steal("app/"+w.App.Name, "replica-z", time.Hour)
+	res, err := newEngine(t, w, "a", nil).Rotate(context.Background(), w.App, rotator.Request{Actor: operator})
+	wantErr(t, err, rotator.ErrLocked)
+	if res.Outcome != rotator.OutcomeSkipped || len(w.Org.Calls()) != 0 || w.Journal.Saves() != 0 || len(w.Audit.Events()) != 0 {
+		t.Errorf("locked rotation did something: result %+v, calls %v, saves %d, events %v", res, w.Org.Calls(), w.Journal.Saves(), w.Audit.Types())
+	}
+}
+
+// A replica that lost its lease (another took it over) stops at its next
+// journal write or lease check and changes nothing more.
+func TestFencedRotationStops(t *testing.T) {
+	w := rotatortest.NewWorld(1)
+	stolen := false
+	hook := func(p string) error {
+		if p == "step:persist" && !stolen {
+			stolen = true
+			w.Locker.Steal("app/"+w.App.Name, "replica-z", time.Hour)
+		}
+		return nil
+	}
+	_, err := newEngine(t, w, "a", hook).Rotate(context.Background(), w.App, rotator.Request{Actor: operator})
+	wantErr(t, err, rotator.ErrFenced)
+	if n := w.Org.Count(rotatortest.OpPromote); n != 0 {
+		t.Errorf("promoted after losing the lease (%d)", n)
+	}
+	if w.Store.Writes() != 0 {
+		t.Error("vault written after losing the lease")
+	}
+}
+
+func TestAuditFailureFailsClosed(t *testing.T) {
+	// Count the events of a clean rotation, then fail at each of them.
+	clean := rotatortest.NewWorld(1)
+	rotate(t, newEngine(t, clean, "a", nil), clean.App)
+	events := clean.Audit.Events()
+	errSink := errors.New("audit sink down")
+	for n, ev := range events {
+		t.Run("record of "+string(ev.Type)+" "+string(ev.Step)+" fails", func(t *testing.T) {
+			w := rotatortest.NewWorld(1)
+			w.Audit.FailAfter(n, errSink)
+			_, err := newEngine(t, w, "a", nil).Rotate(context.Background(), w.App, rotator.Request{Actor: operator})
+			wantErr(t, err, rotator.ErrAudit)
+			// The step whose event failed may have happened; the next may not.
+			if ev.Type == rotator.EventRotationStarted || ev.Type == rotator.EventExposureOpened || ev.Step == rotator.StepPreflight {
+				if w.Org.Count(rotatortest.OpStage) != 0 {
+					t.Error("staged after a failed audit record")
+				}
+			}
+			if ev.Step == rotator.StepStage || ev.Step == rotator.StepPersist {
+				if w.Org.Count(rotatortest.OpPromote) != 0 {
+					t.Error("promoted after a failed audit record")
+				}
+			}
+			if ev.Step == rotator.StepVerify || ev.Step == rotator.StepRotate {
+				if w.Store.Writes() != 0 {
+					t.Error("committed after a failed audit record")
+				}
+			}
+			cur, _ := w.Store.Current(w.App.VaultPath)
+			if !w.Org.Accepts(cur.Current) {
+				t.Error("I1 broken")
+			}
+			if w.Org.Access() {
+				t.Error("I5 broken")
+			}
+			// With the sink back, the rotation completes.
+			w.Audit.FailAfter(-1, nil)
+			w.Clock.Advance(time.Hour)
+			rotate(t, newEngine(t, w, "b", nil), w.App)
+			checkInvariants(t, w, false)
+			if got := w.Org.StageOK(); got != 1 {
+				t.Errorf("successful stages = %d, want 1", got)
+			}
+		})
+	}
+}
+
+func TestRevokePreviousDeletesTheRotatedSlotNow(t *testing.T) {
+	w := rotatortest.NewWorld(1)
+	e := newEngine(t, w, "a", nil)
+	rotate(t, e, w.App)
+	res, err := e.RevokePrevious(context.Background(), w.App, operator)
+	if err != nil || res.Outcome != rotator.OutcomeOK {
+		t.Fatalf("revoke = %+v, %v", res, err)
+	}
+	if w.Org.Accepts(w.Initial) {
+		t.Error("previous pair still accepted")
+	}
+	cur, _ := w.Store.Current(w.App.VaultPath)
+	if !cur.Previous.IsZero() {
+		t.Error("previous still in vault")
+	}
+	if w.Audit.Count(rotator.EventPreviousRevoked) != 1 {
+		t.Error("no previous.revoked event")
+	}
+	checkInvariants(t, w, false)
+}
+
+func TestRetireResumesAfterCrash(t *testing.T) {
+	w := rotatortest.NewWorld(1)
+	w.App.Overlap = rotator.Overlap{Policy: rotator.OverlapAfter, After: time.Hour}
+	rotate(t, newEngine(t, w, "a", nil), w.App)
+	w.Clock.Advance(2 * time.Hour)
+	_, err := newEngine(t, w, "a", crashAt("after:delete_staged#1")).Retire(context.Background(), w.App)
+	wantErr(t, err, errCrash)
+	if !w.Org.Access() {
+		t.Fatal("setup: exposure should be open at the crash")
+	}
+	advancePastLease(w)
+	res, err := newEngine(t, w, "b", nil).Resume(context.Background(), w.App)
+	if err != nil || res.Outcome != rotator.OutcomeOK {
+		t.Fatalf("resume retire = %+v, %v", res, err)
+	}
+	cur, _ := w.Store.Current(w.App.VaultPath)
+	if !cur.Previous.IsZero() || w.Org.Accepts(w.Initial) {
+		t.Error("previous not retired")
+	}
+	checkInvariants(t, w, false)
+}
+
+func TestNewEngineRejectsMissingDependencies(t *testing.T) {
+	w := rotatortest.NewWorld(1)
+	tests := []struct {
+		name   string
+		break_ func(o *rotator.Options)
+	}{
+		{"no issuers", func(o *rotator.Options) { o.Issuers = nil }},
+		{"nil verifier", func(o *rotator.Options) { o.Verifier = nil }},
+		{"nil store", func(o *rotator.Options) { o.Store = nil }},
+		{"nil journal", func(o *rotator.Options) { o.Journal = nil }},
+		{"nil locker", func(o *rotator.Options) { o.Locker = nil }},
+		{"nil audit", func(o *rotator.Options) { o.Audit = nil }},
+		{"nil clock", func(o *rotator.Options) { o.Clock = nil }},
+		{"nil logger", func(o *rotator.Options) { o.Logger = nil }},
+		{"nil backoff", func(o *rotator.Options) { o.Backoff = nil }},
+		{"empty holder", func(o *rotator.Options) { o.Holder = "" }},
+		{"zero lock ttl", func(o *rotator.Options) { o.LockTTL = 0 }},
+		{"zero orphan after", func(o *rotator.Options) { o.OrphanAfter = 0 }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := w.Options("a", nil, nil)
+			tt.break_(&o)
+			if _, err := rotator.NewEngine(o); err == nil {
+				t.Error("NewEngine accepted invalid options")
+			}
+		})
+	}
+}

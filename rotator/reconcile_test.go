@@ -1,0 +1,86 @@
+package rotator_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/ecarotator/ecarotator/rotator"
+	"github.com/ecarotator/ecarotator/rotator/rotatortest"
+)
+
+var errAmbiguous = fmt.Errorf("fake: connection reset after send: %w", rotator.ErrAmbiguous)
+
+func TestAmbiguousCallsAreReconciledByReRead(t *testing.T) {
+	tests := []struct {
+		name        string
+		op          string
+		fault       rotatortest.Fault
+		wantPosts   int
+		wantPatches int
+	}{
+		{"a POST that applied is adopted from the slot, never re-sent", rotatortest.OpStage, rotatortest.Fault{Err: errAmbiguous, Apply: true}, 1, 1},
+		{"a POST that did not apply is re-sent once after the re-read shows an empty slot", rotatortest.OpStage, rotatortest.Fault{Err: errAmbiguous}, 2, 1},
+		{"a PATCH that applied is recognised by the primary key, never re-sent", rotatortest.OpPromote, rotatortest.Fault{Err: errAmbiguous, Apply: true}, 1, 1},
+		{"a PATCH that did not apply is re-sent after the re-read shows the entry still Active", rotatortest.OpPromote, rotatortest.Fault{Err: errAmbiguous}, 1, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := rotatortest.NewWorld(1)
+			i2 := watchI2(t, w)
+			w.Org.FailNext(tt.op, tt.fault)
+			rotate(t, newEngine(t, w, "a", nil), w.App)
+			if got := w.Org.Count(rotatortest.OpStage); got != tt.wantPosts {
+				t.Errorf("POSTs = %d, want %d", got, tt.wantPosts)
+			}
+			if got := w.Org.Count(rotatortest.OpPromote); got != tt.wantPatches {
+				t.Errorf("PATCHes = %d, want %d", got, tt.wantPatches)
+			}
+			checkInvariants(t, w, false)
+			if len(*i2) > 0 {
+				t.Errorf("I2 violated: %v", *i2)
+			}
+		})
+	}
+}
+
+// When Salesforce does not return the secret of an Active entry on GET, a
+// crash between POST and persist loses the secret for good: the engine
+// deletes that entry and stages again (the one case with two POSTs).
+func TestStagedEntryWithoutReturnableSecretIsDeletedAndRestaged(t *testing.T) {
+	w := rotatortest.NewWorld(1)
+	w.Org.StagedGetReturnsSecret = false
+	_, err := newEngine(t, w, "a", crashAt("after:stage#1")).Rotate(context.Background(), w.App, rotator.Request{Actor: operator})
+	wantErr(t, err, errCrash)
+	lost, _ := w.Org.Slot(w.AppID, w.Consumer())
+	advancePastLease(w)
+	rotate(t, newEngine(t, w, "b", nil), w.App)
+	cur, _ := w.Store.Current(w.App.VaultPath)
+	if cur.Current.Key == lost.Key {
+		t.Errorf("the unreturnable pair %s was promoted", lost.Key)
+	}
+	if got := w.Org.Count(rotatortest.OpDeleteStaged); got != 1 {
+		t.Errorf("DeleteStaged calls = %d, want 1", got)
+	}
+	if got := w.Org.Count(rotatortest.OpStage); got != 2 {
+		t.Errorf("POSTs = %d, want 2", got)
+	}
+	checkInvariants(t, w, false)
+}
+
+// A staged entry that vanished before promotion (deleted by hand, or 30
+// days passed) ends the attempt; the next attempt stages afresh.
+func TestStagedEntryLostBeforePromotionRestartsFromStage(t *testing.T) {
+	w := rotatortest.NewWorld(1)
+	_, err := newEngine(t, w, "a", crashAt("step:persist#1")).Rotate(context.Background(), w.App, rotator.Request{Actor: operator})
+	wantErr(t, err, errCrash)
+	w.Clock.Advance(rotator.SalesforceOverlap) // the Active entry expires
+	e := newEngine(t, w, "b", nil)
+	_, err = e.Resume(context.Background(), w.App)
+	wantErr(t, err, rotator.ErrStagedLost)
+	checkInvariants(t, w, false)
+	w.Clock.Advance(time.Hour)
+	rotate(t, e, w.App)
+	checkInvariants(t, w, false)
+}
