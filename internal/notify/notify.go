@@ -227,7 +227,9 @@ type StatusError struct {
 	Status int
 }
 
-func (e *StatusError) Error() string { return "notify: receiver answered HTTP " + strconv.Itoa(e.Status) }
+func (e *StatusError) Error() string {
+	return "notify: receiver answered HTTP " + strconv.Itoa(e.Status)
+}
 
 // retryable decides, in one place, which answers are worth another try.
 func retryable(status int) bool {
