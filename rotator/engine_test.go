@@ -35,9 +35,9 @@ func TestHappyPathPerOverlapPolicy(t *testing.T) {
 			retireAt:  48 * time.Hour, slotDeleted: true, prevInVault: true, wantRetireEv: rotator.EventPreviousRetired,
 		},
 		{
-			name:      "immediate drops the previous pair and its slot at commit",
-			overlap:   rotator.Overlap{Policy: rotator.OverlapImmediate},
-			wantUntil: func(time.Time) time.Time { return time.Time{} },
+			name:        "immediate drops the previous pair and its slot at commit",
+			overlap:     rotator.Overlap{Policy: rotator.OverlapImmediate},
+			wantUntil:   func(time.Time) time.Time { return time.Time{} },
 			slotDeleted: true,
 		},
 	}
