@@ -160,7 +160,9 @@ func TestPoliciesOnRealVault(t *testing.T) {
 				_, err := raw.KVv2("secret").Put(ctx, "ecarotator/control/billing/rotate", map[string]any{"x": "y"})
 				return err
 			}},
-			{"cannot change policies", false, func(ctx context.Context) error { return raw.Sys().PutPolicyWithContext(ctx, "x", `path "*" { capabilities = ["sudo"] }`) }},
+			{"cannot change policies", false, func(ctx context.Context) error {
+				return raw.Sys().PutPolicyWithContext(ctx, "x", `path "*" { capabilities = ["sudo"] }`)
+			}},
 		})
 	})
 
