@@ -80,6 +80,18 @@ func decodeList[T any](body []byte, key string, isItem func(T) bool) ([]T, error
 		}
 		return items, nil
 	case '{':
+		if !bytes.Contains(body, []byte(`"`+key+`"`)) {
+			// Cannot be a wrapper: decode the bare item in one pass (the
+			// hot path of the by-consumer GET).
+			var one T
+			if err := json.Unmarshal(body, &one); err != nil {
+				return nil, errDecode
+			}
+			if isItem(one) {
+				return []T{one}, nil
+			}
+			return nil, nil
+		}
 		var wrapper map[string]json.RawMessage
 		if err := json.Unmarshal(body, &wrapper); err != nil {
 			return nil, errDecode

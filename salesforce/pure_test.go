@@ -309,3 +309,55 @@ func TestJWTAudienceDefaults(t *testing.T) {
 		})
 	}
 }
+
+func TestDecodeListShapes(t *testing.T) {
+	tests := []struct {
+		name    string
+		body    string
+		wantIDs []string
+		wantErr bool
+	}{
+		{"a wrapper with an array", `{"consumers":[{"id":"a"},{"id":"b"}],"nextPageUrl":null}`, []string{"a", "b"}, false},
+		{"a wrapper with a single object", `{"consumers":{"id":"a"}}`, []string{"a"}, false},
+		{"a wrapper with null", `{"consumers":null}`, nil, false},
+		{"a bare array", `[{"id":"a"}]`, []string{"a"}, false},
+		{"a bare item", `{"id":"a","key":"k"}`, []string{"a"}, false},
+		{"a bare item whose value names the wrapper key", `{"id":"a","name":"consumers"}`, []string{"a"}, false},
+		{"an empty object", `{}`, nil, false},
+		{"an empty body", ``, nil, false},
+		{"null", `null`, nil, false},
+		{"a BOM and whitespace", "\ufeff \n[{\"id\":\"a\"}]", []string{"a"}, false},
+		{"a string is an error", `"x"`, nil, true},
+		{"a wrapper holding a string is an error", `{"consumers":"x"}`, nil, true},
+		{"broken JSON is an error", `{"consumers":[`, nil, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			items, err := decodeConsumers([]byte(tt.body))
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("err = %v, want error %v", err, tt.wantErr)
+			}
+			var ids []string
+			for _, it := range items {
+				ids = append(ids, it.ID)
+			}
+			if strings.Join(ids, ",") != strings.Join(tt.wantIDs, ",") {
+				t.Errorf("ids %v, want %v", ids, tt.wantIDs)
+			}
+		})
+	}
+}
+
+func TestParseSFTime(t *testing.T) {
+	want := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	for _, s := range []string{"2026-11-20T10:00:00.000Z", "2026-11-20T10:00:00.000+0000", "2026-11-20T10:00:00Z", "2026-11-20T11:00:00+01:00", "1795168800000"} {
+		if got := parseSFTime(s); !got.Equal(want) {
+			t.Errorf("parseSFTime(%q) = %v, want %v", s, got, want)
+		}
+	}
+	for _, s := range []string{"", "yesterday", "-5"} {
+		if got := parseSFTime(s); !got.IsZero() {
+			t.Errorf("parseSFTime(%q) = %v, want zero", s, got)
+		}
+	}
+}
