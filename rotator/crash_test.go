@@ -11,10 +11,9 @@ import (
 
 // hookPoints runs one clean rotation and returns every hook point in the
 // order the engine passed it, numbered by occurrence ("before:delete_staged#2").
-func hookPoints(t *testing.T, overlap rotator.Overlap) []string {
+func hookPoints(t *testing.T, sc crashScenario) []string {
 	t.Helper()
-	w := rotatortest.NewWorld(1)
-	w.App.Overlap = overlap
+	w := sc.world()
 	var points []string
 	seen := map[string]int{}
 	e := newEngine(t, w, "recorder", func(p string) error {
@@ -22,8 +21,30 @@ func hookPoints(t *testing.T, overlap rotator.Overlap) []string {
 		points = append(points, fmt.Sprintf("%s#%d", p, seen[p]))
 		return nil
 	})
-	rotate(t, e, w.App)
+	if _, err := e.Rotate(context.Background(), w.App, sc.req()); err != nil {
+		t.Fatal(err)
+	}
 	return points
+}
+
+type crashScenario struct {
+	name    string
+	overlap rotator.Overlap
+	adopt   bool // the path starts unmanaged and is adopted first
+}
+
+func (sc crashScenario) world() *rotatortest.World {
+	w := rotatortest.NewWorld(1)
+	w.App.Overlap = sc.overlap
+	if sc.adopt {
+		w.Store = rotatortest.NewStore(w.Clock, w.Locker)
+		w.Store.Seed(w.App.VaultPath, rotator.StoredCredentials{Current: w.Initial}, false)
+	}
+	return w
+}
+
+func (sc crashScenario) req() rotator.Request {
+	return rotator.Request{Actor: operator, Adopt: sc.adopt}
 }
 
 // crashAt returns a hook that fails at the n-th occurrence of point.
@@ -43,21 +64,22 @@ func crashAt(target string) func(string) error {
 // including between the staged POST's response and the Vault write — then
 // lets a fresh engine (another replica, after the lease expired) finish.
 func TestCrashAtEveryStepBoundaryResumes(t *testing.T) {
-	for _, overlap := range []rotator.Overlap{
-		{Policy: rotator.OverlapSalesforceExpiry},
-		{Policy: rotator.OverlapImmediate},
+	for _, sc := range []crashScenario{
+		{name: "salesforce-expiry", overlap: rotator.Overlap{Policy: rotator.OverlapSalesforceExpiry}},
+		{name: "immediate", overlap: rotator.Overlap{Policy: rotator.OverlapImmediate}},
+		{name: "adopt then rotate", overlap: rotator.Overlap{Policy: rotator.OverlapSalesforceExpiry}, adopt: true},
 	} {
-		points := hookPoints(t, overlap)
+		overlap := sc.overlap
+		points := hookPoints(t, sc)
 		if len(points) < 19 {
 			t.Fatalf("only %d hook points: %v", len(points), points)
 		}
 		for i, point := range points {
-			t.Run(fmt.Sprintf("%s crash at %s", overlap.Policy, point), func(t *testing.T) {
-				w := rotatortest.NewWorld(1)
-				w.App.Overlap = overlap
+			t.Run(fmt.Sprintf("%s crash at %s", sc.name, point), func(t *testing.T) {
+				w := sc.world()
 				i2 := watchI2(t, w)
 				crashing := newEngine(t, w, "replica-a", crashAt(point))
-				_, err := crashing.Rotate(context.Background(), w.App, rotator.Request{Actor: operator})
+				_, err := crashing.Rotate(context.Background(), w.App, sc.req())
 				wantErr(t, err, errCrash)
 
 				advancePastLease(w)
@@ -66,7 +88,7 @@ func TestCrashAtEveryStepBoundaryResumes(t *testing.T) {
 				if i%2 == 0 {
 					res, err = fresh.Resume(context.Background(), w.App)
 				} else {
-					res, err = fresh.Rotate(context.Background(), w.App, rotator.Request{Actor: operator})
+					res, err = fresh.Rotate(context.Background(), w.App, sc.req())
 				}
 				if err != nil {
 					t.Fatalf("resume after crash: %v", err)
@@ -78,7 +100,9 @@ func TestCrashAtEveryStepBoundaryResumes(t *testing.T) {
 					if cur.Current.Key != w.Initial.Key {
 						t.Fatalf("resume skipped but vault changed")
 					}
-					res = rotate(t, fresh, w.App)
+					if res, err = fresh.Rotate(context.Background(), w.App, sc.req()); err != nil {
+						t.Fatal(err)
+					}
 					cur, _ = w.Store.Current(w.App.VaultPath)
 				}
 				if res.Outcome != rotator.OutcomeOK || cur.Current.Key == w.Initial.Key {

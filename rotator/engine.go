@@ -127,6 +127,29 @@ func randomID() string {
 // Engine runs rotations. It holds no per-app state between calls: every
 // call starts from the journal, Salesforce and Vault, which is what makes a
 // fresh Engine able to resume after a crash.
+//
+// The journal (JournalEntry.Step/Done) only moves forward; Extra["op"] names
+// the external mutation in flight. A crashed or failed rotation resumes as
+// follows (every row re-reads Salesforce/Vault before acting):
+//
+//	journal says                      resume does
+//	none                              fresh rotation (preflight creates the journal)
+//	preflight done                    expose: record prior setting, open it
+//	PriorExposure set                 re-read setting; open if closed; restore at the end
+//	stage started, no Pending         GET staged: Active with secret → adopt into journal;
+//	                                  Active without secret → DELETE, POST again;
+//	                                  empty → POST
+//	persist done (Pending saved)      rotate: PrimaryKey == Pending.Key → done; staged
+//	                                  entry still Active → PATCH; gone → ErrStagedLost,
+//	                                  journal rewound to stage a fresh pair
+//	rotate started                    same as above (never a blind second PATCH)
+//	rotate done / verify failed       verify again (read-back + token requests);
+//	                                  Vault's app path untouched until it passes
+//	commit started                    re-read the path: our rotation id → done, else
+//	                                  CAS write (immediate: then DELETE the Rotated slot)
+//	commit done / finish started      restore exposure, audit success, clear journal
+//	step "retire"                     finish the retire (Retire's own journal)
+//	Orphaned / NextAttemptAt future   only restore exposure; ErrOrphaned / ErrBackoff
 type Engine struct {
 	o Options
 }

@@ -430,3 +430,44 @@ func TestNewEngineRejectsMissingDependencies(t *testing.T) {
 		})
 	}
 }
+
+// A crash during a failed attempt's cleanup leaves the setting open in an
+// orphaned journal; the next Resume restores it without touching anything
+// else (I5 holds even for an app the engine will not rotate).
+func TestResumeRestoresExposureOfABlockedJournal(t *testing.T) {
+	w := rotatortest.NewWorld(1)
+	w.Org.PropagationDelay = 100 * time.Hour
+	o := w.Options("a", nil, crashAt("before:close_exposure#1"))
+	o.OrphanAfter = 1
+	e, err := rotator.NewEngine(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.Rotate(context.Background(), w.App, rotator.Request{Actor: operator})
+	wantErr(t, err, errCrash)
+	if !w.Org.Access() {
+		t.Fatal("setup: the crash should leave secret access on")
+	}
+	advancePastLease(w)
+	mut := w.Org.Count(rotatortest.OpStage) + w.Org.Count(rotatortest.OpPromote)
+	_, err = newEngine(t, w, "b", nil).Resume(context.Background(), w.App)
+	wantErr(t, err, rotator.ErrOrphaned)
+	if w.Org.Access() {
+		t.Error("I5: secret access still on")
+	}
+	if w.Org.Count(rotatortest.OpStage)+w.Org.Count(rotatortest.OpPromote) != mut {
+		t.Error("credential mutation on an orphaned app")
+	}
+	cur, _ := w.Store.Current(w.App.VaultPath)
+	if !w.Org.Accepts(cur.Current) {
+		t.Error("I1 broken")
+	}
+}
+
+func TestResumeWithoutJournalDoesNothing(t *testing.T) {
+	w := rotatortest.NewWorld(1)
+	res, err := newEngine(t, w, "a", nil).Resume(context.Background(), w.App)
+	if err != nil || res.Outcome != rotator.OutcomeSkipped || w.Org.Mutations() != 0 || w.Journal.Saves() != 0 {
+		t.Errorf("resume = %+v, %v; mutations %d", res, err, w.Org.Mutations())
+	}
+}
