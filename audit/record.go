@@ -236,12 +236,8 @@ func ParseLine(line []byte) (*Record, error) {
 		return nil, err
 	}
 	var r Record
-	dec := json.NewDecoder(bytes.NewReader(line))
-	if err := dec.Decode(&r); err != nil {
+	if err := json.Unmarshal(line, &r); err != nil {
 		return nil, malformed("json: %v", err)
-	}
-	if dec.More() {
-		return nil, malformed("trailing data after the record")
 	}
 	if r.V != SchemaVersion {
 		return nil, &LineError{Err: ErrVersion, Detail: fmt.Sprintf("v=%d", r.V)}
