@@ -38,8 +38,8 @@ func TestNoSecretReachesTheTrailForAnyEvent(t *testing.T) {
 		for name, s := range secrets {
 			e := rotator.Event{Type: typ, App: "billing", Org: "prod", ECA: "Billing_ECA", ConsumerKey: "3MVG9-key",
 				RotationID: "rot-1", Step: rotator.StepStage, Outcome: rotator.OutcomeOK,
-				Actor:       rotator.Actor{Kind: rotator.ActorOperator, Identity: "alice", Reason: "incident"},
-				VaultPath:   "secret/salesforce/billing", VaultVersion: 3,
+				Actor:     rotator.Actor{Kind: rotator.ActorOperator, Identity: "alice", Reason: "incident"},
+				VaultPath: "secret/salesforce/billing", VaultVersion: 3,
 				Fingerprint: l.Fingerprint(s),
 				// What a careless caller might pass: every secret-sounding key
 				// is redacted by Record.
