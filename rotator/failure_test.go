@@ -471,3 +471,23 @@ func TestResumeWithoutJournalDoesNothing(t *testing.T) {
 		t.Errorf("resume = %+v, %v; mutations %d", res, err, w.Org.Mutations())
 	}
 }
+
+// A verify that waits far longer than the lease keeps renewing it, so the
+// rotation is never fenced by its own slowness.
+func TestLongVerifyRenewsTheLease(t *testing.T) {
+	w := rotatortest.NewWorld(1)
+	w.Org.PropagationDelay = 5 * time.Minute
+	o := w.Options("a", nil, nil)
+	o.LockTTL = time.Minute
+	o.Backoff = rotator.Backoff{Base: 45 * time.Second, Max: 2 * time.Minute, Attempts: 50, Rand: func() float64 { return 0.99 }}.NextAttempt
+	e, err := rotator.NewEngine(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := w.Clock.Now()
+	rotate(t, e, w.App)
+	if w.Clock.Now().Sub(start) < 5*time.Minute {
+		t.Fatal("verify did not wait out the propagation delay")
+	}
+	checkInvariants(t, w, false)
+}

@@ -481,13 +481,26 @@ func (e *Engine) verifyURL(ctx context.Context, r *run, u string) error {
 			return fmt.Errorf("%w at %s after %d tries: %w", ErrVerifyFailed, u, attempt, err)
 		}
 		r.log.Warn("new credentials not accepted yet; retrying", zap.String("token_url", u), zap.Int("try", attempt), zap.Duration("wait", wait), zap.Error(err))
-		if err := e.o.Sleep(ctx, wait); err != nil {
-			return err
-		}
-		if err := e.renew(ctx, r); err != nil {
+		if err := e.sleep(ctx, r, wait); err != nil {
 			return err
 		}
 	}
+}
+
+// sleep waits d in slices of at most a third of the lease, renewing the
+// lease between slices, so a long propagation wait never lets it lapse.
+func (e *Engine) sleep(ctx context.Context, r *run, d time.Duration) error {
+	for d > 0 {
+		slice := min(d, e.o.LockTTL/3)
+		if err := e.renew(ctx, r); err != nil {
+			return err
+		}
+		if err := e.o.Sleep(ctx, slice); err != nil {
+			return err
+		}
+		d -= slice
+	}
+	return e.renew(ctx, r)
 }
 
 // commit is protocol step 7: the new pair becomes the version applications
