@@ -193,7 +193,7 @@ func New(opts Options) (*Client, error) {
 		opts.MaxRetryAfter = DefaultMaxRetryAfter
 	}
 	if opts.HTTPClient == nil {
-		opts.HTTPClient = &http.Client{Timeout: opts.RequestTimeout}
+		opts.HTTPClient = &http.Client{Timeout: opts.RequestTimeout, CheckRedirect: noRedirects}
 	}
 	c := &Client{opts: opts, hc: opts.HTTPClient, log: opts.Logger.With(zap.String(logKeyOrg, opts.Org)), version: version}
 	c.slotCodes = map[string]bool{}
@@ -419,6 +419,11 @@ func (c *Client) do(ctx context.Context, cl call) (int, []byte, error) {
 				continue
 			}
 			apiErr = &APIError{Op: op, Status: status, Code: code, Message: msg, Class: classifyREST(status, code, cl.idempotent)}
+			if apiErr.Class == ClassFinal && gateClosed(msg) {
+				// The error for the closed secret-access gate is
+				// unconfirmed; its known wording is the only signal.
+				apiErr.Class = ClassPermission
+			}
 			if cl.soap && status == http.StatusInternalServerError && code != "" && code != "SERVER_UNAVAILABLE" &&
 				(apiErr.Class == ClassTransient || apiErr.Class == ClassAmbiguous) {
 				// SOAP reports every fault, validation errors included, as
@@ -605,3 +610,8 @@ func (c *Client) OrgTokenURL(ctx context.Context) (string, error) {
 	}
 	return strings.TrimSuffix(inst, "/") + tokenPath, nil
 }
+
+// noRedirects stops the default client from following redirects: the
+// Salesforce APIs do not redirect, and following one would turn a POST into
+// a GET or carry the call to another host. A 3xx surfaces as a final error.
+func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }

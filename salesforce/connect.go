@@ -344,7 +344,13 @@ func (c *Client) Staged(ctx context.Context, appID, consumerID string) ([]rotato
 // Stage POSTs `{}` to the staged collection (an empty body makes Salesforce
 // hang up) and returns the new credential with its secret. It is never
 // retried once it may have reached Salesforce: a reset, timeout or 5xx gives
-// an error matching rotator.ErrAmbiguous.
+// an error matching rotator.ErrAmbiguous. When the POST succeeded but neither
+// its body nor a read-back carries the new secret, the credential (id and
+// key, no secret) is returned together with an ErrAmbiguous error of Code
+// STAGED_SECRET_MISSING: the caller should delete it and stage again. An
+// occupied slot gives rotator.ErrSlotOccupied (a 409, a code listed in
+// Options.SlotOccupiedCodes, or any other 4xx while GET staged shows an
+// entry).
 func (c *Client) Stage(ctx context.Context, appID, consumerID string) (rotator.StagedCredential, error) {
 	const op = "POST " + RouteStaged
 	p, err := c.stagedPath(appID, consumerID)

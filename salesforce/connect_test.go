@@ -618,3 +618,22 @@ func TestACutOffBodyIsRetriedOnReadsAndAmbiguousOnWrites(t *testing.T) {
 		}
 	})
 }
+
+func TestRedirectsAreNotFollowed(t *testing.T) {
+	f := newFake(t)
+	f.handle("POST "+routeStaged, func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/elsewhere", http.StatusFound)
+	})
+	f.handle("GET "+routeStaged, serveGolden(t, 200, "staged_empty.json"))
+	c, _, _ := testClient(t, f)
+	_, err := c.Stage(t.Context(), testApp, testConsumer)
+	var apiErr *APIError
+	if !errors.As(err, &apiErr) || apiErr.Status != http.StatusFound || apiErr.Class != ClassFinal {
+		t.Fatalf("err = %v, want a final 302", err)
+	}
+	for _, r := range f.requests() {
+		if r.Path == "/elsewhere" {
+			t.Errorf("redirect followed")
+		}
+	}
+}

@@ -306,3 +306,13 @@ func redactErr(err error) error {
 		err = ue.Err
 	}
 }
+
+// gateClosed reports whether a Salesforce message reads like the
+// "Allow access to External Client App consumer secrets via REST API" setting
+// being off. The exact errorCode is unconfirmed; these are the wordings
+// integrators have seen. Matching Salesforce's text here is deliberate: it
+// is outside input, not one of our errors.
+func gateClosed(msg string) bool {
+	m := strings.ToLower(msg)
+	return strings.Contains(m, "not currently enabled") || strings.Contains(m, "feature is not enabled") || strings.Contains(m, "not enabled for this user")
+}

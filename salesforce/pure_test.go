@@ -1,6 +1,7 @@
 package salesforce
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strings"
@@ -359,5 +360,34 @@ func TestParseSFTime(t *testing.T) {
 		if got := parseSFTime(s); !got.IsZero() {
 			t.Errorf("parseSFTime(%q) = %v, want zero", s, got)
 		}
+	}
+}
+
+func TestGateClosedWordings(t *testing.T) {
+	tests := []struct {
+		msg  string
+		want bool
+	}{
+		{"This feature is not currently enabled for this org.", true},
+		{"The feature is not enabled", true},
+		{"REST API access to secrets is not enabled for this user", true},
+		{"A staged credential already exists", false},
+		{"", false},
+	}
+	for _, tt := range tests {
+		if got := gateClosed(tt.msg); got != tt.want {
+			t.Errorf("gateClosed(%q) = %v, want %v", tt.msg, got, tt.want)
+		}
+	}
+}
+
+func TestSleepCtxReturnsAtOnceWhenCancelled(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if err := sleepCtx(ctx, time.Hour); !errors.Is(err, context.Canceled) {
+		t.Errorf("err = %v, want context.Canceled", err)
+	}
+	if err := sleepCtx(t.Context(), 0); err != nil {
+		t.Errorf("zero sleep: %v", err)
 	}
 }

@@ -45,7 +45,7 @@ func NewVerifier(opts VerifierOptions) *Verifier {
 		opts.RequestTimeout = DefaultRequestTimeout
 	}
 	if opts.HTTPClient == nil {
-		opts.HTTPClient = &http.Client{Timeout: opts.RequestTimeout}
+		opts.HTTPClient = &http.Client{Timeout: opts.RequestTimeout, CheckRedirect: noRedirects}
 	}
 	if opts.Logger == nil {
 		opts.Logger = zap.NewNop()
