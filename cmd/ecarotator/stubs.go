@@ -41,11 +41,3 @@ func (c *cli) mfaCommand() *cobra.Command {
 func (c *cli) revealCommand() *cobra.Command {
 	return notImplemented("reveal <app>", "Print an app's current secret (break-glass, MFA)", "MFA issue")
 }
-
-func (c *cli) rotateCommand() *cobra.Command {
-	return notImplemented("rotate <app>", "Rotate one app now", "rotation engine issue")
-}
-
-func (c *cli) planCommand() *cobra.Command {
-	return notImplemented("plan", "Show whether and when each app would rotate, and preflight results", "rotation engine issue")
-}

@@ -8,21 +8,22 @@ import (
 
 // Defaults used where the file is silent.
 const (
-	DefaultVaultAddress   = "https://127.0.0.1:8200"
-	DefaultKVMount        = "secret"
-	DefaultAppPrefix      = "salesforce"
-	DefaultStatePrefix    = "ecarotator/state"
-	DefaultLockPrefix     = "ecarotator/locks"
-	DefaultControlPrefix  = "ecarotator/control"
-	DefaultAPIVersion     = "65.0"
-	DefaultLoginURL       = "https://login.salesforce.com"
-	DefaultListen         = "127.0.0.1:9464"
-	DefaultK8sJWTFile     = "/var/run/secrets/kubernetes.io/serviceaccount/token"
-	DefaultAuditFile      = "ecarotator-audit.log"
-	DefaultAuditSinkPath  = "ecarotator/audit"
-	DefaultCheckpointPath = "ecarotator/audit/checkpoint"
-	DefaultMFASeedPrefix  = "ecarotator/mfa"
-	DefaultSchedule       = "@weekly"
+	DefaultVaultAddress    = "https://127.0.0.1:8200"
+	DefaultKVMount         = "secret"
+	DefaultAppPrefix       = "salesforce"
+	DefaultStatePrefix     = "ecarotator/state"
+	DefaultLockPrefix      = "ecarotator/locks"
+	DefaultControlPrefix   = "ecarotator/control"
+	DefaultAPIVersion      = "65.0"
+	DefaultLoginURL        = "https://login.salesforce.com"
+	DefaultListen          = "127.0.0.1:9464"
+	DefaultK8sJWTFile      = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+	DefaultAuditFile       = "ecarotator-audit.log"
+	DefaultAuditSinkPath   = "ecarotator/audit"
+	DefaultCheckpointPath  = "ecarotator/audit/checkpoint"
+	DefaultMFASeedPrefix   = "ecarotator/mfa"
+	DefaultAuditMACKeyPath = "ecarotator/audit-mac-key"
+	DefaultSchedule        = "@weekly"
 )
 
 func setStr(p *string, v string) {
@@ -117,6 +118,9 @@ func (c *Config) applyDefaults() {
 		a.MaxFileBytes = 100 << 20
 	}
 	setStr(&a.MAC.TransitMount, "transit")
+	if a.MAC.TransitKey == "" && a.MAC.KVPath == "" {
+		a.MAC.KVPath = DefaultAuditMACKeyPath
+	}
 	setStr(&a.VaultSink.Path, DefaultAuditSinkPath)
 	setStr(&a.Checkpoints, DefaultCheckpointPath)
 

@@ -1,0 +1,289 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/ecarotator/ecarotator/internal/config"
+	"github.com/ecarotator/ecarotator/internal/wire"
+	"github.com/ecarotator/ecarotator/rotator"
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+)
+
+// crashHook is set by a build with the crashtest tag (integration crash
+// tests); nil in release builds.
+var crashHook func(point string) error
+
+// runtime wires the adapters for a command.
+func (c *cli) runtime(ctx context.Context, cfg *config.Config, log *zap.Logger, readOnly bool) (*wire.Runtime, error) {
+	return wire.New(ctx, cfg, log, wire.RuntimeOptions{Hook: crashHook, NoAudit: readOnly})
+}
+
+// operator resolves the caller's identity from their Vault token.
+func (c *cli) operator(ctx context.Context, rt *wire.Runtime, reason string) rotator.Actor {
+	a := rotator.Actor{Kind: rotator.ActorOperator, Reason: reason}
+	if id, err := rt.Vault.TokenIdentity(ctx, rt.Cfg.Vault.Auth.Token); err == nil {
+		a.Identity = id
+	}
+	return a
+}
+
+func (c *cli) rotateCommand() *cobra.Command {
+	var (
+		reason string
+		dryRun bool
+		adopt  bool
+		asJSON bool
+	)
+	cmd := &cobra.Command{
+		Use:   "rotate <app>",
+		Short: "Rotate one app now, end to end (or plan it with --dry-run)",
+		Long: `Runs one rotation of the app: lock, preflight (drift, staged slot), expose,
+stage, persist to Vault, rotate, verify at every token URL, commit, finish.
+An interrupted rotation (crash, failure) resumes from its journal.
+
+Exit codes: 0 rotated (or nothing to do), 1 failed, 4 the new pair did not
+verify (Vault still serves the previous, working pair).`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			cfg, err := c.loadConfig()
+			if err != nil {
+				return err
+			}
+			log, err := c.logger(cfg, false)
+			if err != nil {
+				return err
+			}
+			defer func() { _ = log.Sync() }()
+			if _, ok := cfg.AppByName(args[0]); !ok {
+				return usageError{fmt.Errorf("unknown app %q (configured: %s)", args[0], appNames(cfg))}
+			}
+			rt, err := c.runtime(ctx, cfg, log, dryRun)
+			if err != nil {
+				return err
+			}
+			defer rt.Close()
+			app, _ := rt.App(args[0])
+			res, err := rt.Engine.Rotate(ctx, app, rotator.Request{Actor: c.operator(ctx, rt, reason), Reason: reason, DryRun: dryRun, Adopt: adopt})
+			if asJSON {
+				_ = writeJSON(c.stdout, res)
+			} else if res.Plan != nil {
+				printPlans(c.stdout, []rotator.PlanResult{*res.Plan})
+			} else {
+				printResult(c.stdout, res)
+			}
+			if err != nil {
+				if errors.Is(err, rotator.ErrVerifyFailed) {
+					return verifyError{err}
+				}
+				return err
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&reason, "reason", "", "why (recorded in the audit trail)")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "show what would happen; change nothing")
+	cmd.Flags().BoolVar(&adopt, "adopt", false, "take over a Vault path that ecarotator did not create")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
+	return cmd
+}
+
+func (c *cli) planCommand() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "plan [app...]",
+		Short: "Show whether and when each app would rotate, and preflight results (no change)",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			cfg, err := c.loadConfig()
+			if err != nil {
+				return err
+			}
+			log, err := c.logger(cfg, false)
+			if err != nil {
+				return err
+			}
+			defer func() { _ = log.Sync() }()
+			for _, a := range args {
+				if _, ok := cfg.AppByName(a); !ok {
+					return usageError{fmt.Errorf("unknown app %q (configured: %s)", a, appNames(cfg))}
+				}
+			}
+			rt, err := c.runtime(ctx, cfg, log, true)
+			if err != nil {
+				return err
+			}
+			defer rt.Close()
+			var plans []rotator.PlanResult
+			var errs []error
+			for _, app := range rt.Apps() {
+				if len(args) > 0 && !contains(args, app.Name) {
+					continue
+				}
+				p, err := rt.Engine.Plan(ctx, app, time.Now())
+				if err != nil {
+					errs = append(errs, fmt.Errorf("%s: %w", app.Name, err))
+					continue
+				}
+				plans = append(plans, p)
+			}
+			if asJSON {
+				_ = writeJSON(c.stdout, plans)
+			} else {
+				printPlans(c.stdout, plans)
+			}
+			return errors.Join(errs...)
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the plans as JSON")
+	return cmd
+}
+
+func (c *cli) retireCommand() *cobra.Command {
+	var (
+		revoke bool
+		reason string
+	)
+	cmd := &cobra.Command{
+		Use:   "retire <app>",
+		Short: "Retire the previous pair when its overlap has ended (--revoke: now)",
+		Long: `Retire drops the previous pair from the app's Vault path once the overlap
+policy says so, deleting Salesforce's Rotated slot where the policy asks.
+With --revoke the previous pair is revoked at once (break-glass; MFA and a
+second operator are added by the MFA issue).`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			cfg, err := c.loadConfig()
+			if err != nil {
+				return err
+			}
+			log, err := c.logger(cfg, false)
+			if err != nil {
+				return err
+			}
+			if _, ok := cfg.AppByName(args[0]); !ok {
+				return usageError{fmt.Errorf("unknown app %q", args[0])}
+			}
+			rt, err := c.runtime(ctx, cfg, log, false)
+			if err != nil {
+				return err
+			}
+			defer rt.Close()
+			app, _ := rt.App(args[0])
+			var res rotator.Result
+			if revoke {
+				res, err = rt.Engine.RevokePrevious(ctx, app, c.operator(ctx, rt, reason))
+			} else {
+				res, err = rt.Engine.Retire(ctx, app)
+			}
+			printResult(c.stdout, res)
+			return err
+		},
+	}
+	cmd.Flags().BoolVar(&revoke, "revoke", false, "revoke the previous pair now, whatever the policy")
+	cmd.Flags().StringVar(&reason, "reason", "", "why (recorded in the audit trail)")
+	return cmd
+}
+
+func printResult(w io.Writer, r rotator.Result) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	row := func(k string, v any) {
+		s := fmt.Sprint(v)
+		if s == "" || s == "0" || s == "false" {
+			return
+		}
+		fmt.Fprintf(tw, "%s\t%s\n", k, s)
+	}
+	row("app", r.App)
+	row("outcome", r.Outcome)
+	row("rotation id", r.RotationID)
+	row("step", r.Step)
+	row("resumed", r.Resumed)
+	row("consumer key", r.ConsumerKey)
+	row("previous key", r.PreviousKey)
+	row("vault version", r.VaultVersion)
+	row("fingerprint", r.Fingerprint)
+	row("attempts", r.Attempts)
+	if !r.NextAttemptAt.IsZero() {
+		row("next attempt", r.NextAttemptAt.UTC().Format(time.RFC3339))
+	}
+	row("orphaned", r.Orphaned)
+	_ = tw.Flush()
+}
+
+func printPlans(w io.Writer, plans []rotator.PlanResult) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "APP\tROTATE\tREASON\tNEXT\tDEV HUB\tSECRET ACCESS\tSTAGED\tVAULT\tDRIFT\tPROBLEMS")
+	for _, p := range plans {
+		next := "-"
+		if !p.Decision.Next.IsZero() {
+			next = p.Decision.Next.UTC().Format(time.RFC3339)
+		}
+		access := string(p.ExposureMode)
+		if p.SecretAccess != nil {
+			access += fmt.Sprintf(" (on=%t)", *p.SecretAccess)
+		}
+		staged := "empty"
+		if len(p.Staged) > 0 {
+			var parts []string
+			for _, s := range p.Staged {
+				parts = append(parts, string(s.Status))
+			}
+			staged = strings.Join(parts, ",")
+		}
+		if p.ForeignStaged {
+			staged += " (foreign)"
+		}
+		vault := fmt.Sprintf("v%d", p.VaultVersion)
+		if p.NeedsAdopt {
+			vault += " (adopt)"
+		}
+		hub := "ok"
+		if !p.DevHubOK {
+			hub = "FAIL"
+		}
+		probs := "-"
+		if len(p.Problems) > 0 {
+			probs = strings.Join(p.Problems, "; ")
+		}
+		fmt.Fprintf(tw, "%s\t%t\t%s\t%s\t%s\t%s\t%s\t%s\t%t\t%s\n", p.App, p.WouldRotate, p.Decision.Reason, next, hub, access, staged, vault, p.Drift, probs)
+	}
+	_ = tw.Flush()
+	for _, p := range plans {
+		if p.Decision.Message != "" {
+			fmt.Fprintf(w, "  %s: %s\n", p.App, p.Decision.Message)
+		}
+	}
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func appNames(cfg *config.Config) string {
+	names := make([]string, len(cfg.Apps))
+	for i, a := range cfg.Apps {
+		names[i] = a.Name
+	}
+	return strings.Join(names, ", ")
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,197 @@
+package wire
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"time"
+
+	"github.com/ecarotator/ecarotator/audit"
+	"github.com/ecarotator/ecarotator/internal/config"
+	"github.com/ecarotator/ecarotator/rotator"
+	"github.com/ecarotator/ecarotator/salesforce"
+	"github.com/ecarotator/ecarotator/vault"
+	"go.uber.org/zap"
+)
+
+// RuntimeOptions tune New.
+type RuntimeOptions struct {
+	// Holder identifies this process in leases (default host:pid).
+	Holder string
+	// Hook is passed to the engine (crash injection in tests).
+	Hook func(point string) error
+	// NoAudit skips opening the audit trail (read-only commands: plan).
+	NoAudit bool
+}
+
+// Runtime is ecarotator's wired object graph: Vault, one Salesforce client
+// per Dev Hub, the verifier, the audit trail and the engine.
+type Runtime struct {
+	Cfg      *config.Config
+	Vault    *vault.Client
+	Issuers  map[string]*salesforce.Client
+	Verifier *salesforce.Verifier
+	Audit    *audit.Log // nil with NoAudit
+	Engine   *rotator.Engine
+
+	log *zap.Logger
+}
+
+// New logs in to Vault, loads each Dev Hub's key material from it, opens
+// the audit trail and builds the engine.
+func New(ctx context.Context, cfg *config.Config, log *zap.Logger, o RuntimeOptions) (*Runtime, error) {
+	vc, err := Vault(ctx, cfg, log)
+	if err != nil {
+		return nil, fmt.Errorf("vault: %w", err)
+	}
+	r := &Runtime{Cfg: cfg, Vault: vc, Issuers: map[string]*salesforce.Client{}, Verifier: Verifier(log), log: log}
+	issuers := map[string]rotator.Issuer{}
+	for _, hub := range cfg.DevHubs {
+		sc, err := DevHub(ctx, hub, vc, log)
+		if err != nil {
+			r.Close()
+			return nil, err
+		}
+		r.Issuers[hub.Name] = sc
+		issuers[hub.Name] = sc
+	}
+	var auditLog rotator.AuditLog = discardAudit{}
+	if !o.NoAudit {
+		al, err := AuditLog(ctx, cfg, vc, log)
+		if err != nil {
+			r.Close()
+			return nil, err
+		}
+		r.Audit = al
+		auditLog = al
+		if !cfg.Audit.AuditFailClosed() {
+			auditLog = audit.FailOpen(al, log)
+		}
+	}
+	holder := o.Holder
+	if holder == "" {
+		host, _ := os.Hostname()
+		holder = fmt.Sprintf("%s:%d", host, os.Getpid())
+	}
+	eng, err := rotator.NewEngine(rotator.Options{
+		Issuers:     issuers,
+		Verifier:    r.Verifier,
+		Store:       vc,
+		Journal:     vc,
+		Locker:      vc,
+		Audit:       auditLog,
+		Clock:       systemClock{},
+		Logger:      log.Named("engine"),
+		Backoff:     rotator.Backoff{Base: 2 * time.Second, Max: 5 * time.Minute, Attempts: 30, Rand: rand.Float64}.NextAttempt,
+		Holder:      holder,
+		LockTTL:     cfg.Vault.LockTTL.D(),
+		OrphanAfter: cfg.Scheduler.OrphanAfter,
+		Hook:        o.Hook,
+	})
+	if err != nil {
+		r.Close()
+		return nil, err
+	}
+	r.Engine = eng
+	return r, nil
+}
+
+// AuditLog opens the audit trail writer the config describes, creating the
+// KV MAC key on first use.
+func AuditLog(ctx context.Context, cfg *config.Config, vc *vault.Client, log *zap.Logger) (*audit.Log, error) {
+	a := cfg.Audit
+	var mac audit.MACer
+	switch {
+	case a.MAC.TransitKey != "":
+		mac = audit.Transit(vc.API(), a.MAC.TransitMount, a.MAC.TransitKey)
+	case a.MAC.KVPath != "":
+		key, err := audit.EnsureKVKey(ctx, vc.API(), cfg.Vault.KVMount, a.MAC.KVPath)
+		if err != nil {
+			return nil, fmt.Errorf("audit: MAC key: %w", err)
+		}
+		if mac, err = audit.LocalKey(key); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, errors.New("audit.mac: set transit_key or kv_path")
+	}
+	o := audit.Options{
+		File:           a.File,
+		MaxFileBytes:   a.MaxFileBytes,
+		MAC:            mac,
+		Vault:          vc.API(),
+		KVMount:        cfg.Vault.KVMount,
+		CheckpointPath: a.Checkpoints,
+		Logger:         log.Named("audit"),
+	}
+	if a.VaultSink.Enabled {
+		o.SinkPath = a.VaultSink.Path
+	}
+	return audit.New(ctx, o)
+}
+
+// App converts one configured app into the engine's model.
+func App(cfg *config.Config, a config.App) rotator.App {
+	hub, _ := cfg.DevHubByName(a.DevHub)
+	return rotator.App{
+		Name:             a.Name,
+		DevHub:           a.DevHub,
+		ECA:              a.ECA,
+		ConsumerID:       a.ConsumerID,
+		VaultPath:        a.VaultPath,
+		TokenURL:         a.TokenURL,
+		VerifyURLs:       append([]string(nil), a.Verify.TokenURLs...),
+		VerifyTimeout:    a.Verify.Timeout.D(),
+		Overlap:          rotator.Overlap{Policy: rotator.OverlapPolicy(a.Overlap.Policy), After: a.Overlap.After.D()},
+		MaxAge:           a.MaxAge.D(),
+		Schedule:         a.Schedule,
+		Window:           a.Window.D(),
+		Adopt:            a.Adopt,
+		SecretAccessMode: rotator.SecretAccessMode(hub.SecretAccess),
+		OwnECA:           hub.Auth.OwnECA,
+	}
+}
+
+// App returns the engine model of the configured app name.
+func (r *Runtime) App(name string) (rotator.App, error) {
+	a, ok := r.Cfg.AppByName(name)
+	if !ok {
+		return rotator.App{}, fmt.Errorf("unknown app %q", name)
+	}
+	return App(r.Cfg, a), nil
+}
+
+// Apps returns every enabled app, in config order.
+func (r *Runtime) Apps() []rotator.App {
+	out := make([]rotator.App, 0, len(r.Cfg.Apps))
+	for _, a := range r.Cfg.Apps {
+		if !a.Disabled {
+			out = append(out, App(r.Cfg, a))
+		}
+	}
+	return out
+}
+
+// Close releases what New opened, in reverse order.
+func (r *Runtime) Close() error {
+	var errs []error
+	if r.Audit != nil {
+		errs = append(errs, r.Audit.Close())
+	}
+	if r.Vault != nil {
+		errs = append(errs, r.Vault.Close())
+	}
+	return errors.Join(errs...)
+}
+
+type systemClock struct{}
+
+func (systemClock) Now() time.Time { return time.Now() }
+
+// discardAudit is used by read-only commands that never record events.
+type discardAudit struct{}
+
+func (discardAudit) Record(context.Context, rotator.Event) error { return nil }
+func (discardAudit) Fingerprint(rotator.Secret) string           { return "" }

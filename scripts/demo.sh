@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# `make demo`: the main job on a fresh machine. Starts a real Vault (dev
+# mode, cached binary from `make vault`) and the Salesforce simulator seeded
+# with a Dev Hub, two subscriber orgs and three ECAs; writes the initial
+# credentials as an operator would have set them up by hand; lets ecarotator
+# adopt and rotate them, retire a previous pair, and shows the plan and the
+# verified audit trail. Stops everything it started.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+demo="$root/.demo"
+bin="$root/bin"
+vault_bin=$(scripts/vault.sh path)
+rm -rf "$demo"; mkdir -p "$demo"
+
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+}
+trap cleanup EXIT
+
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+wait_http() { # url, what
+  for _ in $(seq 1 200); do
+    if curl -s -o /dev/null "$1"; then return 0; fi
+    sleep 0.1
+  done
+  echo "demo: $2 did not come up at $1" >&2; return 1
+}
+for port in 18200 18440 18441 18442 18443 18464; do
+  if (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; then
+    echo "demo: port $port is in use; stop whatever holds it" >&2; exit 1
+  fi
+done
+
+export VAULT_ADDR=http://127.0.0.1:18200 VAULT_TOKEN=demo-root-token
+step "Starting a real Vault $("$vault_bin" version | awk '{print $2}') (dev mode) on $VAULT_ADDR"
+"$vault_bin" server -dev -dev-root-token-id="$VAULT_TOKEN" -dev-listen-address=127.0.0.1:18200 -dev-no-store-token >"$demo/vault.log" 2>&1 &
+pids+=($!)
+wait_http "$VAULT_ADDR/v1/sys/health" vault
+
+step "Starting the Salesforce simulator (Dev Hub + subscriber orgs acme and globex)"
+"$bin/sfsim" -c salesforce/sfsim/testdata/demo.yaml -login-port 18440 -port devhub=18441 -port acme=18442 -port globex=18443 >"$demo/sfsim.log" 2>&1 &
+pids+=($!)
+wait_http http://127.0.0.1:18441/__sfsim/state sfsim
+cat "$demo/sfsim.log" | sed 's/^/  /' | head -8
+
+step "Writing ecarotator's own Dev Hub key and the apps' initial credentials to Vault"
+"$vault_bin" kv put -mount=secret ecarotator/devhubs/devhub private_key=@salesforce/sfsim/testdata/demo-rotator-key.pem >/dev/null
+put_initial() { # app key secret url
+  "$vault_bin" kv put -mount=secret "salesforce/$1" consumer_key="$2" consumer_secret="$3" token_url="$4" >/dev/null
+  echo "  secret/salesforce/$1  consumer_key=$2"
+}
+put_initial billing   3MVG9DEMO.billing.consumer.key.0000000000000000000000000000000000000000000002 B111111111111111111111111111111111111111111111111111111111111111 http://127.0.0.1:18441/services/oauth2/token
+put_initial support   3MVG9DEMO.support.consumer.key.0000000000000000000000000000000000000000000003 5111111111111111111111111111111111111111111111111111111111111111 http://127.0.0.1:18441/services/oauth2/token
+put_initial analytics 3MVG9DEMO.analytics.consumer.key.00000000000000000000000000000000000000000005 A111111111111111111111111111111111111111111111111111111111111111 http://127.0.0.1:18441/services/oauth2/token
+
+cfg=configs/demo.yaml
+ec() { "$bin/ecarotator" -c "$cfg" "$@"; }
+
+step "ecarotator config validate"
+ec config validate
+
+step "ecarotator plan (no change is made)"
+ec plan
+
+for app in billing support analytics; do
+  step "ecarotator rotate $app"
+  ec rotate "$app" --reason "demo: first rotation"
+done
+
+step "Apps read their new credentials from Vault (secret stays in Vault; key shown)"
+for app in billing support analytics; do
+  printf "  %-10s %s\n" "$app" "$("$vault_bin" kv get -mount=secret -field=consumer_key "salesforce/$app")"
+done
+
+step "The previous billing pair is still valid during the overlap (policy after: 20s); revoke it now"
+ec retire billing --revoke --reason "demo: revoke previous"
+
+step "The audit trail: verify the chain, then list it"
+ec audit verify
+ec audit list | head -40
+
+step "Demo finished: stopping Vault and the simulator"
