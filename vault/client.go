@@ -514,10 +514,14 @@ func (c *Client) currentAuth() *vaultapi.Secret {
 	return c.auth
 }
 
-// tokenValid asks Vault whether the client's current token still works. It
-// tells an expired token (403 on lookup-self too) from a policy denial.
-func (c *Client) tokenValid(ctx context.Context) (bool, error) {
-	_, err := c.api.Auth().Token().LookupSelfWithContext(ctx)
+// tokenValid asks Vault whether tok still works. It tells an expired token
+// (403 on lookup-self too) from a policy denial.
+func (c *Client) tokenValid(ctx context.Context, tok string) (bool, error) {
+	tc, err := c.clientWithToken(rotator.NewSecret(tok))
+	if err != nil {
+		return false, err
+	}
+	_, err = tc.Auth().Token().LookupSelfWithContext(ctx)
 	if err == nil {
 		return true, nil
 	}
@@ -538,7 +542,11 @@ func (c *Client) call(ctx context.Context, op, path string, fn func() error) err
 	if err == nil || !isStatus(err, http.StatusForbidden) {
 		return wrapErr(op, path, err)
 	}
-	valid, verr := c.tokenValid(ctx)
+	if c.api.Token() != stale {
+		// Another goroutine logged in while this request was in flight.
+		return wrapErr(op, path, fn())
+	}
+	valid, verr := c.tokenValid(ctx, stale)
 	if verr != nil || valid {
 		return wrapErr(op, path, err) // a policy denial (or Vault went away)
 	}
