@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/ecarotator/ecarotator/rotator"
 	"github.com/ecarotator/ecarotator/rotator/rotatortest"
@@ -147,5 +148,37 @@ func TestCrashWithSecretAccessOnLeavesItOn(t *testing.T) {
 				t.Errorf("SetSecretAccess calls = %d, want 0", n)
 			}
 		})
+	}
+}
+
+// Two apps of one Dev Hub share its secret-access setting. A crashed
+// rotation of one holds the Dev Hub's exposure lease; the other backs off
+// instead of recording "on" as its prior value, and once both finish the
+// setting is back off (I5 across apps).
+func TestTwoAppsOfOneDevHubShareTheExposureSetting(t *testing.T) {
+	w := rotatortest.NewWorld(1)
+	appID2, cons2, pairs2 := w.Org.AddECA("Payroll_ECA", 1)
+	payroll := w.App
+	payroll.Name, payroll.ECA, payroll.VaultPath = "payroll", "Payroll_ECA", "salesforce/payroll"
+	w.Store.Seed(payroll.VaultPath, rotator.StoredCredentials{Current: pairs2[0], TokenURL: payroll.TokenURL, RotationID: "seed"}, true)
+
+	_, err := newEngine(t, w, "a", crashAt("after:stage#1")).Rotate(context.Background(), w.App, rotator.Request{Actor: operator})
+	wantErr(t, err, errCrash)
+	b := newEngine(t, w, "b", nil)
+	_, err = b.Rotate(context.Background(), payroll, rotator.Request{Actor: operator})
+	wantErr(t, err, rotator.ErrLocked)
+	if n := w.Org.Count(rotatortest.OpStage); n != 1 {
+		t.Errorf("POSTs = %d: payroll staged while billing held the exposure", n)
+	}
+
+	advancePastLease(w)
+	w.Clock.Advance(time.Hour) // past payroll's backoff
+	rotate(t, b, payroll)      // billing's crash left the setting on: payroll's prior is "on"
+	if _, err := b.Resume(context.Background(), w.App); err != nil {
+		t.Fatal(err)
+	}
+	checkInvariants(t, w, false)
+	if got := w.Org.Primary(appID2, cons2[0].ID); got.Key == pairs2[0].Key {
+		t.Error("payroll not rotated")
 	}
 }

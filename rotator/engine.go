@@ -210,15 +210,16 @@ var stepOrder = map[Step]int{
 // run is the state of one call. It lives only for the call; everything
 // that must survive a crash is in j and saved through the Journal.
 type run struct {
-	app     App
-	iss     Issuer
-	actor   Actor
-	adopt   bool
-	lease   Lease
-	locked  bool
-	j       JournalEntry
-	jv      int // journal version; 0 while no journal exists
-	resumed bool
+	app           App
+	iss           Issuer
+	actor         Actor
+	adopt         bool
+	lease         Lease // the app lease, passed to fenced writes
+	appLease      held
+	exposureLease held // toggle mode: the Dev Hub's secret-access setting
+	j             JournalEntry
+	jv            int // journal version; 0 while no journal exists
+	resumed       bool
 
 	appRef   AppRef
 	consumer Consumer
@@ -228,6 +229,12 @@ type run struct {
 	staged   []StagedCredential
 	res      Result
 	log      *zap.Logger
+}
+
+// held is a lease the call owns.
+type held struct {
+	l  Lease
+	ok bool
 }
 
 // done reports whether the journal's progress has reached step completed.
@@ -288,32 +295,65 @@ func (e *Engine) lock(ctx context.Context, r *run) error {
 	if err != nil {
 		return fmt.Errorf("lock %s: %w", r.app.Name, err)
 	}
-	r.lease, r.locked = l, true
+	r.lease, r.appLease = l, held{l: l, ok: true}
 	return e.hook("after:lock")
 }
 
 // renew extends the lease once half of it is used. ErrFenced means another
 // replica took the app over: the caller stops at once.
 func (e *Engine) renew(ctx context.Context, r *run) error {
-	if !r.locked || r.lease.ExpiresAt.Sub(e.now()) > e.o.LockTTL/2 {
-		return nil
+	for _, h := range []*held{&r.appLease, &r.exposureLease} {
+		if !h.ok || h.l.ExpiresAt.Sub(e.now()) > e.o.LockTTL/2 {
+			continue
+		}
+		l, err := e.o.Locker.Renew(ctx, h.l, e.o.LockTTL)
+		if err != nil {
+			return fmt.Errorf("renew lease %s: %w", h.l.Name, err)
+		}
+		h.l = l
 	}
-	l, err := e.o.Locker.Renew(ctx, r.lease, e.o.LockTTL)
-	if err != nil {
-		return fmt.Errorf("renew lease: %w", err)
-	}
-	r.lease = l
+	r.lease = r.appLease.l
 	return nil
 }
 
+// release gives back every lease the call holds.
 func (e *Engine) release(ctx context.Context, r *run) {
-	if !r.locked {
+	e.releaseExposure(ctx, r)
+	if !r.appLease.ok {
 		return
 	}
-	if err := e.o.Locker.Release(ctx, r.lease); err != nil {
+	if err := e.o.Locker.Release(ctx, r.appLease.l); err != nil {
 		r.log.Warn("release lease", zap.Error(err))
 	}
-	r.locked = false
+	r.appLease.ok = false
+}
+
+// lockExposure takes the Dev Hub's exposure lease before the secret-access
+// setting is read-and-recorded or changed in toggle mode. The setting is
+// org-wide: without this, two apps of one Dev Hub rotating at once would
+// record each other's "on" as their prior value and leave it on (I5).
+// ErrLocked means another rotation of that Dev Hub holds it; the attempt
+// fails and backs off.
+func (e *Engine) lockExposure(ctx context.Context, r *run) error {
+	if r.exposureLease.ok {
+		return nil
+	}
+	l, err := e.o.Locker.Acquire(ctx, "exposure/"+r.app.DevHub, e.o.Holder+"/"+r.app.Name, e.o.LockTTL)
+	if err != nil {
+		return fmt.Errorf("lock secret access of dev hub %s: %w", r.app.DevHub, err)
+	}
+	r.exposureLease = held{l: l, ok: true}
+	return nil
+}
+
+func (e *Engine) releaseExposure(ctx context.Context, r *run) {
+	if !r.exposureLease.ok {
+		return
+	}
+	if err := e.o.Locker.Release(ctx, r.exposureLease.l); err != nil {
+		r.log.Warn("release exposure lease", zap.Error(err))
+	}
+	r.exposureLease.ok = false
 }
 
 // loadJournal reads the app's journal; found=false when there is none.
@@ -352,6 +392,11 @@ func (e *Engine) mutate(ctx context.Context, r *run, op string, fn func() error)
 	}
 	if err := e.o.Locker.Check(ctx, r.lease); err != nil {
 		return fmt.Errorf("check lease before %s: %w", op, err)
+	}
+	if r.exposureLease.ok {
+		if err := e.o.Locker.Check(ctx, r.exposureLease.l); err != nil {
+			return fmt.Errorf("check exposure lease before %s: %w", op, err)
+		}
 	}
 	if err := e.hook("before:" + op); err != nil {
 		return err

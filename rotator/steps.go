@@ -175,6 +175,9 @@ func (e *Engine) openExposure(ctx context.Context, r *run) error {
 	if r.app.SecretAccessMode != SecretAccessToggle {
 		return nil
 	}
+	if err := e.lockExposure(ctx, r); err != nil {
+		return err
+	}
 	on, err := r.iss.SecretAccess(ctx)
 	if err != nil {
 		return fmt.Errorf("read secret access setting: %w", err)
@@ -207,6 +210,9 @@ func (e *Engine) restoreExposure(ctx context.Context, r *run) error {
 	if r.app.SecretAccessMode != SecretAccessToggle || r.j.PriorExposure == nil || r.jv == 0 {
 		return nil
 	}
+	if err := e.lockExposure(ctx, r); err != nil {
+		return err
+	}
 	if !*r.j.PriorExposure {
 		on, err := r.iss.SecretAccess(ctx)
 		if err != nil {
@@ -224,7 +230,11 @@ func (e *Engine) restoreExposure(ctx context.Context, r *run) error {
 	}
 	r.j.PriorExposure = nil
 	r.setExtra(extraOp, "")
-	return e.save(ctx, r)
+	if err := e.save(ctx, r); err != nil {
+		return err
+	}
+	e.releaseExposure(ctx, r)
+	return nil
 }
 
 // adoptIfNeeded takes over a path without the managed-by marker or without
