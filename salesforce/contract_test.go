@@ -226,6 +226,13 @@ func TestContractFullRotation(t *testing.T) {
 	if err := v.Verify(ctx, tokenURL, rotator.Credentials{Key: next.Key, Secret: next.Secret}); err != nil {
 		t.Errorf("Verify(new): %v", err)
 	}
+	basic := salesforce.NewVerifier(salesforce.VerifierOptions{Basic: true})
+	if err := basic.Verify(ctx, tokenURL, rotator.Credentials{Key: next.Key, Secret: next.Secret}); err != nil {
+		t.Errorf("Verify(new) with a Basic header: %v", err)
+	}
+	if err := basic.Verify(ctx, sim.TokenURL(sfsim.LoginHost), rotator.Credentials{Key: next.Key, Secret: next.Secret}); !errors.Is(err, rotator.ErrRejected) {
+		t.Errorf("Verify on the login host = %v, want ErrRejected (client credentials need My Domain)", err)
+	}
 	if err := v.Verify(ctx, sim.TokenURL(subscriber), rotator.Credentials{Key: next.Key, Secret: next.Secret}); err != nil {
 		t.Errorf("Verify(new) in the subscriber org: %v", err)
 	}
