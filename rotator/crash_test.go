@@ -110,6 +110,9 @@ func TestCrashAtEveryStepBoundaryResumes(t *testing.T) {
 					t.Fatalf("after resume: result %+v, vault current %s (initial %s)", res, cur.Current.Key, w.Initial.Key)
 				}
 				checkInvariants(t, w, false)
+				if _, m := w.Store.Current(w.App.VaultPath); res.VaultVersion != m.Version || res.ConsumerKey != cur.Current.Key {
+					t.Errorf("result version %d key %s, store version %d key %s", res.VaultVersion, res.ConsumerKey, m.Version, cur.Current.Key)
+				}
 				if n := w.Org.StageOK(); n != 1 {
 					t.Errorf("successful stages = %d, want exactly 1", n)
 				}

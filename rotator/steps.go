@@ -319,13 +319,13 @@ func (e *Engine) stage(ctx context.Context, r *run) error {
 			}
 			continue
 		}
-		if posts > 0 {
-			// The first POST's outcome was unknown and a re-read shows an
-			// empty slot: it did not apply, so one more POST is safe.
-			r.log.Warn("staged POST did not apply; posting again after re-read")
-		}
 		if posts == 2 {
 			break
+		}
+		if posts > 0 {
+			// The re-read shows an empty slot: the earlier POST did not
+			// apply (or its useless entry was deleted), so one more is safe.
+			r.log.Warn("posting staged credential again after re-read")
 		}
 		posts++
 		r.advance(StepStage, false)
@@ -335,8 +335,15 @@ func (e *Engine) stage(ctx context.Context, r *run) error {
 			sc, serr = r.iss.Stage(ctx, r.appRef.ID, r.consumer.ID)
 			return serr
 		})
-		if err == nil {
+		if err == nil && !sc.Secret.IsZero() {
 			return e.persist(ctx, r, sc)
+		}
+		if err == nil {
+			// A POST response without the secret is as good as lost: the
+			// re-read finds the entry and deletes it.
+			r.log.Warn("staged POST returned no secret; re-reading the slot", zap.String("staged_id", sc.ID))
+			r.staged = nil
+			continue
 		}
 		if !errors.Is(err, ErrAmbiguous) && !errors.Is(err, ErrSlotOccupied) {
 			return fmt.Errorf("stage: %w", err)
@@ -617,6 +624,9 @@ func (e *Engine) finish(ctx context.Context, r *run) error {
 	r.res.RotationID, r.res.ConsumerKey, r.res.PreviousKey = r.j.RotationID, r.j.Pending.Key, r.j.Extra[extraOldKey]
 	r.res.Fingerprint = e.o.Audit.Fingerprint(r.j.Pending.Secret)
 	r.res.Attempts = r.j.Attempts
+	if r.res.VaultVersion == 0 { // commit happened in an earlier (crashed) call
+		r.res.VaultVersion = r.meta.Version
+	}
 	if err := e.record(ctx, r, EventRotationSucceeded, StepFinish, OutcomeOK, nil, map[string]string{"previous_key": r.j.Extra[extraOldKey], "policy": string(r.app.Overlap.Policy)}); err != nil {
 		return err
 	}
