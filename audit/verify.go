@@ -121,6 +121,7 @@ type verifier struct {
 	head     *vaultHead  // Vault head to meet (unsigned)
 	cpSeen   bool        // the record at cp.Seq matched
 	headSeen bool        // the record at head.seq matched
+	scratch  Record      // reused for every line
 }
 
 func newVerifier(opts VerifyOptions, res *VerifyResult) *verifier {
@@ -136,7 +137,8 @@ func tamper(kind string, p position, seq uint64, format string, args ...any) *Ta
 }
 
 func (v *verifier) feed(ctx context.Context, line []byte, p position) error {
-	r, perr := ParseLine(line)
+	r := &v.scratch
+	perr := parseChainFields(line, r)
 	if perr == nil && !p.terminated {
 		perr = errors.New("no newline")
 	}
