@@ -98,6 +98,8 @@ func tokenRequest(ctx context.Context, hc *http.Client, tokenURL string, form ur
 		// Some proxies and the REST layer answer with the array shape.
 		code, msg = parseRESTError(b)
 	}
+	// Defence in depth: the description must not echo what we sent.
+	msg = scrub(msg, form.Get("client_secret"), form.Get("assertion"), pass)
 	apiErr := &APIError{Op: op, Status: resp.StatusCode, Code: code, Message: msg, Class: classifyOAuth(resp.StatusCode, code)}
 	return nil, apiErr
 }

@@ -43,8 +43,8 @@ const (
 	// retry wait.
 	DefaultMaxRetryAfter = 2 * time.Minute
 	// jwtLifetime is the assertion lifetime; Salesforce wants exp "within 3
-	// minutes".
-	jwtLifetime = 3 * time.Minute
+	// minutes", and the 10s margin absorbs clock skew.
+	jwtLifetime = 3*time.Minute - 10*time.Second
 	tokenPath   = "/services/oauth2/token"
 )
 
@@ -418,6 +418,8 @@ func (c *Client) do(ctx context.Context, cl call) (int, []byte, error) {
 				attempt--
 				continue
 			}
+			// Defence in depth: never let an echoed token into an error.
+			msg = scrub(msg, sess.tok.AccessToken)
 			apiErr = &APIError{Op: op, Status: status, Code: code, Message: msg, Class: classifyREST(status, code, cl.idempotent)}
 			if apiErr.Class == ClassFinal && gateClosed(msg) {
 				// The error for the closed secret-access gate is

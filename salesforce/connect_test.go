@@ -637,3 +637,29 @@ func TestRedirectsAreNotFollowed(t *testing.T) {
 		}
 	}
 }
+
+func TestEchoedSecretsAreScrubbedFromErrors(t *testing.T) {
+	f := newFake(t)
+	f.handle(routeCreds, func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, 400, `[{"errorCode":"MALFORMED","message":"bad header `+r.Header.Get("Authorization")+`"}]`)
+	})
+	c, _, logs := testClient(t, f)
+	_, err := c.PrimaryKey(t.Context(), testApp, testConsumer)
+	var apiErr *APIError
+	if !errors.As(err, &apiErr) || apiErr.Code != "MALFORMED" {
+		t.Fatalf("err = %v", err)
+	}
+	assertNoLeak(t, "error", err.Error())
+	assertLogsClean(t, logs)
+
+	f.tokenHandler = func(w http.ResponseWriter, r *http.Request) {
+		_ = r.ParseForm()
+		writeJSON(w, 400, `{"error":"invalid_client","error_description":"bad secret `+r.PostForm.Get("client_secret")+`"}`)
+	}
+	v := NewVerifier(VerifierOptions{})
+	err = v.Verify(t.Context(), f.srv.URL+tokenPath, rotator.Credentials{Key: "k", Secret: rotator.NewSecret(testSecret)})
+	if !errors.Is(err, rotator.ErrRejected) {
+		t.Fatalf("err = %v", err)
+	}
+	assertNoLeak(t, "verify error", err.Error())
+}

@@ -316,3 +316,14 @@ func gateClosed(msg string) bool {
 	m := strings.ToLower(msg)
 	return strings.Contains(m, "not currently enabled") || strings.Contains(m, "feature is not enabled") || strings.Contains(m, "not enabled for this user")
 }
+
+// scrub replaces every occurrence of the given secrets in s with a
+// redaction marker. Empty and very short secrets are ignored.
+func scrub(s string, secrets ...string) string {
+	for _, sec := range secrets {
+		if len(sec) >= 4 && strings.Contains(s, sec) {
+			s = strings.ReplaceAll(s, sec, redacted)
+		}
+	}
+	return s
+}
