@@ -171,4 +171,3 @@ func BenchmarkLockAcquireRelease(b *testing.B) {
 		reportReqs(b, ct, start)
 	})
 }
-
