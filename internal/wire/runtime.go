@@ -24,6 +24,11 @@ type RuntimeOptions struct {
 	Hook func(point string) error
 	// NoAudit skips opening the audit trail (read-only commands: plan).
 	NoAudit bool
+	// Clock is the engine's clock (default the system clock); tests pass a
+	// fake to move through overlap periods.
+	Clock rotator.Clock
+	// Sleep replaces the engine's wait between verify retries (tests).
+	Sleep func(ctx context.Context, d time.Duration) error
 }
 
 // Runtime is ecarotator's wired object graph: Vault, one Salesforce client
@@ -75,6 +80,10 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger, o RuntimeOpti
 		host, _ := os.Hostname()
 		holder = fmt.Sprintf("%s:%d", host, os.Getpid())
 	}
+	var clock rotator.Clock = systemClock{}
+	if o.Clock != nil {
+		clock = o.Clock
+	}
 	eng, err := rotator.NewEngine(rotator.Options{
 		Issuers:     issuers,
 		Verifier:    r.Verifier,
@@ -82,7 +91,8 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger, o RuntimeOpti
 		Journal:     vc,
 		Locker:      vc,
 		Audit:       auditLog,
-		Clock:       systemClock{},
+		Clock:       clock,
+		Sleep:       o.Sleep,
 		Logger:      log.Named("engine"),
 		Backoff:     rotator.Backoff{Base: 2 * time.Second, Max: 5 * time.Minute, Attempts: 30, Rand: rand.Float64}.NextAttempt,
 		Holder:      holder,

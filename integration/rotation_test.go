@@ -1,0 +1,176 @@
+//go:build integration
+
+package integration
+
+import (
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ecarotator/ecarotator/internal/wire"
+	"github.com/ecarotator/ecarotator/rotator"
+)
+
+var operator = rotator.Actor{Kind: rotator.ActorOperator, Identity: "it-operator", Reason: "integration test"}
+
+// TestRotationUnderEachOverlapPolicy runs a real rotation (real Vault, sfsim
+// over loopback HTTP) of an ECA installed in two subscriber orgs, under each
+// overlap policy: the new pair is in Vault and authenticates at every token
+// URL; the previous pair works during the overlap and stops working after
+// retirement.
+func TestRotationUnderEachOverlapPolicy(t *testing.T) {
+	tests := []struct {
+		name    string
+		overlap string
+		// retire moves time past the overlap and retires.
+		retire func(t *testing.T, e *env, rt *wire.Runtime, clock *fakeClock, app rotator.App)
+		// wantPrevious: the previous pair is kept (and valid) after the commit.
+		wantPrevious bool
+		wantUntil    time.Duration // previous_valid_until - rotation time (approx.)
+	}{
+		{
+			name: "salesforce-expiry keeps the previous pair until Salesforce lets it lapse", overlap: "{policy: salesforce-expiry}",
+			wantPrevious: true, wantUntil: 30 * 24 * time.Hour,
+			retire: func(t *testing.T, e *env, rt *wire.Runtime, clock *fakeClock, app rotator.App) {
+				if _, err := rt.Engine.Retire(t.Context(), app); err != nil {
+					t.Fatalf("early retire: %v", err)
+				}
+				if sc, _ := e.stored(rt, "billing"); sc.Previous.IsZero() {
+					t.Fatal("retire before the overlap ended dropped the previous pair")
+				}
+				e.sim.Advance(30*24*time.Hour + time.Hour)
+				clock.Advance(30*24*time.Hour + time.Hour)
+				if _, err := rt.Engine.Retire(t.Context(), app); err != nil {
+					t.Fatalf("retire after expiry: %v", err)
+				}
+			},
+		},
+		{
+			name: "after: 1h deletes the previous pair once the grace period ended", overlap: "{policy: after, after: 1h}",
+			wantPrevious: true, wantUntil: time.Hour,
+			retire: func(t *testing.T, e *env, rt *wire.Runtime, clock *fakeClock, app rotator.App) {
+				clock.Advance(time.Hour + time.Minute)
+				if _, err := rt.Engine.Retire(t.Context(), app); err != nil {
+					t.Fatalf("retire: %v", err)
+				}
+			},
+		},
+		{
+			name: "immediate revokes the previous pair at commit", overlap: "{policy: immediate}",
+			wantPrevious: false,
+			retire:       func(*testing.T, *env, *wire.Runtime, *fakeClock, rotator.App) {},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, envOptions{overlap: tt.overlap})
+			start := time.Now()
+			clock := &fakeClock{now: start}
+			rt := e.runtime(wire.RuntimeOptions{Clock: clock})
+			app, err := rt.App("billing")
+			if err != nil {
+				t.Fatal(err)
+			}
+			urls := app.VerifyURLs
+			if len(urls) != 3 {
+				t.Fatalf("billing should verify at the Dev Hub and two subscriber orgs, got %v", urls)
+			}
+			res, err := rt.Engine.Rotate(t.Context(), app, rotator.Request{Actor: operator})
+			if err != nil || res.Outcome != rotator.OutcomeOK {
+				t.Fatalf("rotate: %+v, %v\nlogs:\n%s", res, err, e.logs)
+			}
+
+			sc, meta := e.stored(rt, "billing")
+			old := initial["billing"]
+			sf := e.consumer("billing")
+			if !meta.Managed {
+				t.Error("app path lacks the managed-by marker after adoption")
+			}
+			if sc.Current.Key == old.Key || sc.Current.Key != sf.Key || sc.Current.Secret.Reveal() != sf.Secret {
+				t.Fatalf("Vault current %s is not Salesforce's new primary %s", sc.Current.Key, sf.Key)
+			}
+			if sc.RotationID != res.RotationID || sc.TokenURL == "" {
+				t.Errorf("rotation id %q / token url %q not written", sc.RotationID, sc.TokenURL)
+			}
+			e.mustAuth("new pair", sc.Current, urls...)
+			if tt.wantPrevious {
+				if sc.Previous.Key != old.Key || !sc.Previous.Secret.Equal(old.Secret) {
+					t.Fatalf("previous pair in Vault = %s, want the initial pair", sc.Previous.Key)
+				}
+				if got := sc.PreviousValidUntil.Sub(start); got < tt.wantUntil-time.Minute || got > tt.wantUntil+time.Minute {
+					t.Errorf("previous_valid_until is %s after the rotation, want about %s", got, tt.wantUntil)
+				}
+				e.mustAuth("previous pair during overlap", old, urls...)
+			} else {
+				if !sc.Previous.IsZero() {
+					t.Fatalf("immediate policy kept previous pair %s", sc.Previous.Key)
+				}
+				e.mustReject("previous pair after immediate revoke", old, urls...)
+			}
+
+			tt.retire(t, e, rt, clock, app)
+			sc, _ = e.stored(rt, "billing")
+			if !sc.Previous.IsZero() || !sc.PreviousValidUntil.IsZero() {
+				t.Errorf("after retirement Vault still holds previous %s until %s", sc.Previous.Key, sc.PreviousValidUntil)
+			}
+			e.mustReject("previous pair after retirement", old, urls...)
+			e.mustAuth("current pair after retirement", sc.Current, urls...)
+			if e.sim.SecretAccess("devhub") {
+				t.Error("secret access left on (prior value was off)")
+			}
+		})
+	}
+}
+
+// TestFullRotationLeaksNoSecret rotates every app and then searches the
+// logs, the audit trail and the CLI's output for every secret Salesforce
+// ever held for them.
+func TestFullRotationLeaksNoSecret(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	rt := e.runtime(wire.RuntimeOptions{})
+	for _, name := range []string{"billing", "support", "analytics"} {
+		app, _ := rt.App(name)
+		if res, err := rt.Engine.Rotate(t.Context(), app, rotator.Request{Actor: operator}); err != nil {
+			t.Fatalf("rotate %s: %+v %v", name, res, err)
+		}
+		sc, _ := e.stored(rt, name)
+		e.mustAuth(name, sc.Current, app.VerifyURLs...)
+	}
+	// Support has two consumers; only the named one rotated.
+	other, err := e.sim.ConsumerState("devhub", "Support", "888DH0000000004AAA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if other.Key != "3MVG9DEMO.support.consumer.key.0000000000000000000000000000000000000000000004" {
+		t.Errorf("the unnamed Support consumer was rotated: %s", other.Key)
+	}
+	_ = rt.Close()
+
+	var outputs strings.Builder
+	outputs.WriteString(e.logs.String())
+	audit, err := os.ReadFile(e.dir + "/audit.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	outputs.Write(audit)
+	for _, args := range [][]string{{"plan"}, {"audit", "list"}, {"audit", "export", "--format", "json"}, {"audit", "export", "--format", "csv"}, {"audit", "verify"}, {"rotate", "billing", "--dry-run"}} {
+		code, _, out, errOut := e.cli(nil, args...)
+		if code != 0 {
+			t.Errorf("ecarotator %v: exit %d\n%s", args, code, errOut)
+		}
+		outputs.WriteString(out + errOut)
+	}
+	all := outputs.String()
+	if !strings.Contains(all, "rotation.succeeded") {
+		t.Fatal("outputs do not contain the rotations; the search below would prove nothing")
+	}
+	for _, s := range e.secretsSeen() {
+		if s != "" && strings.Contains(all, s) {
+			t.Errorf("a consumer secret (%d chars) appears in logs, audit trail or CLI output", len(s))
+		}
+	}
+	if strings.Contains(all, e.vault.Token) {
+		t.Error("the Vault token appears in logs, audit trail or CLI output")
+	}
+}
