@@ -491,3 +491,39 @@ func TestLongVerifyRenewsTheLease(t *testing.T) {
 	}
 	checkInvariants(t, w, false)
 }
+
+// Someone rewrote the app path with another pair while the rotation ran:
+// the check-and-set commit refuses to overwrite it.
+func TestCommitRefusesAPathChangedUnderneath(t *testing.T) {
+	w := rotatortest.NewWorld(1)
+	foreign := rotator.Credentials{Key: "someone-else", Secret: rotator.NewSecret("x")}
+	hook := func(p string) error {
+		if p == "step:verify" {
+			w.Store.Seed(w.App.VaultPath, rotator.StoredCredentials{Current: foreign}, true)
+		}
+		return nil
+	}
+	_, err := newEngine(t, w, "a", hook).Rotate(context.Background(), w.App, rotator.Request{Actor: operator})
+	wantErr(t, err, rotator.ErrConflict)
+	if cur, _ := w.Store.Current(w.App.VaultPath); cur.Current.Key != foreign.Key {
+		t.Errorf("vault current = %s, want the foreign write kept", cur.Current.Key)
+	}
+	if w.Org.Access() {
+		t.Error("I5 broken")
+	}
+}
+
+func TestRetireRefusesWhileARotationIsInFlight(t *testing.T) {
+	w := rotatortest.NewWorld(1)
+	w.Org.PropagationDelay = 100 * time.Hour
+	e := newEngine(t, w, "a", nil)
+	_, err := e.Rotate(context.Background(), w.App, rotator.Request{Actor: operator})
+	wantErr(t, err, rotator.ErrVerifyFailed)
+	_, err = e.Retire(context.Background(), w.App)
+	wantErr(t, err, rotator.ErrInFlight)
+	_, err = e.RevokePrevious(context.Background(), w.App, operator)
+	wantErr(t, err, rotator.ErrInFlight)
+	if !w.Org.Accepts(w.Initial) {
+		t.Error("the pair Vault still serves was revoked")
+	}
+}
