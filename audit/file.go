@@ -217,14 +217,8 @@ func readTail(path string) (tailInfo, error) {
 		}
 		return ti, err
 	}
-	first, err := firstLine(files[0])
-	if err != nil {
+	if ti.genesis, err = genesisHash(files[0]); err != nil {
 		return ti, err
-	}
-	if first != nil {
-		if r, err := ParseLine(first); err == nil {
-			ti.genesis = r.Hash
-		}
 	}
 	for i := len(files) - 1; i >= 0; i-- {
 		line, frag, fragOff, err := lastLine(files[i])
@@ -258,30 +252,26 @@ func readTail(path string) (tailInfo, error) {
 	return ti, nil
 }
 
-func firstLine(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("audit: open %s: %w", path, err)
+// genesisHash returns the hash of the record with seq 1 among the first
+// lines of path ("" when none): usually line 1, line 2 when line 1 is a
+// torn fragment sealed by an audit.repair record.
+func genesisHash(path string) (string, error) {
+	var hash string
+	errStop := errors.New("stop")
+	err := eachLine(path, func(line []byte, p position) error {
+		if r, err := ParseLine(line); err == nil && r.Seq == 1 {
+			hash = r.Hash
+			return errStop
+		}
+		if p.line >= 2 {
+			return errStop
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errStop) {
+		return "", err
 	}
-	defer f.Close()
-	buf := make([]byte, 64<<10)
-	var line []byte
-	for {
-		n, err := f.Read(buf)
-		if i := bytes.IndexByte(buf[:n], '\n'); i >= 0 {
-			return append(line, buf[:i+1]...), nil
-		}
-		line = append(line, buf[:n]...)
-		if len(line) > MaxLineBytes {
-			return nil, nil
-		}
-		if err == io.EOF {
-			return nil, nil // no complete first line
-		}
-		if err != nil {
-			return nil, fmt.Errorf("audit: read %s: %w", path, err)
-		}
-	}
+	return hash, nil
 }
 
 // lastLine returns the last newline-terminated line of path and, when the

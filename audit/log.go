@@ -159,11 +159,11 @@ func New(ctx context.Context, opts Options) (*Log, error) {
 		return nil, err
 	}
 	if ti.last != nil {
-		ok, err := opts.MAC.Verify(ctx, []string{ti.last.Hash}, []string{ti.last.MAC})
+		ok, err := checkOne(ctx, opts.MAC, ti.last.Hash, ti.last.MAC)
 		if err != nil {
 			return nil, fmt.Errorf("audit: check last record: %w", err)
 		}
-		if !ok[0] {
+		if !ok {
 			return nil, fmt.Errorf("%w: seq %d in %s has an invalid MAC (run `ecarotator audit verify`)", ErrBadTail, ti.last.Seq, opts.File)
 		}
 		l.seq, l.head, l.chain = ti.last.Seq, ti.last.Hash, ChainID(ti.genesis)

@@ -306,3 +306,22 @@ func FuzzParseLine(f *testing.F) {
 		}
 	})
 }
+
+func TestARepairedTornFirstLineKeepsTheChainID(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.log")
+	if err := os.WriteFile(path, []byte(`{"actor":{"kind":"sched`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	l := openLog(t, Options{File: path, RepairTornTail: true})
+	writeEvents(t, l, 2)
+	_, _, chain := l.Head()
+	l.Close()
+	l2 := openLog(t, Options{File: path})
+	if _, _, chain2 := l2.Head(); chain2 != chain || chain == "" {
+		t.Fatalf("chain id %q after reopen, want %q", chain2, chain)
+	}
+	res, err := VerifyFile(t.Context(), path, VerifyOptions{MAC: testMAC(t)})
+	if err != nil || res.Chain != chain || len(res.Repairs) != 1 || res.Records != 3 {
+		t.Fatalf("verify: %v %+v", err, res)
+	}
+}
