@@ -1,7 +1,6 @@
 package salesforce
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -268,20 +267,15 @@ func classifyOAuth(status int, code string) Class {
 // whether the request provably never left this process (a dial failure), in
 // which case even a mutation may be retried.
 func transportError(op string, err error, idempotent bool) (apiErr *APIError, notSent bool) {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		err = ue.Err
-	}
+	err = redactErr(err)
 	notSent = isDialError(err)
 	class := ClassTransient
 	if !idempotent && !notSent {
+		// The request may have been applied before the connection died
+		// (a caller cancellation or timeout included): unknown outcome.
 		class = ClassAmbiguous
 	}
-	if errors.Is(err, context.Canceled) && !notSent && idempotent {
-		// The caller gave up; nothing to retry but still "could not tell".
-		class = ClassTransient
-	}
-	return &APIError{Op: op, Class: class, err: redactErr(err)}, notSent
+	return &APIError{Op: op, Class: class, err: err}, notSent
 }
 
 // isDialError reports whether err happened while connecting, i.e. before any
