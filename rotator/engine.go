@@ -23,14 +23,15 @@ const (
 	LogKeyReason     = "reason"
 )
 
-// Journal Extra keys. They hold public facts only (keys are public ids).
+// JournalEntry.Extra keys the engine writes. They hold public facts only
+// (consumer keys are public ids); `status` and `plan` may show them.
 const (
-	extraOp           = "op"            // the external mutation in flight (set before the call)
-	extraOldKey       = "old_key"       // Salesforce's primary key when the rotation started
-	extraRotatedAt    = "rotated_at"    // when Promote took effect (RFC 3339)
-	extraFailedStep   = "failed_step"   // step of the last failure
-	extraOrphanReason = "orphan_reason" // why the app was orphaned
-	extraRevoke       = "revoke"        // retire journal: operator revoke
+	ExtraOp           = "op"            // the external mutation in flight (set before the call)
+	ExtraOldKey       = "old_key"       // Salesforce's primary key when the rotation started
+	ExtraRotatedAt    = "rotated_at"    // when Promote took effect (RFC 3339)
+	ExtraFailedStep   = "failed_step"   // step of the last failure
+	ExtraOrphanReason = "orphan_reason" // why the app was orphaned
+	ExtraRevoke       = "revoke"        // retire journal: operator revoke
 )
 
 // Options are the engine's dependencies. Every one is required except Hook,
@@ -56,9 +57,15 @@ type Options struct {
 	// orphaned and left for an operator.
 	OrphanAfter int
 	// Hook, when set, is called at every step boundary and around every
-	// external mutation ("before:stage", "after:stage", "step:verify", …).
-	// A non-nil error makes the engine return it at once, skipping all
-	// cleanup: tests use it to simulate a crash at that point.
+	// external mutation. Points: "after:lock"; "step:<step>" after each
+	// step completed; "before:<op>" (after the journal save, before the
+	// call) and "after:<op>" (after the call, before its outcome is
+	// journaled — "after:stage" is the gap between the POST response and
+	// the Vault write) for op in open_exposure, close_exposure, adopt,
+	// stage, delete_staged, promote, write_credentials; "before:clear_journal";
+	// "before:retire_write", "after:retire_write". A non-nil error makes the
+	// engine return it at once, skipping all cleanup: tests use it to
+	// simulate a crash at that point. Production leaves it nil.
 	Hook func(point string) error
 	// Sleep waits between verify retries; default a timer honouring ctx.
 	// Tests pass one that advances their fake clock.
@@ -386,7 +393,7 @@ func (e *Engine) save(ctx context.Context, r *run) error {
 // so a crash during the call leaves a journal that says what may have
 // happened. The caller saves the outcome afterwards.
 func (e *Engine) mutate(ctx context.Context, r *run, op string, fn func() error) error {
-	r.setExtra(extraOp, op)
+	r.setExtra(ExtraOp, op)
 	if err := e.save(ctx, r); err != nil {
 		return err
 	}

@@ -86,7 +86,7 @@ func (e *Engine) Plan(ctx context.Context, app App, now time.Time) (PlanResult, 
 	case err == nil:
 		j, inFlight = jj, jj.Step != StepRetire
 		p.Journal = &JournalSummary{RotationID: j.RotationID, Step: j.Step, Done: j.Done, Attempts: j.Attempts,
-			LastError: j.LastError, NextAttemptAt: j.NextAttemptAt, Orphaned: j.Orphaned, OrphanReason: j.Extra[extraOrphanReason]}
+			LastError: j.LastError, NextAttemptAt: j.NextAttemptAt, Orphaned: j.Orphaned, OrphanReason: j.Extra[ExtraOrphanReason]}
 	case !errors.Is(err, ErrNotFound):
 		problem("journal: %v", err)
 	}
@@ -113,7 +113,7 @@ func (e *Engine) Plan(ctx context.Context, app App, now time.Time) (PlanResult, 
 		last = meta.UpdatedAt
 	}
 	in := PolicyInput{
-		Now: now, Orphaned: j.Orphaned, OrphanReason: j.Extra[extraOrphanReason], InFlight: inFlight,
+		Now: now, Orphaned: j.Orphaned, OrphanReason: j.Extra[ExtraOrphanReason], InFlight: inFlight,
 		NextAttemptAt: j.NextAttemptAt, Managed: meta.Managed, HasCurrent: !stored.Current.IsZero(), Adopt: adopt,
 		LastRotated: last, PreviousValidUntil: stored.PreviousValidUntil, MaxAge: app.MaxAge,
 	}

@@ -60,7 +60,7 @@ func (e *Engine) retire(ctx context.Context, app App, actor Actor, revoke bool) 
 			e.release(ctx, r)
 			return r.res, fmt.Errorf("retire %s: rotation %s at step %s: %w", app.Name, r.j.RotationID, r.j.Step, ErrInFlight)
 		}
-		revoke = revoke || r.j.Extra[extraRevoke] == "true"
+		revoke = revoke || r.j.Extra[ExtraRevoke] == "true"
 	}
 	return e.retireRun(ctx, r, revoke)
 }
@@ -158,7 +158,7 @@ func (e *Engine) retireSlot(ctx context.Context, r *run, revoke bool) error {
 		r.j = JournalEntry{RotationID: r.stored.RotationID, App: r.app.Name, Step: StepRetire, AppID: ref.ID,
 			ConsumerID: r.consumer.ID, BaseVersion: r.meta.Version, Actor: r.actor, StartedAt: e.now()}
 		if revoke {
-			r.setExtra(extraRevoke, "true")
+			r.setExtra(ExtraRevoke, "true")
 		}
 		if err := e.save(ctx, r); err != nil {
 			return err
@@ -185,7 +185,7 @@ func (e *Engine) retireSlot(ctx context.Context, r *run, revoke bool) error {
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return fmt.Errorf("delete rotated %s: %w", slot.ID, err)
 	}
-	r.setExtra(extraOp, "")
+	r.setExtra(ExtraOp, "")
 	return e.save(ctx, r)
 }
 
@@ -235,9 +235,9 @@ func (e *Engine) ClearOrphan(ctx context.Context, app App, actor Actor) error {
 		err = fmt.Errorf("clear orphan %s: no orphaned journal: %w", app.Name, ErrNotFound)
 	}
 	if err == nil {
-		reason := r.j.Extra[extraOrphanReason]
+		reason := r.j.Extra[ExtraOrphanReason]
 		r.j.Orphaned, r.j.Attempts, r.j.NextAttemptAt = false, 0, time.Time{}
-		r.setExtra(extraOrphanReason, "")
+		r.setExtra(ExtraOrphanReason, "")
 		if err = e.save(ctx, r); err == nil {
 			ev := r.event(EventManualAction, r.j.Step, OutcomeOK, nil, map[string]string{"action": "clear-orphan", "orphan_reason": reason})
 			ev.Actor = actor

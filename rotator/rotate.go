@@ -73,7 +73,7 @@ func (e *Engine) drive(ctx context.Context, r *run, resumeOnly bool) (Result, er
 		r.res.RotationID, r.res.Attempts = r.j.RotationID, r.j.Attempts
 		r.actor = mergeActor(r.j.Actor, r.actor)
 		if r.j.Step == StepRetire {
-			return e.retireRun(ctx, r, r.j.Extra[extraRevoke] == "true")
+			return e.retireRun(ctx, r, r.j.Extra[ExtraRevoke] == "true")
 		}
 		if blocked, err := e.blocked(ctx, r); blocked {
 			return r.res, err
@@ -105,7 +105,7 @@ func (e *Engine) blocked(ctx context.Context, r *run) (bool, error) {
 	var stop error
 	switch {
 	case r.j.Orphaned:
-		stop = fmt.Errorf("rotate %s: %w: %s", r.app.Name, ErrOrphaned, r.j.Extra[extraOrphanReason])
+		stop = fmt.Errorf("rotate %s: %w: %s", r.app.Name, ErrOrphaned, r.j.Extra[ExtraOrphanReason])
 	case e.now().Before(r.j.NextAttemptAt):
 		stop = fmt.Errorf("rotate %s: %w until %s", r.app.Name, ErrBackoff, r.j.NextAttemptAt.UTC().Format(time.RFC3339))
 	default:
@@ -168,7 +168,7 @@ func (e *Engine) begin(ctx context.Context, r *run) error {
 		AppID: r.appRef.ID, ConsumerID: r.consumer.ID, BaseVersion: r.meta.Version,
 		Actor: r.actor, StartedAt: now,
 	}
-	r.setExtra(extraOldKey, r.primary)
+	r.setExtra(ExtraOldKey, r.primary)
 	r.res.RotationID = r.j.RotationID
 	r.log = r.log.With(zap.String(LogKeyRotationID, r.j.RotationID))
 	if err := e.save(ctx, r); err != nil {
@@ -207,12 +207,12 @@ func (e *Engine) fail(ctx context.Context, r *run, step Step, err error) (Result
 	}
 	r.j.Attempts++
 	r.j.LastError = err.Error()
-	r.setExtra(extraFailedStep, string(step))
+	r.setExtra(ExtraFailedStep, string(step))
 	_, wait := e.o.Backoff(r.j.Attempts)
 	r.j.NextAttemptAt = now.Add(wait)
 	if r.j.Attempts >= e.o.OrphanAfter {
 		r.j.Orphaned = true
-		r.setExtra(extraOrphanReason, fmt.Sprintf("%d failed attempts; last at step %s: %s", r.j.Attempts, step, err.Error()))
+		r.setExtra(ExtraOrphanReason, fmt.Sprintf("%d failed attempts; last at step %s: %s", r.j.Attempts, step, err.Error()))
 	}
 	r.res.Attempts, r.res.NextAttemptAt, r.res.Orphaned = r.j.Attempts, r.j.NextAttemptAt, r.j.Orphaned
 	if rerr := e.restoreExposure(ctx, r); rerr != nil {
@@ -228,7 +228,7 @@ func (e *Engine) fail(ctx context.Context, r *run, step Step, err error) (Result
 	_ = e.record(ctx, r, EventStepFailed, step, OutcomeFailed, err, nil)
 	if r.j.Orphaned {
 		r.log.Error("rotation orphaned", zap.String(LogKeyStep, string(step)), zap.Int("attempts", r.j.Attempts), zap.Error(err))
-		_ = e.record(ctx, r, EventRotationOrphaned, step, OutcomeFailed, err, map[string]string{"reason": r.j.Extra[extraOrphanReason]})
+		_ = e.record(ctx, r, EventRotationOrphaned, step, OutcomeFailed, err, map[string]string{"reason": r.j.Extra[ExtraOrphanReason]})
 	} else {
 		r.log.Warn("rotation attempt failed", zap.String(LogKeyStep, string(step)), zap.Int("attempts", r.j.Attempts),
 			zap.Time("next_attempt_at", r.j.NextAttemptAt), zap.Error(err))

@@ -195,7 +195,7 @@ func (e *Engine) openExposure(ctx context.Context, r *run) error {
 	if err := e.mutate(ctx, r, "open_exposure", func() error { return r.iss.SetSecretAccess(ctx, true) }); err != nil {
 		return fmt.Errorf("open secret access: %w", err)
 	}
-	r.setExtra(extraOp, "")
+	r.setExtra(ExtraOp, "")
 	if err := e.save(ctx, r); err != nil {
 		return err
 	}
@@ -229,7 +229,7 @@ func (e *Engine) restoreExposure(ctx context.Context, r *run) error {
 		}
 	}
 	r.j.PriorExposure = nil
-	r.setExtra(extraOp, "")
+	r.setExtra(ExtraOp, "")
 	if err := e.save(ctx, r); err != nil {
 		return err
 	}
@@ -263,7 +263,7 @@ func (e *Engine) adoptIfNeeded(ctx context.Context, r *run) error {
 	}
 	r.stored, r.meta.Version, r.meta.Managed = sc, v, true
 	r.j.BaseVersion = v
-	r.setExtra(extraOp, "")
+	r.setExtra(ExtraOp, "")
 	if err := e.save(ctx, r); err != nil {
 		return err
 	}
@@ -371,7 +371,7 @@ func (e *Engine) deleteStaged(ctx context.Context, r *run, id string) error {
 	if err != nil && !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrAmbiguous) {
 		return fmt.Errorf("delete staged %s: %w", id, err)
 	}
-	r.setExtra(extraOp, "")
+	r.setExtra(ExtraOp, "")
 	return e.save(ctx, r)
 }
 
@@ -380,7 +380,7 @@ func (e *Engine) deleteStaged(ctx context.Context, r *run, id string) error {
 func (e *Engine) persist(ctx context.Context, r *run, sc StagedCredential) error {
 	r.j.StagedID = sc.ID
 	r.j.Pending = Credentials{Key: sc.Key, Secret: sc.Secret}
-	r.setExtra(extraOp, "")
+	r.setExtra(ExtraOp, "")
 	r.advance(StepPersist, true)
 	if err := e.save(ctx, r); err != nil {
 		return err
@@ -444,10 +444,10 @@ func (e *Engine) rotate(ctx context.Context, r *run) error {
 }
 
 func (e *Engine) rotated(ctx context.Context, r *run) error {
-	if r.j.Extra[extraRotatedAt] == "" {
-		r.setExtra(extraRotatedAt, e.now().UTC().Format(time.RFC3339Nano))
+	if r.j.Extra[ExtraRotatedAt] == "" {
+		r.setExtra(ExtraRotatedAt, e.now().UTC().Format(time.RFC3339Nano))
 	}
-	r.setExtra(extraOp, "")
+	r.setExtra(ExtraOp, "")
 	r.advance(StepRotate, true)
 	if err := e.save(ctx, r); err != nil {
 		return err
@@ -533,7 +533,7 @@ func (e *Engine) commit(ctx context.Context, r *run) error {
 	if err != nil {
 		return err
 	}
-	oldKey := r.j.Extra[extraOldKey]
+	oldKey := r.j.Extra[ExtraOldKey]
 	if !(stored.Current.Key == r.j.Pending.Key && stored.RotationID == r.j.RotationID) {
 		if meta.Version != r.j.BaseVersion && !(meta.Managed && stored.Current.Key == oldKey) {
 			return fmt.Errorf("vault path %s moved from version %d to %d: %w", r.app.VaultPath, r.j.BaseVersion, meta.Version, ErrConflict)
@@ -583,7 +583,7 @@ func (e *Engine) commit(ctx context.Context, r *run) error {
 			}
 		}
 	}
-	r.setExtra(extraOp, "")
+	r.setExtra(ExtraOp, "")
 	r.advance(StepCommit, true)
 	if err := e.save(ctx, r); err != nil {
 		return err
@@ -592,7 +592,7 @@ func (e *Engine) commit(ctx context.Context, r *run) error {
 }
 
 func (e *Engine) rotatedAt(r *run) time.Time {
-	if t, err := time.Parse(time.RFC3339Nano, r.j.Extra[extraRotatedAt]); err == nil {
+	if t, err := time.Parse(time.RFC3339Nano, r.j.Extra[ExtraRotatedAt]); err == nil {
 		return t
 	}
 	return e.now()
@@ -621,13 +621,13 @@ func (e *Engine) finish(ctx context.Context, r *run) error {
 	if err := e.restoreExposure(ctx, r); err != nil {
 		return err
 	}
-	r.res.RotationID, r.res.ConsumerKey, r.res.PreviousKey = r.j.RotationID, r.j.Pending.Key, r.j.Extra[extraOldKey]
+	r.res.RotationID, r.res.ConsumerKey, r.res.PreviousKey = r.j.RotationID, r.j.Pending.Key, r.j.Extra[ExtraOldKey]
 	r.res.Fingerprint = e.o.Audit.Fingerprint(r.j.Pending.Secret)
 	r.res.Attempts = r.j.Attempts
 	if r.res.VaultVersion == 0 { // commit happened in an earlier (crashed) call
 		r.res.VaultVersion = r.meta.Version
 	}
-	if err := e.record(ctx, r, EventRotationSucceeded, StepFinish, OutcomeOK, nil, map[string]string{"previous_key": r.j.Extra[extraOldKey], "policy": string(r.app.Overlap.Policy)}); err != nil {
+	if err := e.record(ctx, r, EventRotationSucceeded, StepFinish, OutcomeOK, nil, map[string]string{"previous_key": r.j.Extra[ExtraOldKey], "policy": string(r.app.Overlap.Policy)}); err != nil {
 		return err
 	}
 	if err := e.hook("before:clear_journal"); err != nil {
