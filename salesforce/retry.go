@@ -14,20 +14,21 @@ import (
 type BackoffFunc func(attempt int) (retry bool, wait time.Duration)
 
 // ExponentialBackoff returns a BackoffFunc allowing maxAttempts attempts in
-// total, waiting base·2^(attempt-1) capped at max, with "full jitter": the
-// wait is scaled by jitter(), which must return a value in [0,1). A nil
-// jitter means no jitter (the full exponential wait).
-func ExponentialBackoff(base, max time.Duration, maxAttempts int, jitter func() float64) BackoffFunc {
+// total, waiting base·2^(attempt-1) capped at maxWait. With a jitter source
+// (returning values in [0,1), e.g. math/rand/v2.Float64) half of each wait
+// is fixed and the other half scaled by jitter(), so replicas spread out but
+// never hot-loop; a nil jitter gives the plain exponential wait.
+func ExponentialBackoff(base, maxWait time.Duration, maxAttempts int, jitter func() float64) BackoffFunc {
 	return func(attempt int) (bool, time.Duration) {
 		if attempt < 1 || attempt >= maxAttempts {
 			return false, 0
 		}
 		wait := base
-		for i := 1; i < attempt && wait < max; i++ {
+		for i := 1; i < attempt && wait < maxWait; i++ {
 			wait *= 2
 		}
-		if wait > max {
-			wait = max
+		if wait > maxWait {
+			wait = maxWait
 		}
 		if jitter != nil {
 			// Keep half of the wait fixed so retries never collapse to a
