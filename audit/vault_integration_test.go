@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -212,4 +213,92 @@ func BenchmarkVaultSinkAppend(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+// tokenFor writes the policy in configs/policies/<name>.hcl and returns a
+// client whose token holds only that policy.
+func tokenFor(t *testing.T, srv *vaulttest.Server, name string) *vaultapi.Client {
+	t.Helper()
+	root := srv.Client(t)
+	hcl, err := os.ReadFile(filepath.Join("..", "configs", "policies", name+".hcl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := root.Sys().PutPolicy(name, string(hcl)); err != nil {
+		t.Fatalf("put policy %s: %v", name, err)
+	}
+	sec, err := root.Auth().Token().Create(&vaultapi.TokenCreateRequest{Policies: []string{name}, NoDefaultPolicy: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := root.Clone()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetToken(sec.Auth.ClientToken)
+	return c
+}
+
+func TestTheDaemonPolicySufficesForTransitVaultSinkAndCheckpoints(t *testing.T) {
+	srv := vaulttest.Start(t)
+	enableTransit(t, srv.Client(t), "ecarotator-audit")
+	daemon := tokenFor(t, srv, "ecarotator")
+	mac := Transit(daemon, "transit", "ecarotator-audit")
+	path := filepath.Join(t.TempDir(), "audit.log")
+	opts := Options{File: path, MAC: mac, Vault: daemon, SinkPath: "ecarotator/audit", CheckpointPath: "ecarotator/audit/checkpoint", CheckpointEvery: 2}
+	l := openLog(t, opts)
+	writeEvents(t, l, 3)
+	if err := l.Close(); err != nil {
+		t.Fatalf("Close (final checkpoint): %v", err)
+	}
+	// Reopening checks the last MAC with transit/hmac only.
+	l2 := openLog(t, opts)
+	writeEvents(t, l2, 1)
+	if err := l2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, _, chain := l2.Head()
+	cp, _, err := ReadCheckpoint(t.Context(), daemon, "secret", "ecarotator/audit/checkpoint", chain)
+	if err != nil || cp == nil || cp.Seq != 4 {
+		t.Fatalf("checkpoint %+v, %v", cp, err)
+	}
+}
+
+func TestTheAuditorPolicyCanVerifyAKVKeyedTrail(t *testing.T) {
+	srv := vaulttest.Start(t)
+	daemon := tokenFor(t, srv, "ecarotator")
+	key, err := EnsureKVKey(t.Context(), daemon, "secret", "ecarotator/audit/key")
+	if err != nil {
+		t.Fatalf("daemon creates the KV MAC key: %v", err)
+	}
+	mac, _ := LocalKey(key)
+	path := filepath.Join(t.TempDir(), "audit.log")
+	l := openLog(t, Options{File: path, MAC: mac, Vault: daemon, SinkPath: "ecarotator/audit", CheckpointPath: "ecarotator/audit/checkpoint"})
+	writeEvents(t, l, 5)
+	l.Close()
+
+	auditor := tokenFor(t, srv, "auditor")
+	akey, err := LoadKVKey(t.Context(), auditor, "secret", "ecarotator/audit/key")
+	if err != nil {
+		t.Fatalf("auditor reads the KV MAC key: %v", err)
+	}
+	amac, _ := LocalKey(akey)
+	if _, err := VerifyVault(t.Context(), auditor, "secret", "ecarotator/audit", VerifyOptions{MAC: amac}); err != nil {
+		t.Fatalf("auditor verifies the Vault chain: %v", err)
+	}
+	src := func(ctx context.Context, chain string) (*Checkpoint, error) {
+		cp, _, err := ReadCheckpoint(ctx, auditor, "secret", "ecarotator/audit/checkpoint", chain)
+		return cp, err
+	}
+	res, err := VerifyFile(t.Context(), path, VerifyOptions{MAC: amac, Checkpoint: src})
+	if err != nil || res.Checkpoint == nil {
+		t.Fatalf("auditor verifies the file against the checkpoint: %v", err)
+	}
+	if err := l.Record(t.Context(), vaultEvent("x", 0)); !errors.Is(err, ErrClosed) {
+		t.Fatal(err)
+	}
+	al := openLog(t, Options{MAC: amac, Vault: auditor, SinkPath: "ecarotator/audit"})
+	if err := al.Record(t.Context(), vaultEvent("auditor", 0)); err == nil {
+		t.Fatal("the auditor could append to the Vault trail")
+	}
 }
