@@ -2,6 +2,8 @@ package vault
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -99,6 +101,11 @@ func classify(err error) []error {
 	if errors.As(err, &re) {
 		return classifyStatus(re.StatusCode, re.Errors)
 	}
+	if isTLSError(err) {
+		// A certificate Vault's client does not trust is a configuration
+		// problem, not an outage: retrying cannot fix it.
+		return nil
+	}
 	if isNetworkError(err) {
 		return []error{rotator.ErrUnreachable}
 	}
@@ -146,6 +153,15 @@ func isNetworkError(err error) bool {
 	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
 		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
 		errors.Is(err, syscall.EPIPE)
+}
+
+// isTLSError reports whether err is a failed certificate verification.
+func isTLSError(err error) bool {
+	var cv *tls.CertificateVerificationError
+	var ua x509.UnknownAuthorityError
+	var he x509.HostnameError
+	var ci x509.CertificateInvalidError
+	return errors.As(err, &cv) || errors.As(err, &ua) || errors.As(err, &he) || errors.As(err, &ci)
 }
 
 // detail renders a cause in one line without request bodies: for Vault's
