@@ -25,6 +25,7 @@ func TestExponentialBackoff(t *testing.T) {
 		{"the fourth failure waits eight times the base", ExponentialBackoff(time.Second, time.Minute, 5, nil), 4, true, 8 * time.Second},
 		{"the wait is capped at max", ExponentialBackoff(time.Second, 3*time.Second, 10, nil), 5, true, 3 * time.Second},
 		{"a huge attempt number does not overflow past max", ExponentialBackoff(time.Second, 3*time.Second, 1000, nil), 999, true, 3 * time.Second},
+		{"an unbounded cap does not overflow", ExponentialBackoff(time.Second, time.Duration(1<<63-1), 1000, nil), 999, true, time.Duration(1<<63 - 1)},
 		{"the last allowed attempt stops retrying", ExponentialBackoff(time.Second, time.Minute, 5, nil), 5, false, 0},
 		{"one allowed attempt never retries", ExponentialBackoff(time.Second, time.Minute, 1, nil), 1, false, 0},
 		{"attempt zero is invalid and stops", ExponentialBackoff(time.Second, time.Minute, 5, nil), 0, false, 0},

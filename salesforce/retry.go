@@ -25,6 +25,10 @@ func ExponentialBackoff(base, maxWait time.Duration, maxAttempts int, jitter fun
 		}
 		wait := base
 		for i := 1; i < attempt && wait < maxWait; i++ {
+			if wait > maxWait/2 {
+				wait = maxWait // doubling would pass the cap (or overflow)
+				break
+			}
 			wait *= 2
 		}
 		if wait > maxWait {
