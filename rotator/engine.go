@@ -26,12 +26,13 @@ const (
 // JournalEntry.Extra keys the engine writes. They hold public facts only
 // (consumer keys are public ids); `status` and `plan` may show them.
 const (
-	ExtraOp           = "op"            // the external mutation in flight (set before the call)
-	ExtraOldKey       = "old_key"       // Salesforce's primary key when the rotation started
-	ExtraRotatedAt    = "rotated_at"    // when Promote took effect (RFC 3339)
-	ExtraFailedStep   = "failed_step"   // step of the last failure
-	ExtraOrphanReason = "orphan_reason" // why the app was orphaned
-	ExtraRevoke       = "revoke"        // retire journal: operator revoke
+	ExtraOp             = "op"               // the external mutation in flight (set before the call)
+	ExtraOldKey         = "old_key"          // Salesforce's primary key when the rotation started
+	ExtraRotatedAt      = "rotated_at"       // when Promote took effect (RFC 3339)
+	ExtraFailedStep     = "failed_step"      // step of the last failure
+	ExtraOrphanReason   = "orphan_reason"    // why the app was orphaned
+	ExtraRevoke         = "revoke"           // retire journal: operator revoke
+	ExtraStageStartedAt = "stage_started_at" // when the first POST of this rotation was sent (RFC 3339)
 )
 
 // Options are the engine's dependencies. Every one is required except Hook,
@@ -143,7 +144,8 @@ func randomID() string {
 //	none                              fresh rotation (preflight creates the journal)
 //	preflight done                    expose: record prior setting, open it
 //	PriorExposure set                 re-read setting; open if closed; restore at the end
-//	stage started, no Pending         GET staged: Active with secret → adopt into journal;
+//	stage started, no Pending         GET staged: Active (created after our POST) with
+//	                                  secret → adopt into journal;
 //	                                  Active without secret → DELETE, POST again;
 //	                                  empty → POST
 //	persist done (Pending saved)      rotate: PrimaryKey == Pending.Key → done; staged

@@ -527,3 +527,24 @@ func TestRetireRefusesWhileARotationIsInFlight(t *testing.T) {
 		t.Error("the pair Vault still serves was revoked")
 	}
 }
+
+// After a POST failed outright, a credential someone staged by hand later is
+// not mistaken for this rotation's own.
+func TestAnOlderForeignEntryIsNotAdoptedAfterAFailedPost(t *testing.T) {
+	w := rotatortest.NewWorld(1)
+	w.Org.FailNext(rotatortest.OpStage, rotatortest.Fault{Err: rotator.ErrRateLimited})
+	e := newEngine(t, w, "a", nil)
+	_, err := e.Rotate(context.Background(), w.App, rotator.Request{Actor: operator})
+	wantErr(t, err, rotator.ErrRateLimited)
+	w.Clock.Advance(-time.Hour) // the hand-staged entry predates our POST
+	foreign := w.Org.StageOutside(w.AppID, w.Consumer())
+	w.Clock.Advance(2 * time.Hour)
+	_, err = e.Rotate(context.Background(), w.App, rotator.Request{Actor: operator})
+	wantErr(t, err, rotator.ErrForeignStaged)
+	if sc, _ := w.Org.Slot(w.AppID, w.Consumer()); sc.ID != foreign.ID {
+		t.Error("foreign entry touched")
+	}
+	if j, _ := w.Journal.Entry(w.App.Name); !j.Pending.IsZero() {
+		t.Error("foreign pair adopted into the journal")
+	}
+}

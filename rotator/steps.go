@@ -142,8 +142,17 @@ func (r *run) ours(sc StagedCredential) bool {
 	if (r.j.StagedID != "" && sc.ID == r.j.StagedID) || (r.j.Pending.Key != "" && sc.Key == r.j.Pending.Key) {
 		return true
 	}
-	return r.j.Step == StepStage && !r.j.Done && r.j.Pending.IsZero()
+	if r.j.Step != StepStage || r.j.Done || !r.j.Pending.IsZero() {
+		return false
+	}
+	// A POST was started and its pair never persisted. The entry is ours
+	// unless it predates that POST (allowing for clock skew with Salesforce).
+	started, err := time.Parse(time.RFC3339Nano, r.j.Extra[ExtraStageStartedAt])
+	return err != nil || sc.Created.IsZero() || !sc.Created.Before(started.Add(-stagedClockSkew))
 }
+
+// stagedClockSkew is how far Salesforce's createdDate may lag our clock.
+const stagedClockSkew = 5 * time.Minute
 
 // expose is protocol step 3 (I5). In toggle mode the prior value is saved
 // in the journal before the setting is switched on, so every later exit —
@@ -329,6 +338,9 @@ func (e *Engine) stage(ctx context.Context, r *run) error {
 		}
 		posts++
 		r.advance(StepStage, false)
+		if r.j.Extra[ExtraStageStartedAt] == "" {
+			r.setExtra(ExtraStageStartedAt, e.now().UTC().Format(time.RFC3339Nano))
+		}
 		var sc StagedCredential
 		err := e.mutate(ctx, r, "stage", func() error {
 			var serr error
