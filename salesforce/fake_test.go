@@ -73,6 +73,13 @@ type fake struct {
 	tokenHandler http.HandlerFunc
 }
 
+// newBenchServer starts an httptest server for a benchmark.
+func newBenchServer(b *testing.B, h http.HandlerFunc) *httptest.Server {
+	srv := httptest.NewServer(h)
+	b.Cleanup(srv.Close)
+	return srv
+}
+
 func newFake(t *testing.T) *fake {
 	t.Helper()
 	f := &fake{t: t, mux: http.NewServeMux()}
