@@ -39,6 +39,9 @@ type faultCase struct {
 	call  string // the client call, for the table
 	fault sfsim.Fault
 	stage bool // stage a credential before injecting the fault
+	// timeout is the client's RequestTimeout (default 10s, generous so a
+	// loaded CI machine does not add spurious retries).
+	timeout time.Duration
 	run   func(ctx context.Context, e *faultEnv) error
 	// want is the sentinel the error must match (nil: success).
 	want    error
@@ -103,7 +106,7 @@ func faultCases() []faultCase {
 		{name: "a reset before reading credentials is retried", call: "GET credentials", fault: f(devhub, "GET", sfsim.RouteConsumer, sfsim.FaultResetBefore, 1), run: creds, outcome: outcomeRetriedOK, minCalls: 2, maxCalls: 2},
 		{name: "a reset after reading credentials is retried", call: "GET credentials", fault: f(devhub, "GET", sfsim.RouteConsumer, sfsim.FaultResetAfter, 1), run: creds, outcome: outcomeRetriedOK, minCalls: 2, maxCalls: 2},
 		{name: "a 503 on GET staged is retried", call: "GET staged", fault: f(devhub, "GET", sfsim.RouteStaged, sfsim.FaultUnavailable, 1), run: staged, outcome: outcomeRetriedOK, minCalls: 2, maxCalls: 2},
-		{name: "a slow answer past the request timeout is retried", call: "GET credentials", fault: sfsim.Fault{Org: devhub, Method: "GET", Route: sfsim.RouteConsumer, Kind: sfsim.FaultLatency, Count: 1, Latency: sfsim.Duration(time.Second)}, run: creds, outcome: outcomeRetriedOK, minCalls: 2, maxCalls: 2},
+		{name: "a slow answer past the request timeout is retried", call: "GET credentials", fault: sfsim.Fault{Org: devhub, Method: "GET", Route: sfsim.RouteConsumer, Kind: sfsim.FaultLatency, Count: 1, Latency: sfsim.Duration(3 * time.Second)}, timeout: time.Second, run: creds, outcome: outcomeRetriedOK, minCalls: 2, maxCalls: 2},
 		{name: "the API limit on a read is final", call: "GET credentials", fault: f(devhub, "GET", sfsim.RouteConsumer, sfsim.FaultLimit, 0), run: creds, want: rotator.ErrRateLimited, outcome: outcomeFinal, minCalls: 1, maxCalls: 1},
 		{name: "the API limit on POST staged is final, not ambiguous", call: "POST staged", fault: f(devhub, "POST", sfsim.RouteStaged, sfsim.FaultLimit, 0), run: stage, want: rotator.ErrRateLimited, outcome: outcomeFinal, minCalls: 1, maxCalls: 1},
 		{name: "a 503 on POST staged is ambiguous and nothing was staged", call: "POST staged", fault: f(devhub, "POST", sfsim.RouteStaged, sfsim.FaultUnavailable, 1), run: stage, want: rotator.ErrAmbiguous, outcome: outcomeReconcile, minCalls: 1, maxCalls: 1,
@@ -175,7 +178,11 @@ func TestFaultTable(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			sim := startSim(t, nil)
-			c, logs := simClient(t, sim, func(o *salesforce.Options) { o.RequestTimeout = 300 * time.Millisecond })
+			timeout := tc.timeout
+			if timeout == 0 {
+				timeout = 10 * time.Second
+			}
+			c, logs := simClient(t, sim, func(o *salesforce.Options) { o.RequestTimeout = timeout })
 			e := &faultEnv{sim: sim, c: c}
 			ctx := t.Context()
 			if tc.fault.Route != sfsim.RouteToken || tc.fault.Org != sfsim.LoginHost {
