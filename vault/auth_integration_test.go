@@ -161,7 +161,7 @@ func TestWrappedSecretIDIsUnwrappedOnceAndReusedForReLogin(t *testing.T) {
 	if err != nil || s.WrapInfo == nil {
 		t.Fatalf("wrapped secret id: %v", err)
 	}
-	c, err := appRoleClient(t, srv, roleID, func(a *AuthOptions) {
+	_, err = appRoleClient(t, srv, roleID, func(a *AuthOptions) {
 		a.SecretIDEnv = "ECAROTATOR_TEST_WRAPPED_SECRET_ID"
 		a.SecretIDWrapped = true
 	})
@@ -169,7 +169,7 @@ func TestWrappedSecretIDIsUnwrappedOnceAndReusedForReLogin(t *testing.T) {
 		t.Fatal("login without the variable set must fail")
 	}
 	t.Setenv("ECAROTATOR_TEST_WRAPPED_SECRET_ID", s.WrapInfo.Token)
-	c, err = appRoleClient(t, srv, roleID, func(a *AuthOptions) {
+	c, err := appRoleClient(t, srv, roleID, func(a *AuthOptions) {
 		a.SecretIDEnv = "ECAROTATOR_TEST_WRAPPED_SECRET_ID"
 		a.SecretIDWrapped = true
 	})
