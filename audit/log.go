@@ -1,13 +1,3 @@
-// Package audit is ecarotator's tamper-evident audit trail: the record
-// schema, the hash chain and its MAC (a key in Vault KV or Vault transit),
-// the sinks (an append-only file with fsync per event, and Vault KV for
-// several replicas sharing one chain), signed checkpoints of the chain head,
-// and the auditor's side: streaming Verify, Scan with filters, the story of
-// one rotation, exports and the compliance report.
-//
-// A record never holds a secret: rotator.Event has no field of type
-// rotator.Secret, secrets are represented by Log.Fingerprint, and Record
-// redacts detail values whose keys name secret material.
 package audit
 
 import (
