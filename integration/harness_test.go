@@ -56,6 +56,8 @@ type envOptions struct {
 	lockTTL  string
 	simSetup func(*sfsim.Config)
 	verifyTO string
+	// persistent starts a file-backed Vault that survives Stop/Restart.
+	persistent bool
 }
 
 func newEnv(t *testing.T, o envOptions) *env {
@@ -69,7 +71,12 @@ func newEnv(t *testing.T, o envOptions) *env {
 	if o.verifyTO == "" {
 		o.verifyTO = "20s"
 	}
-	e := &env{t: t, vault: vaulttest.Start(t), dir: t.TempDir(), logs: &syncBuf{}}
+	e := &env{t: t, dir: t.TempDir(), logs: &syncBuf{}}
+	if o.persistent {
+		e.vault = vaulttest.StartPersistent(t)
+	} else {
+		e.vault = vaulttest.Start(t)
+	}
 
 	scfg, err := sfsim.LoadConfig("../salesforce/sfsim/testdata/demo.yaml")
 	if err != nil {

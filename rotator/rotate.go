@@ -221,6 +221,7 @@ func (e *Engine) fail(ctx context.Context, r *run, step Step, err error) (Result
 		}
 		r.log.Error("restore secret access after failure", zap.Error(rerr))
 		wrapped = errors.Join(wrapped, rerr)
+		e.closeExposureUnjournaled(ctx, r)
 	}
 	if serr := e.save(ctx, r); serr != nil {
 		r.log.Error("save journal after failure", zap.Error(serr))
@@ -241,4 +242,25 @@ func (e *Engine) fail(ctx context.Context, r *run, step Step, err error) (Result
 func isAbort(err error) bool {
 	var a *abortError
 	return errors.As(err, &a)
+}
+
+// closeExposureUnjournaled is a failed attempt's last resort when the
+// journal cannot be written (Vault unreachable or sealed): it closes the
+// secret-access setting anyway. Leaving an org-wide setting that exposes
+// consumer secrets open until Vault returns is worse than one setting change
+// the journal does not record, and the change is safe: closing is
+// idempotent, the journal still holds the prior value, and the next
+// attempt's restoreExposure re-reads the setting before it acts. It only
+// acts while this run holds the Dev Hub's exposure lease, so no other
+// rotation of that org is relying on the setting being open.
+func (e *Engine) closeExposureUnjournaled(ctx context.Context, r *run) {
+	if r.app.SecretAccessMode != SecretAccessToggle || r.j.PriorExposure == nil || *r.j.PriorExposure || !r.exposureLease.ok {
+		return
+	}
+	if err := r.iss.SetSecretAccess(ctx, false); err != nil {
+		r.log.Error("close secret access without journal", zap.Error(err))
+		return
+	}
+	r.log.Warn("secret access restored without a journal entry (journal unavailable); the next attempt re-checks it")
+	_ = e.record(ctx, r, EventExposureRestored, StepFinish, OutcomeOK, nil, map[string]string{"value": "false", "journal": "unavailable"})
 }

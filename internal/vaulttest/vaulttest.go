@@ -53,7 +53,7 @@ type Server struct {
 	done      chan struct{}
 	port      int
 	unsealKey string
-	dataDir   string // persistent mode: file storage directory
+	dataDir   string // persistent mode: raft storage directory
 	cfgFile   string
 	logBuf    *syncBuffer
 }
@@ -96,7 +96,7 @@ func Start(t testing.TB) *Server {
 	return nil
 }
 
-// StartPersistent returns a Vault started from the cached binary with file
+// StartPersistent returns a Vault started from the cached binary with raft
 // storage, initialised and unsealed, KV v2 at secret/. Unlike Start its data
 // survives Stop/Restart, for tests that take Vault away mid-operation.
 func StartPersistent(t testing.TB) *Server {
@@ -110,14 +110,20 @@ func StartPersistent(t testing.TB) *Server {
 	s.port = freePort(t)
 	s.Addr = fmt.Sprintf("http://127.0.0.1:%d", s.port)
 	s.cfgFile = filepath.Join(t.TempDir(), "vault.hcl")
-	cfg := fmt.Sprintf(`storage "file" { path = %q }
+	// Integrated storage (raft): the only persistent backend in the
+	// `minimal` build; a single node elects itself after unseal.
+	cfg := fmt.Sprintf(`storage "raft" {
+  path    = %q
+  node_id = "vaulttest"
+}
 listener "tcp" {
   address = "127.0.0.1:%d"
   tls_disable = true
 }
 disable_mlock = true
 api_addr = %q
-`, s.dataDir, s.port, s.Addr)
+cluster_addr = "http://127.0.0.1:%d"
+`, s.dataDir, s.port, s.Addr, freePort(t))
 	if err := os.WriteFile(s.cfgFile, []byte(cfg), 0o600); err != nil {
 		t.Fatalf("vaulttest: write config: %v", err)
 	}
