@@ -31,7 +31,7 @@ func TestFaultMatrix(t *testing.T) {
 		faults     []sfsim.Fault
 		setup      func(t *testing.T, f *fixture) // before the first attempt
 		hook       func(f *fixture) func(string) error
-		wantErr    error // nil: the first attempt succeeds
+		wantErr    error                          // nil: the first attempt succeeds
 		beforeNext func(t *testing.T, f *fixture) // between a failed attempt and the next
 	}{
 		{

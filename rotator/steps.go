@@ -650,7 +650,7 @@ func (e *Engine) finish(ctx context.Context, r *run) error {
 	}
 	r.jv = 0
 	r.res.Step = StepFinish
-	r.log.Info("rotation succeeded", zap.String("new_key", r.j.Pending.Key), zap.Int("vault_version", r.res.VaultVersion))
+	r.log.Info("rotation succeeded", zap.Int("vault_version", r.res.VaultVersion))
 	e.release(ctx, r)
 	return nil
 }
