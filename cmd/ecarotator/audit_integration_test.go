@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ecarotator/ecarotator/audit"
+	"github.com/ecarotator/ecarotator/internal/config"
 	"github.com/ecarotator/ecarotator/internal/vaulttest"
 	"github.com/ecarotator/ecarotator/rotator"
 	vaultapi "github.com/hashicorp/vault/api"
@@ -156,5 +157,46 @@ func TestAuditVerifyOfTheVaultSink(t *testing.T) {
 	code, out, _ = runCLI(t, env, "audit", "verify", "--vault", "-c", cfgPath)
 	if code != ExitVerification || !strings.Contains(out, "problem: forged") {
 		t.Fatalf("forged vault record: exit %d\n%s", code, out)
+	}
+}
+
+func TestAuditVerifyFindsTheKeyAtTheDefaultPathWhenTheConfigNamesNone(t *testing.T) {
+	srv := vaulttest.Start(t)
+	c := srv.Client(t)
+	dir := t.TempDir()
+	logPath := filepath.Join(dir, "audit.log")
+	cfgPath := filepath.Join(dir, "ecarotator.yaml")
+	cfg := `vault: {address: "` + srv.Addr + `"}
+devhubs:
+  - name: prod
+    my_domain_url: https://acme.my.salesforce.com
+    auth: {client_id: x, username: u@x, vault_path: ecarotator/devhubs/prod}
+apps:
+  - {name: billing, devhub: prod, eca: B}
+audit:
+  file: ` + logPath + "\n"
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"VAULT_TOKEN": srv.Token}
+	if code, _, _ := runCLI(t, env, "audit", "verify", "-c", cfgPath, "--file", logPath); code != ExitRuntime {
+		t.Fatalf("before the daemon created the key: exit %d, want %d", code, ExitRuntime)
+	}
+	// What the daemon does at start: create the key at the default path.
+	mac, err := audit.MACFromConfig(t.Context(), c, "secret", config.AuditMAC{}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := audit.New(t.Context(), audit.Options{File: logPath, MAC: mac, Vault: c, CheckpointPath: "ecarotator/audit/checkpoint"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Record(t.Context(), rotator.Event{Type: rotator.EventDaemonStarted, Actor: rotator.Actor{Kind: rotator.ActorSystem}}); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	code, out, errOut := runCLI(t, env, "audit", "verify", "-c", cfgPath)
+	if code != ExitOK || !strings.Contains(out, "checkpoint: seq 1") {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
 	}
 }

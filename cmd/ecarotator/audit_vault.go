@@ -56,7 +56,8 @@ func auditVaultClient(cfg *config.Config) (*vaultapi.Client, error) {
 
 // auditMAC resolves the MAC the audit commands check records with: a key
 // file given on the command line (offline verification), else the config's
-// audit.mac (Vault transit key, or a key read from KV).
+// audit.mac (Vault transit key, or a key read from KV, by default at
+// audit.DefaultKVKeyPath). Auditors never create the key.
 func auditMAC(ctx context.Context, cfg *config.Config, vc *vaultapi.Client, keyFile string) (audit.MACer, error) {
 	if keyFile != "" {
 		b, err := os.ReadFile(keyFile)
@@ -73,16 +74,5 @@ func auditMAC(ctx context.Context, cfg *config.Config, vc *vaultapi.Client, keyF
 		}
 		return m, nil
 	}
-	switch m := cfg.Audit.MAC; {
-	case m.TransitKey != "":
-		return audit.Transit(vc, m.TransitMount, m.TransitKey), nil
-	case m.KVPath != "":
-		key, err := audit.LoadKVKey(ctx, vc, cfg.Vault.KVMount, m.KVPath)
-		if err != nil {
-			return nil, err
-		}
-		return audit.LocalKey(key)
-	default:
-		return nil, configError{errors.New("audit.mac: set transit_key or kv_path (or pass --mac-key-file, or --no-mac to check the hash chain only)")}
-	}
+	return audit.MACFromConfig(ctx, vc, cfg.Vault.KVMount, cfg.Audit.MAC, false)
 }
