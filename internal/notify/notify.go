@@ -227,6 +227,7 @@ type StatusError struct {
 	Status int
 }
 
+// Error implements error.
 func (e *StatusError) Error() string {
 	return "notify: receiver answered HTTP " + strconv.Itoa(e.Status)
 }

@@ -266,6 +266,9 @@ func Due(in DueInput) Decision {
 	}
 	slot, err := next(s, ref)
 	if err != nil {
+		if !maxAgeAt.IsZero() { // no slot left, but the safety net still holds
+			return Decision{At: maxAgeAt, Reason: ReasonMaxAge, Skipped: skipped, Message: "no further slot (" + err.Error() + "); max age deadline planned"}
+		}
 		return Decision{Reason: ReasonInvalidSchedule, Skipped: skipped, Message: err.Error()}
 	}
 	if !slot.After(now) {

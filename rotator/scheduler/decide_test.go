@@ -223,6 +223,11 @@ func TestDue(t *testing.T) {
 			want: Decision{At: next, Reason: ReasonScheduled, Slot: next},
 		},
 		{
+			name: "a schedule with no further slot still plans the max-age deadline",
+			in:   DueInput{Now: mon, Schedule: "0 0 30 2 *", MaxAge: 30 * 24 * time.Hour, LastRotation: mon.Add(-20 * 24 * time.Hour)},
+			want: Decision{At: mon.Add(10 * 24 * time.Hour), Reason: ReasonMaxAge},
+		},
+		{
 			name: "an invalid schedule never runs",
 			in:   DueInput{Now: mon, Schedule: "not cron"},
 			want: Decision{Reason: ReasonInvalidSchedule},
