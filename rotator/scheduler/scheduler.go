@@ -604,7 +604,7 @@ func (s *Scheduler) runJob(ctx context.Context, j job) {
 	if j.kind == jobRetire {
 		cb = s.opts.Retire
 	}
-	err := cb(ctx, j.app, string(j.reason))
+	err := invoke(ctx, cb, j)
 
 	now := s.opts.Clock.Now()
 	ev := Event{Kind: EventFinished, App: j.app, DevHub: j.hub, Reason: j.reason, At: now, Err: err}
@@ -625,6 +625,21 @@ func (s *Scheduler) runJob(ctx context.Context, j job) {
 	s.mu.Unlock()
 	s.emit([]Event{ev})
 	s.poke()
+}
+
+// ErrPanicked wraps a panic inside a callback: the daemon keeps running and
+// the app backs off as after any other failure.
+var ErrPanicked = errors.New("scheduler: callback panicked")
+
+// invoke runs cb, turning a panic into an error so one bad app cannot take
+// the daemon down.
+func invoke(ctx context.Context, cb RunFunc, j job) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%w: app %s: %v", ErrPanicked, j.app, p)
+		}
+	}()
+	return cb(ctx, j.app, string(j.reason))
 }
 
 // retryTime reads the retry time out of err: a RetryError's own time, else

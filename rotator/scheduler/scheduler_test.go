@@ -549,3 +549,64 @@ func TestRunTwiceFails(t *testing.T) {
 		}
 	})
 }
+
+func TestSchedulerSurvivesAPanickingCallback(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		t0 := time.Now()
+		var mu sync.Mutex
+		var failures []error
+		n := 0
+		s := mustNew(t, Options{
+			Apps: []App{{Name: "billing", DevHub: "hub", Schedule: "@hourly", LastRotation: t0}},
+			Run: func(context.Context, string, string) error {
+				mu.Lock()
+				n++
+				first := n == 1
+				mu.Unlock()
+				if first {
+					panic("nil map")
+				}
+				return nil
+			},
+			Backoff: func(int) time.Duration { return 5 * time.Minute },
+			Observe: func(e Event) {
+				if e.Kind == EventFailed {
+					mu.Lock()
+					failures = append(failures, e.Err)
+					mu.Unlock()
+				}
+			},
+		})
+		stop := start(t, s)
+		time.Sleep(time.Hour + 10*time.Minute)
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+		if n != 2 || len(failures) != 1 || !errors.Is(failures[0], ErrPanicked) {
+			t.Errorf("runs %d, failures %v; want a panic reported as ErrPanicked and a retry", n, failures)
+		}
+	})
+}
+
+func TestSnapshotReportsThePlan(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		t0 := time.Now()
+		s := mustNew(t, Options{
+			Apps: []App{
+				{Name: "crm", DevHub: "hub", Schedule: "@daily", Window: time.Hour, LastRotation: t0, RetireAt: t0.Add(48 * time.Hour)},
+				{Name: "billing", DevHub: "hub", Schedule: "@yearly", MaxAge: 24 * time.Hour, LastRotation: t0.Add(-12 * time.Hour)},
+			},
+			Run:    func(context.Context, string, string) error { return nil },
+			Retire: func(context.Context, string, string) error { return nil },
+			Rand:   fixed(15 * time.Minute),
+		})
+		got := s.Snapshot()
+		want := []AppState{
+			{App: "billing", DevHub: "hub", Next: t0.Add(12 * time.Hour), Reason: ReasonMaxAge, LastRotation: t0.Add(-12 * time.Hour)},
+			{App: "crm", DevHub: "hub", Next: t0.Add(24*time.Hour + 15*time.Minute), Reason: ReasonScheduled, Slot: t0.Add(24 * time.Hour), LastRotation: t0, RetireAt: t0.Add(48 * time.Hour)},
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("Snapshot =\n %+v\nwant\n %+v", got, want)
+		}
+	})
+}
