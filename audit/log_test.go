@@ -12,6 +12,9 @@ import (
 	"time"
 
 	"github.com/ecarotator/ecarotator/rotator"
+	vaultapi "github.com/hashicorp/vault/api"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 // testKey is a fixed 32-byte MAC key for unit tests.
@@ -351,5 +354,28 @@ func TestOptionsAreValidated(t *testing.T) {
 	}
 	if _, err := LocalKey([]byte("short")); !errors.Is(err, ErrShortKey) {
 		t.Errorf("short key: %v", err)
+	}
+}
+
+func TestACheckpointFailureIsLoggedNotReturnedAndCloseReportsIt(t *testing.T) {
+	cfg := vaultapi.DefaultConfig()
+	cfg.Address = "http://127.0.0.1:1" // nothing listens: Vault is down
+	cfg.MaxRetries = 0
+	c, err := vaultapi.NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	core, logs := observer.New(zap.ErrorLevel)
+	path := filepath.Join(t.TempDir(), "audit.log")
+	l := openLog(t, Options{File: path, Vault: c, CheckpointPath: "cp", CheckpointEvery: 1, Logger: zap.New(core)})
+	writeEvents(t, l, 2)
+	if logs.FilterMessage("audit: checkpoint not written").Len() != 2 {
+		t.Errorf("want 2 logged checkpoint failures, got %v", logs.All())
+	}
+	if err := l.Close(); err == nil {
+		t.Error("Close did not report the failed final checkpoint")
+	}
+	if res, err := VerifyFile(t.Context(), path, VerifyOptions{MAC: testMAC(t)}); err != nil || res.Records != 2 {
+		t.Fatalf("the events themselves are durable: %v", err)
 	}
 }

@@ -302,3 +302,22 @@ func TestTheAuditorPolicyCanVerifyAKVKeyedTrail(t *testing.T) {
 		t.Fatal("the auditor could append to the Vault trail")
 	}
 }
+
+func TestRecordFailsClosedWhenTheVaultSinkIsDown(t *testing.T) {
+	srv := vaulttest.Start(t)
+	c := srv.Client(t)
+	path := filepath.Join(t.TempDir(), "audit.log")
+	l := openLog(t, Options{File: path, Vault: c, SinkPath: "audit"})
+	if err := l.Record(t.Context(), vaultEvent("a", 0)); err != nil {
+		t.Fatal(err)
+	}
+	srv.Stop()
+	err := l.Record(t.Context(), vaultEvent("a", 1))
+	if !errors.Is(err, ErrNotDurable) {
+		t.Fatalf("Record with Vault down = %v, want ErrNotDurable", err)
+	}
+	// What FailOpen does with it: logged, swallowed.
+	if err := FailOpen(l, nil).Record(t.Context(), vaultEvent("a", 2)); err != nil {
+		t.Fatalf("FailOpen = %v", err)
+	}
+}
