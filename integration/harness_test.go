@@ -42,7 +42,7 @@ var consumerIDs = map[string]struct{ eca, id string }{
 // env is one real landscape: a real Vault server, the simulator on loopback
 // and an ecarotator config pointing at both.
 type env struct {
-	t       *testing.T
+	t       testing.TB
 	vault   *vaulttest.Server
 	sim     *sfsim.Sim
 	dir     string
@@ -60,7 +60,7 @@ type envOptions struct {
 	persistent bool
 }
 
-func newEnv(t *testing.T, o envOptions) *env {
+func newEnv(t testing.TB, o envOptions) *env {
 	t.Helper()
 	if o.overlap == "" {
 		o.overlap = "{policy: salesforce-expiry}"
@@ -277,7 +277,7 @@ var (
 	binErr  error
 )
 
-func ecarotatorBinary(t *testing.T) string {
+func ecarotatorBinary(t testing.TB) string {
 	t.Helper()
 	binOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "ecarotator-it-")

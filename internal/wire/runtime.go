@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"time"
 
@@ -29,6 +30,10 @@ type RuntimeOptions struct {
 	Clock rotator.Clock
 	// Sleep replaces the engine's wait between verify retries (tests).
 	Sleep func(ctx context.Context, d time.Duration) error
+	// HTTPClient, when set, carries every Vault and Salesforce request
+	// (benchmarks count round trips with it). Plain-HTTP loopback only: the
+	// Vault TLS settings are not applied to a caller's client.
+	HTTPClient *http.Client
 }
 
 // Runtime is ecarotator's wired object graph: Vault, one Salesforce client
@@ -47,14 +52,19 @@ type Runtime struct {
 // New logs in to Vault, loads each Dev Hub's key material from it, opens
 // the audit trail and builds the engine.
 func New(ctx context.Context, cfg *config.Config, log *zap.Logger, o RuntimeOptions) (*Runtime, error) {
-	vc, err := Vault(ctx, cfg, log)
+	vo, err := VaultOptions(cfg, log)
 	if err != nil {
 		return nil, fmt.Errorf("vault: %w", err)
 	}
-	r := &Runtime{Cfg: cfg, Vault: vc, Issuers: map[string]*salesforce.Client{}, Verifier: Verifier(log), log: log}
+	vo.HTTPClient = o.HTTPClient
+	vc, err := vault.New(ctx, vo)
+	if err != nil {
+		return nil, fmt.Errorf("vault: %w", err)
+	}
+	r := &Runtime{Cfg: cfg, Vault: vc, Issuers: map[string]*salesforce.Client{}, Verifier: Verifier(log, o.HTTPClient), log: log}
 	issuers := map[string]rotator.Issuer{}
 	for _, hub := range cfg.DevHubs {
-		sc, err := DevHub(ctx, hub, vc, log)
+		sc, err := DevHub(ctx, hub, vc, log, o.HTTPClient)
 		if err != nil {
 			r.Close()
 			return nil, err

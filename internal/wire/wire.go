@@ -6,6 +6,7 @@ package wire
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"strings"
 
@@ -83,7 +84,7 @@ func Vault(ctx context.Context, cfg *config.Config, log *zap.Logger) (*vault.Cli
 
 // DevHub builds the Salesforce client of one Dev Hub, loading its key
 // material from Vault.
-func DevHub(ctx context.Context, hub config.DevHub, vc *vault.Client, log *zap.Logger) (*salesforce.Client, error) {
+func DevHub(ctx context.Context, hub config.DevHub, vc *vault.Client, log *zap.Logger, hc *http.Client) (*salesforce.Client, error) {
 	auth := salesforce.Auth{ClientID: hub.Auth.ClientID, Username: hub.Auth.Username, Basic: hub.Auth.Basic}
 	loginURL := hub.LoginURL
 	switch hub.Auth.Method {
@@ -119,12 +120,13 @@ func DevHub(ctx context.Context, hub config.DevHub, vc *vault.Client, log *zap.L
 		Logger:         log.Named("salesforce").With(zap.String("org", hub.Name)),
 		Org:            hub.Name,
 		RequestTimeout: hub.Timeout.D(),
+		HTTPClient:     hc,
 	})
 }
 
-// Verifier builds the token-request verifier.
-func Verifier(log *zap.Logger) *salesforce.Verifier {
-	return salesforce.NewVerifier(salesforce.VerifierOptions{Logger: log.Named("verify")})
+// Verifier builds the token-request verifier (hc may be nil).
+func Verifier(log *zap.Logger, hc *http.Client) *salesforce.Verifier {
+	return salesforce.NewVerifier(salesforce.VerifierOptions{Logger: log.Named("verify"), HTTPClient: hc})
 }
 
 func readSmallFile(path string) (string, error) {
