@@ -166,7 +166,10 @@ func (s *vaultSink) catchUp(ctx context.Context, seq uint64) error {
 
 // advance sets head to (seq, hash) unless it is already at or past seq.
 func (s *vaultSink) advance(ctx context.Context, seq uint64, hash string) error {
-	for {
+	for try := 0; ; try++ {
+		if try == s.maxTry {
+			return fmt.Errorf("audit: vault advance %s/head: gave up after %d conflicts", s.path, try)
+		}
 		sec, err := s.kv.Put(ctx, path.Join(s.path, "head"),
 			map[string]any{"seq": seq, "hash": hash, "updated": s.now().UTC().Format(time.RFC3339Nano)},
 			vaultapi.WithCheckAndSet(s.head.version))
