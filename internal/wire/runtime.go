@@ -122,20 +122,9 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger, o RuntimeOpti
 // KV MAC key on first use.
 func AuditLog(ctx context.Context, cfg *config.Config, vc *vault.Client, log *zap.Logger) (*audit.Log, error) {
 	a := cfg.Audit
-	var mac audit.MACer
-	switch {
-	case a.MAC.TransitKey != "":
-		mac = audit.Transit(vc.API(), a.MAC.TransitMount, a.MAC.TransitKey)
-	case a.MAC.KVPath != "":
-		key, err := audit.EnsureKVKey(ctx, vc.API(), cfg.Vault.KVMount, a.MAC.KVPath)
-		if err != nil {
-			return nil, fmt.Errorf("audit: MAC key: %w", err)
-		}
-		if mac, err = audit.LocalKey(key); err != nil {
-			return nil, err
-		}
-	default:
-		return nil, errors.New("audit.mac: set transit_key or kv_path")
+	mac, err := audit.MACFromConfig(ctx, vc.API(), cfg.Vault.KVMount, a.MAC, true)
+	if err != nil {
+		return nil, fmt.Errorf("audit: MAC key: %w", err)
 	}
 	o := audit.Options{
 		File:           a.File,
