@@ -99,7 +99,7 @@ whose key lives in Vault (transit, or a KV key). Signed checkpoints of the
 chain head are kept in Vault so a cut-off tail is detectable.
 
 The MAC key comes from audit.mac in the config (a transit key, or a KV key;
-default KV path ecarotator/audit-mac-key), read with VAULT_TOKEN (the auditor's
+default KV path ecarotator/audit/mac-key), read with VAULT_TOKEN (the auditor's
 own token). --file points at a log directly; without a config
 file, list/show/export work on the file alone and verify needs
 --mac-key-file (a base64 key) or --no-mac.

@@ -22,7 +22,7 @@ const (
 	DefaultAuditSinkPath   = "ecarotator/audit"
 	DefaultCheckpointPath  = "ecarotator/audit/checkpoint"
 	DefaultMFASeedPrefix   = "ecarotator/mfa"
-	DefaultAuditMACKeyPath = "ecarotator/audit-mac-key"
+	DefaultAuditMACKeyPath = "ecarotator/audit/mac-key"
 	DefaultSchedule        = "@weekly"
 )
 
