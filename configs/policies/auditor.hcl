@@ -19,3 +19,16 @@ path "secret/metadata/salesforce/*" {
 path "secret/metadata/salesforce" {
   capabilities = ["list"]
 }
+
+# Transit MAC mode (audit.mac.transit_key): verify record MACs and
+# checkpoints without ever holding the key, and derive the fingerprint key.
+path "transit/verify/ecarotator-audit" {
+  capabilities = ["update"]
+}
+path "transit/hmac/ecarotator-audit" {
+  capabilities = ["update"]
+}
+
+# `ecarotator audit fingerprint` reads an app's secret to recompute its
+# fingerprint, so it needs read on that app's data path: grant it to a
+# separate break-glass policy, not to every auditor.

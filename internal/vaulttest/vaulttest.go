@@ -168,7 +168,6 @@ func (s *Server) startDev(t testing.TB) {
 	}
 	t.Cleanup(s.Stop)
 	s.waitKV(t)
-	s.unsealKey = s.scrapeUnsealKey()
 	s.readVersion(t)
 }
 
@@ -243,6 +242,11 @@ func (s *Server) Seal() error {
 
 // Unseal unseals the server with the key captured at start.
 func (s *Server) Unseal() error {
+	if s.unsealKey == "" {
+		// Dev mode prints its unseal key in a banner shortly after the
+		// listener answers; read it when first needed.
+		s.unsealKey = s.scrapeUnsealKey()
+	}
 	if s.unsealKey == "" {
 		return errors.New("vaulttest: unseal key unknown for this server")
 	}
