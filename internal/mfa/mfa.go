@@ -1,0 +1,545 @@
+// Package mfa is the operator side of ecarotator's MFA-gated exposure
+// (design.md "MFA-gated exposure"): TOTP enrolment (RFC 6238, SHA-1, six
+// digits, 30 s steps) with seeds kept in Vault KV v2, single-use code
+// verification with a per-operator failure counter and lockout, and the
+// two-person rule for revoking a previous credential pair.
+//
+// All state lives in Vault and every change is a check-and-set write, so
+// several replicas (and CLI processes) agree on which time-step was used
+// last, how many attempts failed and whether an approval was granted:
+//
+//	<SeedPrefix>/seeds/<operator>    seed + verification state
+//	<SeedPrefix>/approvals/<id>      one two-person approval
+//
+// Neither a seed nor a code ever reaches a log line, an audit event or an
+// error: events carry the operator, the action, the app and the outcome.
+package mfa
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	vaultapi "github.com/hashicorp/vault/api"
+	"github.com/pquerna/otp"
+	"github.com/pquerna/otp/totp"
+	"go.uber.org/zap"
+
+	"github.com/ecarotator/ecarotator/rotator"
+)
+
+// Errors callers branch on with errors.Is.
+var (
+	// ErrInvalidCode: the code matches no time-step inside the skew.
+	ErrInvalidCode = errors.New("mfa: invalid code")
+	// ErrReplayed: the code belongs to a time-step already used.
+	ErrReplayed = errors.New("mfa: code already used")
+	// ErrLockedOut: too many failed attempts; wait for the lockout to end.
+	ErrLockedOut = errors.New("mfa: operator locked out after too many failed attempts")
+	// ErrNotEnrolled: the operator has no TOTP seed.
+	ErrNotEnrolled = errors.New("mfa: operator not enrolled")
+	// ErrAlreadyEnrolled: Enroll on an operator who has a seed; disable first.
+	ErrAlreadyEnrolled = errors.New("mfa: operator already enrolled (disable first)")
+	// ErrSameOperator: the requester tried to approve their own request.
+	ErrSameOperator = errors.New("mfa: an approval needs a second, different operator")
+	// ErrApprovalExpired: the approval's time to live has passed.
+	ErrApprovalExpired = errors.New("mfa: approval expired")
+	// ErrApprovalNotFound: no approval with that id.
+	ErrApprovalNotFound = errors.New("mfa: approval not found")
+	// ErrApprovalUsed: the approval was already granted (or expired and
+	// closed); an approval works once.
+	ErrApprovalUsed = errors.New("mfa: approval already used")
+	// ErrInvalidOperator: an operator name unusable as a Vault path segment.
+	ErrInvalidOperator = errors.New("mfa: invalid operator name")
+)
+
+// errConflict is a lost check-and-set race; the operation re-reads and
+// tries again.
+var errConflict = errors.New("mfa: check-and-set conflict")
+
+// TOTP parameters (RFC 6238 defaults that every authenticator app supports).
+const (
+	period    = 30 * time.Second
+	digits    = otp.DigitsSix
+	seedBytes = 20 // 160 bits, RFC 4226's recommendation
+	casTries  = 8
+)
+
+// Approval statuses.
+const (
+	StatusPending  = "pending"
+	StatusApproved = "approved"
+	StatusExpired  = "expired"
+)
+
+// Options configure a Service. Vault, Audit and Logger are required.
+type Options struct {
+	// Vault is a client whose token may read and write under SeedPrefix.
+	Vault *vaultapi.Client
+	// KVMount is the KV v2 mount (default "secret").
+	KVMount string
+	// SeedPrefix is the KV folder for seeds and approvals (default ecarotator/mfa).
+	SeedPrefix string
+	// Issuer is shown by authenticator apps (default ecarotator).
+	Issuer string
+	// Skew is the number of 30 s steps accepted either side of now.
+	Skew uint
+	// MaxFailures is the number of failed attempts after which the
+	// operator is locked out for Lockout (default 5).
+	MaxFailures int
+	// Lockout is how long a locked-out operator waits (default 15m).
+	Lockout time.Duration
+	// ApprovalTTL is how long a two-person approval stays open (default 1h).
+	ApprovalTTL time.Duration
+	// Now is the clock (default time.Now); tests pass a fake.
+	Now    func() time.Time
+	Audit  rotator.AuditLog
+	Logger *zap.Logger
+}
+
+func (o *Options) validate() error {
+	if o.KVMount == "" {
+		o.KVMount = "secret"
+	}
+	if o.SeedPrefix == "" {
+		o.SeedPrefix = "ecarotator/mfa"
+	}
+	if o.Issuer == "" {
+		o.Issuer = "ecarotator"
+	}
+	if o.MaxFailures == 0 {
+		o.MaxFailures = 5
+	}
+	if o.Lockout == 0 {
+		o.Lockout = 15 * time.Minute
+	}
+	if o.ApprovalTTL == 0 {
+		o.ApprovalTTL = time.Hour
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	var errs []error
+	if o.Vault == nil {
+		errs = append(errs, errors.New("vault: required"))
+	}
+	if o.Audit == nil {
+		errs = append(errs, errors.New("audit: required"))
+	}
+	if o.Logger == nil {
+		errs = append(errs, errors.New("logger: required"))
+	}
+	if o.Skew > 3 {
+		errs = append(errs, errors.New("skew: at most 3 steps"))
+	}
+	if o.MaxFailures < 0 || o.Lockout < 0 || o.ApprovalTTL < 0 {
+		errs = append(errs, errors.New("max failures, lockout and approval ttl must be positive"))
+	}
+	o.SeedPrefix = strings.Trim(o.SeedPrefix, "/")
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("mfa: invalid options: %w", err)
+	}
+	return nil
+}
+
+// Service enrols operators, verifies their codes and runs two-person
+// approvals. It is safe for concurrent use; it holds no state of its own.
+type Service struct {
+	o   Options
+	kv  *vaultapi.KVv2
+	log *zap.Logger
+}
+
+// New checks o and returns a Service.
+func New(o Options) (*Service, error) {
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	return &Service{o: o, kv: o.Vault.KVv2(o.KVMount), log: o.Logger.Named("mfa")}, nil
+}
+
+// Approval is one two-person request (revoke the previous pair) and its
+// outcome. It holds no secret.
+type Approval struct {
+	ID        string    `json:"id"`
+	Action    string    `json:"action"`
+	App       string    `json:"app"`
+	Requester string    `json:"requester"`
+	Approver  string    `json:"approver,omitempty"`
+	Reason    string    `json:"reason,omitempty"`
+	Created   time.Time `json:"created"`
+	Expires   time.Time `json:"expires"`
+	Status    string    `json:"status"`
+}
+
+// seedState is the verification state kept beside a seed.
+type seedState struct {
+	EnrolledAt  time.Time `json:"enrolled_at"`
+	LastStep    int64     `json:"last_step"` // last accepted time-step (single use)
+	Failures    int       `json:"failures"`
+	LockedUntil time.Time `json:"locked_until,omitzero"`
+}
+
+// OperatorName turns a Vault token identity as vault.Client.TokenIdentity
+// reports it ("token-alice (entity 5f1c…)") into the operator name seeds
+// are kept under ("token-alice"): the token's display name.
+func OperatorName(identity string) string {
+	if i := strings.Index(identity, " (entity "); i > 0 {
+		identity = identity[:i]
+	}
+	return strings.TrimSpace(identity)
+}
+
+func checkOperator(op string) error {
+	if op == "" || len(op) > 128 || op == "." || op == ".." || strings.ContainsAny(op, "/\\ \t\r\n*+?#%") {
+		return fmt.Errorf("%w: %q", ErrInvalidOperator, op)
+	}
+	return nil
+}
+
+func (s *Service) seedPath(op string) string     { return s.o.SeedPrefix + "/seeds/" + op }
+func (s *Service) approvalPath(id string) string { return s.o.SeedPrefix + "/approvals/" + id }
+
+// Enroll creates a TOTP seed for operator (crypto/rand) and returns the
+// otpauth:// URI to show once (as text and QR code). The URI contains the
+// seed: the caller prints it to the operator's terminal and nowhere else.
+// An operator who is enrolled must be disabled first (ErrAlreadyEnrolled).
+func (s *Service) Enroll(ctx context.Context, operator string) (string, error) {
+	if err := checkOperator(operator); err != nil {
+		return "", err
+	}
+	key, err := totp.Generate(totp.GenerateOpts{
+		Issuer: s.o.Issuer, AccountName: operator, Period: uint(period / time.Second),
+		SecretSize: seedBytes, Digits: digits, Algorithm: otp.AlgorithmSHA1, Rand: rand.Reader,
+	})
+	if err != nil {
+		return "", fmt.Errorf("mfa: enroll %s: generate seed: %w", operator, err)
+	}
+	st := seedState{EnrolledAt: s.o.Now().UTC()}
+	if _, err := s.putSeed(ctx, operator, key.Secret(), st, 0); err != nil {
+		if errors.Is(err, errConflict) {
+			return "", fmt.Errorf("mfa: enroll %s: %w", operator, ErrAlreadyEnrolled)
+		}
+		return "", fmt.Errorf("mfa: enroll %s: %w", operator, err)
+	}
+	s.log.Info("operator enrolled", zap.String("operator", operator))
+	if err := s.audit(ctx, rotator.EventMFAEnrolled, operator, "", rotator.OutcomeOK, nil); err != nil {
+		return "", err
+	}
+	return key.URL(), nil
+}
+
+// Disable removes operator's seed and state (all KV versions), so codes
+// from that seed stop working at once. ErrNotEnrolled when there is none.
+func (s *Service) Disable(ctx context.Context, operator string) error {
+	if err := checkOperator(operator); err != nil {
+		return err
+	}
+	if _, _, _, err := s.getSeed(ctx, operator); err != nil {
+		return fmt.Errorf("mfa: disable %s: %w", operator, err)
+	}
+	if err := s.kv.DeleteMetadata(ctx, s.seedPath(operator)); err != nil {
+		return fmt.Errorf("mfa: disable %s: %w", operator, vaultErr(err))
+	}
+	s.log.Info("operator disabled", zap.String("operator", operator))
+	return s.audit(ctx, rotator.EventMFADisabled, operator, "", rotator.OutcomeOK, nil)
+}
+
+// Verify checks operator's code for action on app. A code is accepted once:
+// the time-step it matched is stored (check-and-set) and no code of that
+// step or an earlier one is accepted again (ErrReplayed). Every failure
+// counts towards MaxFailures, after which the operator is locked out for
+// Lockout (ErrLockedOut, without even looking at the code). Every attempt
+// is audited (mfa.verified / mfa.failed); an accepted code whose event
+// cannot be recorded is refused (fail closed).
+func (s *Service) Verify(ctx context.Context, operator, code, action, app string) error {
+	if err := checkOperator(operator); err != nil {
+		return err
+	}
+	for try := 0; try < casTries; try++ {
+		err := s.verifyOnce(ctx, operator, code, action, app)
+		if !errors.Is(err, errConflict) {
+			return err
+		}
+	}
+	return fmt.Errorf("mfa: verify %s: %w", operator, errConflict)
+}
+
+func (s *Service) verifyOnce(ctx context.Context, operator, code, action, app string) error {
+	seed, st, ver, err := s.getSeed(ctx, operator)
+	if errors.Is(err, ErrNotEnrolled) {
+		s.failed(ctx, operator, action, app, "not_enrolled", 0)
+		return fmt.Errorf("mfa: verify %s: %w", operator, ErrNotEnrolled)
+	}
+	if err != nil {
+		return fmt.Errorf("mfa: verify %s: %w", operator, err)
+	}
+	now := s.o.Now()
+	if now.Before(st.LockedUntil) {
+		s.failed(ctx, operator, action, app, "locked_out", st.Failures)
+		return fmt.Errorf("mfa: verify %s: %w until %s", operator, ErrLockedOut, st.LockedUntil.UTC().Format(time.RFC3339))
+	}
+	step, matched := s.match(seed, code, now)
+	if matched && step > st.LastStep {
+		st.LastStep, st.Failures, st.LockedUntil = step, 0, time.Time{}
+		if _, err := s.putSeed(ctx, operator, seed, st, ver); err != nil {
+			return err // errConflict: another replica moved first; re-read
+		}
+		s.log.Info("mfa code accepted", zap.String("operator", operator), zap.String("action", action), zap.String(rotator.LogKeyApp, app))
+		return s.audit(ctx, rotator.EventMFAVerified, operator, app, rotator.OutcomeOK, map[string]string{"action": action})
+	}
+	reason, sentinel := "invalid_code", ErrInvalidCode
+	if matched {
+		reason, sentinel = "replayed", ErrReplayed
+	}
+	st.Failures++
+	failures := st.Failures
+	if st.Failures >= s.o.MaxFailures {
+		st.Failures, st.LockedUntil = 0, now.Add(s.o.Lockout)
+		reason += ",locked_out"
+	}
+	if _, err := s.putSeed(ctx, operator, seed, st, ver); err != nil {
+		return err
+	}
+	s.failed(ctx, operator, action, app, reason, failures)
+	return fmt.Errorf("mfa: verify %s: %w", operator, sentinel)
+}
+
+// match returns the time-step within ±Skew whose code equals code.
+func (s *Service) match(seed, code string, now time.Time) (int64, bool) {
+	code = strings.TrimSpace(code)
+	if len(code) != digits.Length() {
+		return 0, false
+	}
+	opts := totp.ValidateOpts{Period: uint(period / time.Second), Digits: digits, Algorithm: otp.AlgorithmSHA1}
+	cur := now.Unix() / int64(period/time.Second)
+	found, step := false, int64(0)
+	// Check every candidate step (no early return) so timing says nothing
+	// about which step matched.
+	for d := -int64(s.o.Skew); d <= int64(s.o.Skew); d++ {
+		t := time.Unix((cur+d)*int64(period/time.Second), 0)
+		want, err := totp.GenerateCodeCustom(seed, t, opts)
+		if err != nil {
+			continue
+		}
+		if subtle.ConstantTimeCompare([]byte(want), []byte(code)) == 1 && !found {
+			found, step = true, cur+d
+		}
+	}
+	return step, found
+}
+
+func (s *Service) failed(ctx context.Context, operator, action, app, reason string, failures int) {
+	s.log.Warn("mfa code refused", zap.String("operator", operator), zap.String("action", action),
+		zap.String(rotator.LogKeyApp, app), zap.String(rotator.LogKeyReason, reason), zap.Int("failures", failures))
+	details := map[string]string{"action": action, "reason": reason, "failures": fmt.Sprint(failures)}
+	if err := s.audit(ctx, rotator.EventMFAFailed, operator, app, rotator.OutcomeDenied, details); err != nil {
+		s.log.Error("audit mfa failure", zap.Error(err))
+	}
+}
+
+// RequestApproval opens a two-person request: requester proves their own
+// code (consumed like any other), and the approval is stored pending for
+// ApprovalTTL. A different operator grants it with Approve.
+func (s *Service) RequestApproval(ctx context.Context, action, app, requester, code, reason string) (Approval, error) {
+	if action == "" || app == "" {
+		return Approval{}, errors.New("mfa: request approval: action and app are required")
+	}
+	if err := s.Verify(ctx, requester, code, action, app); err != nil {
+		return Approval{}, err
+	}
+	now := s.o.Now().UTC()
+	a := Approval{ID: newID(), Action: action, App: app, Requester: requester, Reason: reason,
+		Created: now, Expires: now.Add(s.o.ApprovalTTL), Status: StatusPending}
+	if _, err := s.putApproval(ctx, a, 0); err != nil {
+		return Approval{}, fmt.Errorf("mfa: request approval: %w", err)
+	}
+	s.log.Info("approval requested", zap.String("approval_id", a.ID), zap.String("action", action), zap.String(rotator.LogKeyApp, app), zap.String("operator", requester))
+	if err := s.audit(ctx, rotator.EventApprovalRequested, requester, app, rotator.OutcomeOK, approvalDetails(a)); err != nil {
+		return Approval{}, err
+	}
+	return a, nil
+}
+
+// Approve grants approval id as approver, who must differ from the
+// requester and prove their own code. An approval is granted once
+// (ErrApprovalUsed) and only before it expires (ErrApprovalExpired).
+// Refusals are audited as approval.granted with outcome "denied".
+func (s *Service) Approve(ctx context.Context, id, approver, code string) (Approval, error) {
+	if err := checkOperator(approver); err != nil {
+		return Approval{}, err
+	}
+	a, ver, err := s.Get(ctx, id)
+	if err != nil {
+		return Approval{}, err
+	}
+	deny := func(why string, sentinel error) (Approval, error) {
+		d := approvalDetails(a)
+		d["reason"] = why
+		if err := s.audit(ctx, rotator.EventApprovalGranted, approver, a.App, rotator.OutcomeDenied, d); err != nil {
+			s.log.Error("audit approval refusal", zap.Error(err))
+		}
+		s.log.Warn("approval refused", zap.String("approval_id", a.ID), zap.String("operator", approver), zap.String(rotator.LogKeyReason, why))
+		return a, fmt.Errorf("mfa: approve %s: %w", id, sentinel)
+	}
+	switch {
+	case a.Status != StatusPending:
+		return deny("already_"+a.Status, ErrApprovalUsed)
+	case !s.o.Now().Before(a.Expires):
+		a.Status = StatusExpired
+		if _, err := s.putApproval(ctx, a, ver); err != nil && !errors.Is(err, errConflict) {
+			s.log.Warn("mark approval expired", zap.String("approval_id", a.ID), zap.Error(err))
+		}
+		return deny("expired", ErrApprovalExpired)
+	case approver == a.Requester:
+		return deny("same_operator", ErrSameOperator)
+	}
+	if err := s.Verify(ctx, approver, code, a.Action, a.App); err != nil {
+		return a, err
+	}
+	a.Status, a.Approver = StatusApproved, approver
+	if _, err := s.putApproval(ctx, a, ver); err != nil {
+		if errors.Is(err, errConflict) {
+			return a, fmt.Errorf("mfa: approve %s: %w", id, ErrApprovalUsed)
+		}
+		return a, fmt.Errorf("mfa: approve %s: %w", id, err)
+	}
+	s.log.Info("approval granted", zap.String("approval_id", a.ID), zap.String("operator", approver), zap.String("requester", a.Requester))
+	if err := s.audit(ctx, rotator.EventApprovalGranted, approver, a.App, rotator.OutcomeOK, approvalDetails(a)); err != nil {
+		return a, err
+	}
+	return a, nil
+}
+
+// Get reads approval id and its KV version (ErrApprovalNotFound).
+func (s *Service) Get(ctx context.Context, id string) (Approval, int, error) {
+	if id == "" || strings.ContainsAny(id, "/\\ .") {
+		return Approval{}, 0, fmt.Errorf("mfa: approval %q: %w", id, ErrApprovalNotFound)
+	}
+	sec, err := s.kv.Get(ctx, s.approvalPath(id))
+	if err != nil {
+		err = vaultErr(err)
+		if errors.Is(err, rotator.ErrNotFound) {
+			return Approval{}, 0, fmt.Errorf("mfa: approval %s: %w", id, ErrApprovalNotFound)
+		}
+		return Approval{}, 0, fmt.Errorf("mfa: read approval %s: %w", id, err)
+	}
+	var a Approval
+	raw, _ := sec.Data["approval"].(string)
+	if err := json.Unmarshal([]byte(raw), &a); err != nil {
+		return Approval{}, 0, fmt.Errorf("mfa: decode approval %s: %w", id, err)
+	}
+	return a, version(sec), nil
+}
+
+func approvalDetails(a Approval) map[string]string {
+	d := map[string]string{"approval_id": a.ID, "action": a.Action, "requester": a.Requester,
+		"expires": a.Expires.UTC().Format(time.RFC3339), "status": a.Status}
+	if a.Approver != "" {
+		d["approver"] = a.Approver
+	}
+	if a.Reason != "" {
+		d["request_reason"] = a.Reason
+	}
+	return d
+}
+
+func (s *Service) audit(ctx context.Context, t rotator.EventType, operator, app string, outcome rotator.Outcome, details map[string]string) error {
+	ev := rotator.Event{Type: t, Time: s.o.Now().UTC(), App: app, Outcome: outcome, Details: details,
+		Actor: rotator.Actor{Kind: rotator.ActorOperator, Identity: operator}}
+	if err := s.o.Audit.Record(ctx, ev); err != nil {
+		return fmt.Errorf("%w: %s: %w", rotator.ErrAudit, t, err)
+	}
+	return nil
+}
+
+// getSeed reads operator's seed, state and KV version.
+func (s *Service) getSeed(ctx context.Context, operator string) (string, seedState, int, error) {
+	sec, err := s.kv.Get(ctx, s.seedPath(operator))
+	if err != nil {
+		err = vaultErr(err)
+		if errors.Is(err, rotator.ErrNotFound) {
+			return "", seedState{}, 0, ErrNotEnrolled
+		}
+		return "", seedState{}, 0, fmt.Errorf("read seed state: %w", err)
+	}
+	seed, _ := sec.Data["seed"].(string)
+	if seed == "" {
+		return "", seedState{}, 0, ErrNotEnrolled
+	}
+	var st seedState
+	raw, _ := sec.Data["state"].(string)
+	if err := json.Unmarshal([]byte(raw), &st); err != nil {
+		return "", seedState{}, 0, fmt.Errorf("decode seed state: %w", err)
+	}
+	return seed, st, version(sec), nil
+}
+
+func (s *Service) putSeed(ctx context.Context, operator, seed string, st seedState, cas int) (int, error) {
+	b, err := json.Marshal(st)
+	if err != nil {
+		return 0, err
+	}
+	return s.put(ctx, s.seedPath(operator), map[string]any{"seed": seed, "state": string(b)}, cas)
+}
+
+func (s *Service) putApproval(ctx context.Context, a Approval, cas int) (int, error) {
+	b, err := json.Marshal(a)
+	if err != nil {
+		return 0, err
+	}
+	return s.put(ctx, s.approvalPath(a.ID), map[string]any{"approval": string(b)}, cas)
+}
+
+// put writes data with check-and-set on cas (0: must not exist).
+func (s *Service) put(ctx context.Context, path string, data map[string]any, cas int) (int, error) {
+	sec, err := s.kv.Put(ctx, path, data, vaultapi.WithCheckAndSet(cas))
+	if err != nil {
+		return 0, vaultErr(err)
+	}
+	if sec == nil || sec.VersionMetadata == nil {
+		return 0, nil
+	}
+	return sec.VersionMetadata.Version, nil
+}
+
+func version(sec *vaultapi.KVSecret) int {
+	if sec == nil || sec.VersionMetadata == nil {
+		return 0
+	}
+	return sec.VersionMetadata.Version
+}
+
+// vaultErr classifies a Vault error in one place: a missing path is
+// rotator.ErrNotFound, a check-and-set mismatch errConflict, a policy
+// denial rotator.ErrPermission. Vault's error text names paths only, never
+// data, so it is safe to wrap.
+func vaultErr(err error) error {
+	if errors.Is(err, vaultapi.ErrSecretNotFound) {
+		return fmt.Errorf("%w: %w", rotator.ErrNotFound, err)
+	}
+	var re *vaultapi.ResponseError
+	if errors.As(err, &re) {
+		switch {
+		case re.StatusCode == 404:
+			return fmt.Errorf("%w: %w", rotator.ErrNotFound, err)
+		case re.StatusCode == 403:
+			return fmt.Errorf("%w: %w", rotator.ErrPermission, err)
+		case re.StatusCode == 400 && strings.Contains(strings.Join(re.Errors, " "), "check-and-set"):
+			return fmt.Errorf("%w: %w", errConflict, err)
+		}
+	}
+	return err
+}
+
+func newID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
