@@ -105,6 +105,7 @@ Exit codes: 0 ok, 1 runtime error, 2 usage error, 3 config error,
 		c.auditCommand(),
 		c.mfaCommand(),
 		c.revealCommand(),
+		c.approveCommand(),
 		c.configCommand(),
 		c.versionCommand(),
 	)

@@ -64,8 +64,9 @@ func TestExitCodes(t *testing.T) {
 		{"an unknown flag is a usage error", []string{"--no-such-flag"}, ExitUsage},
 		{"an unknown command is a usage error", []string{"frobnicate"}, ExitUsage},
 		{"a missing config file is a config error", []string{"config", "validate", "-c", "/nonexistent.yaml"}, ExitConfig},
-		{"mfa is declared but not built", []string{"mfa", "enroll", "alice"}, ExitNotImplemented},
-		{"reveal is declared but not built", []string{"reveal", "billing"}, ExitNotImplemented},
+		{"mfa enroll without a config is a config error", []string{"mfa", "enroll", "alice", "-c", "/nonexistent.yaml"}, ExitConfig},
+		{"reveal without a code is a usage error", []string{"reveal", "billing"}, ExitUsage},
+		{"approve without a code is a usage error", []string{"approve", "0123abcd"}, ExitUsage},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -41,6 +41,7 @@ func (c *cli) rotateCommand() *cobra.Command {
 		dryRun bool
 		adopt  bool
 		asJSON bool
+		code   string
 	)
 	cmd := &cobra.Command{
 		Use:   "rotate <app>",
@@ -50,7 +51,10 @@ stage, persist to Vault, rotate, verify at every token URL, commit, finish.
 An interrupted rotation (crash, failure) resumes from its journal.
 
 Exit codes: 0 rotated (or nothing to do), 1 failed, 4 the new pair did not
-verify (Vault still serves the previous, working pair).`,
+verify (Vault still serves the previous, working pair).
+
+With mfa.enabled in the config, a rotation now is an operator action outside
+the schedule and needs the caller's TOTP code (--code).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -72,6 +76,11 @@ verify (Vault still serves the previous, working pair).`,
 			}
 			defer rt.Close()
 			app, _ := rt.App(args[0])
+			if cfg.MFA.Enabled && !dryRun {
+				if _, err := c.gate(ctx, rt, log, code, actionRotate, app.Name); err != nil {
+					return err
+				}
+			}
 			res, err := rt.Engine.Rotate(ctx, app, rotator.Request{Actor: c.operator(ctx, rt, reason), Reason: reason, DryRun: dryRun, Adopt: adopt})
 			if asJSON {
 				_ = writeJSON(c.stdout, res)
@@ -93,6 +102,7 @@ verify (Vault still serves the previous, working pair).`,
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "show what would happen; change nothing")
 	cmd.Flags().BoolVar(&adopt, "adopt", false, "take over a Vault path that ecarotator did not create")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
+	cmd.Flags().StringVar(&code, "code", "", "the caller's current TOTP code (required when mfa.enabled)")
 	return cmd
 }
 
@@ -151,14 +161,16 @@ func (c *cli) retireCommand() *cobra.Command {
 	var (
 		revoke bool
 		reason string
+		code   string
 	)
 	cmd := &cobra.Command{
 		Use:   "retire <app>",
 		Short: "Retire the previous pair when its overlap has ended (--revoke: now)",
 		Long: `Retire drops the previous pair from the app's Vault path once the overlap
 policy says so, deleting Salesforce's Rotated slot where the policy asks.
-With --revoke the previous pair is revoked at once (break-glass; MFA and a
-second operator are added by the MFA issue).`,
+With --revoke the previous pair is revoked at once (break-glass): the caller
+proves their TOTP code (--code) and a pending approval is created; a second,
+different operator carries it out with "ecarotator approve <id> --code ...".`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -179,17 +191,16 @@ second operator are added by the MFA issue).`,
 			}
 			defer rt.Close()
 			app, _ := rt.App(args[0])
-			var res rotator.Result
 			if revoke {
-				res, err = rt.Engine.RevokePrevious(ctx, app, c.operator(ctx, rt, reason))
-			} else {
-				res, err = rt.Engine.Retire(ctx, app)
+				return c.requestRevoke(ctx, rt, log, app.Name, code, reason)
 			}
+			res, err := rt.Engine.Retire(ctx, app)
 			printResult(c.stdout, res)
 			return err
 		},
 	}
-	cmd.Flags().BoolVar(&revoke, "revoke", false, "revoke the previous pair now, whatever the policy")
+	cmd.Flags().BoolVar(&revoke, "revoke", false, "request revoking the previous pair now, whatever the policy (MFA + a second operator)")
+	cmd.Flags().StringVar(&code, "code", "", "the caller's current TOTP code (with --revoke)")
 	cmd.Flags().StringVar(&reason, "reason", "", "why (recorded in the audit trail)")
 	return cmd
 }

@@ -33,11 +33,3 @@ func (c *cli) runCommand() *cobra.Command {
 func (c *cli) statusCommand() *cobra.Command {
 	return notImplemented("status", "Show every app's rotation state", "daemon issue")
 }
-
-func (c *cli) mfaCommand() *cobra.Command {
-	return notImplemented("mfa", "Enroll or disable an operator's TOTP", "MFA issue")
-}
-
-func (c *cli) revealCommand() *cobra.Command {
-	return notImplemented("reveal <app>", "Print an app's current secret (break-glass, MFA)", "MFA issue")
-}

@@ -217,6 +217,9 @@ type Server struct {
 
 // MFA configures operator TOTP.
 type MFA struct {
+	// Enabled makes operator rotate-now (CLI and API) require a TOTP code.
+	// Revoke-previous and reveal always require one, whatever this says.
+	Enabled     bool     `yaml:"enabled" json:"enabled"`           // default false
 	Issuer      string   `yaml:"issuer" json:"issuer"`             // shown in authenticator apps, default ecarotator
 	SeedPrefix  string   `yaml:"seed_prefix" json:"seed_prefix"`   // KV prefix for seeds, default ecarotator/mfa
 	Skew        int      `yaml:"skew" json:"skew"`                 // accepted steps either side, default 1

@@ -1,0 +1,128 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+
+	"github.com/ecarotator/ecarotator/internal/mfa"
+	"github.com/ecarotator/ecarotator/internal/wire"
+	"github.com/ecarotator/ecarotator/rotator"
+	"github.com/ecarotator/ecarotator/vault"
+)
+
+func (c *cli) approveCommand() *cobra.Command {
+	var code string
+	cmd := &cobra.Command{
+		Use:   "approve <approval-id>",
+		Short: "Approve a pending two-person request (revoke previous) and carry it out",
+		Long: `The second operator of the two-person rule: approves the pending request
+created by "ecarotator retire <app> --revoke --code ..." with their own TOTP
+code and then revokes the previous pair. The approver is the caller's Vault
+token; the requester cannot approve their own request, and approvals expire
+after mfa.approval_ttl.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if code == "" {
+				return usageError{errors.New("approve needs --code (the approver's current TOTP code)")}
+			}
+			return c.withMFA(cmd.Context(), func(ctx context.Context, rt *wire.Runtime, svc *mfa.Service) error {
+				op, err := c.callerOperator(ctx, rt)
+				if err != nil {
+					return err
+				}
+				pending, _, err := svc.Get(ctx, args[0])
+				if err != nil {
+					return err
+				}
+				if err := c.canControl(ctx, rt, pending.App, pending.Action); err != nil {
+					return err
+				}
+				a, err := svc.Approve(ctx, args[0], op, code)
+				if err != nil {
+					return err
+				}
+				return c.execute(ctx, rt, a)
+			})
+		},
+	}
+	cmd.Flags().StringVar(&code, "code", "", "the approver's current TOTP code")
+	return cmd
+}
+
+// execute carries out an approved request.
+func (c *cli) execute(ctx context.Context, rt *wire.Runtime, a mfa.Approval) error {
+	app, err := rt.App(a.App)
+	if err != nil {
+		return err
+	}
+	switch a.Action {
+	case actionRevoke:
+		actor := approvedActor(a)
+		res, err := rt.Engine.RevokePrevious(ctx, app, actor)
+		printResult(c.stdout, res)
+		return err
+	default:
+		return fmt.Errorf("approval %s: unknown action %q", a.ID, a.Action)
+	}
+}
+
+// approvedActor names both operators of an approved request in the audit
+// trail: the approver acts, the requester and the reason are in Reason.
+func approvedActor(a mfa.Approval) rotator.Actor {
+	reason := fmt.Sprintf("approval %s: requested by %s, approved by %s", a.ID, a.Requester, a.Approver)
+	if a.Reason != "" {
+		reason += ": " + a.Reason
+	}
+	return rotator.Actor{Kind: rotator.ActorOperator, Identity: a.Approver, Reason: reason}
+}
+
+// canControl checks the caller's token for "update" on the control path of
+// action on app (configs/policies/operator.hcl).
+func (c *cli) canControl(ctx context.Context, rt *wire.Runtime, app, action string) error {
+	tok := rotator.NewSecret(rt.Vault.API().Token())
+	ok, err := rt.Vault.CanControl(ctx, tok, app, action)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("%s %s: the caller's vault token lacks update on %s: %w", action, app, rt.Vault.ControlPath(app, action), rotator.ErrPermission)
+	}
+	return nil
+}
+
+// requestRevoke is `retire <app> --revoke --code`: the first operator's half
+// of the two-person rule. It prints the approval id for the second operator.
+func (c *cli) requestRevoke(ctx context.Context, rt *wire.Runtime, log *zap.Logger, app, code, reason string) error {
+	if code == "" {
+		return usageError{fmt.Errorf("retire %s --revoke needs --code (the operator's current TOTP code)", app)}
+	}
+	if err := c.canControl(ctx, rt, app, vault.ActionRevoke); err != nil {
+		return err
+	}
+	op, err := c.callerOperator(ctx, rt)
+	if err != nil {
+		return err
+	}
+	svc, err := c.mfaService(rt, log)
+	if err != nil {
+		return err
+	}
+	a, err := svc.RequestApproval(ctx, actionRevoke, app, op, code, reason)
+	if err != nil {
+		return err
+	}
+	printApproval(c.stdout, a)
+	return nil
+}
+
+func printApproval(w io.Writer, a mfa.Approval) {
+	fmt.Fprintf(w, "approval id  %s\naction       %s\napp          %s\nrequester    %s\nstatus       %s\nexpires      %s\n",
+		a.ID, a.Action, a.App, a.Requester, a.Status, a.Expires.UTC().Format(time.RFC3339))
+	fmt.Fprintf(w, "\nA second operator runs: ecarotator approve %s --code <their code>\n", a.ID)
+}

@@ -1,0 +1,188 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/skip2/go-qrcode"
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+
+	"github.com/ecarotator/ecarotator/internal/mfa"
+	"github.com/ecarotator/ecarotator/internal/wire"
+	"github.com/ecarotator/ecarotator/rotator"
+)
+
+// MFA actions, as recorded in mfa.* events and approvals. They match the
+// control-path actions of configs/policies/operator.hcl.
+const (
+	actionRotate = "rotate"
+	actionRevoke = "revoke"
+	actionReveal = "reveal"
+)
+
+// mfaService builds the MFA service on the runtime's Vault client (the
+// caller's token) and audit trail. MFA events are always fail-closed: an
+// accepted code whose event cannot be written is refused.
+func (c *cli) mfaService(rt *wire.Runtime, log *zap.Logger) (*mfa.Service, error) {
+	if rt.Audit == nil {
+		return nil, errors.New("mfa: the audit trail is not open")
+	}
+	m := rt.Cfg.MFA
+	return mfa.New(mfa.Options{
+		Vault: rt.Vault.API(), KVMount: rt.Cfg.Vault.KVMount, SeedPrefix: m.SeedPrefix, Issuer: m.Issuer,
+		Skew: uint(max(m.Skew, 0)), MaxFailures: m.MaxFailures, Lockout: m.Lockout.D(), ApprovalTTL: m.ApprovalTTL.D(),
+		Audit: rt.Audit, Logger: log,
+	})
+}
+
+// callerOperator is the operator name of the Vault token this process uses
+// (VAULT_TOKEN for an operator): never a flag, so nobody can claim another
+// operator's identity without their token.
+func (c *cli) callerOperator(ctx context.Context, rt *wire.Runtime) (string, error) {
+	tok := rotator.NewSecret(rt.Vault.API().Token())
+	id, err := rt.Vault.TokenIdentity(ctx, tok)
+	if err != nil {
+		return "", fmt.Errorf("identify the caller's vault token: %w", err)
+	}
+	op := mfa.OperatorName(id)
+	if op == "" {
+		return "", errors.New("identify the caller's vault token: it has no display name")
+	}
+	return op, nil
+}
+
+// gate checks the caller's TOTP code for action on app and returns the
+// operator it belongs to.
+func (c *cli) gate(ctx context.Context, rt *wire.Runtime, log *zap.Logger, code, action, app string) (string, error) {
+	if code == "" {
+		return "", usageError{fmt.Errorf("%s %s needs --code (the operator's current TOTP code)", action, app)}
+	}
+	op, err := c.callerOperator(ctx, rt)
+	if err != nil {
+		return "", err
+	}
+	svc, err := c.mfaService(rt, log)
+	if err != nil {
+		return "", err
+	}
+	if err := svc.Verify(ctx, op, code, action, app); err != nil {
+		return op, err
+	}
+	return op, nil
+}
+
+func (c *cli) mfaCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "mfa",
+		Short: "Enroll or disable an operator's TOTP",
+		Long: `Operators prove break-glass actions (rotate now when mfa.enabled, revoke the
+previous pair, reveal) with a TOTP code (RFC 6238, six digits, 30 s).
+
+The operator name is the display name of the operator's Vault token (e.g.
+"token-alice", "userpass-alice"): ecarotator always takes it from the token,
+never from a flag. Who may enroll whom is Vault policy on the seed path
+<kv_mount>/data/<mfa.seed_prefix>/seeds/<operator> (configs/policies/mfa-admin.hcl).`,
+	}
+	cmd.AddCommand(c.mfaEnrollCommand(), c.mfaDisableCommand())
+	return cmd
+}
+
+func (c *cli) mfaEnrollCommand() *cobra.Command {
+	var noQR bool
+	cmd := &cobra.Command{
+		Use:   "enroll [operator]",
+		Short: "Create an operator's TOTP seed in Vault and print the otpauth URI and a QR code",
+		Long: `Creates a TOTP seed (crypto/rand, 160 bits) for the operator in Vault and
+prints the otpauth:// URI and a QR code to scan with an authenticator app.
+Both contain the seed: they go to stdout only, once. Without an operator
+argument the caller enrolls themselves. An enrolled operator must be
+disabled first.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return c.withMFA(cmd.Context(), func(ctx context.Context, rt *wire.Runtime, svc *mfa.Service) error {
+				op, err := c.operatorArg(ctx, rt, args)
+				if err != nil {
+					return err
+				}
+				uri, err := svc.Enroll(ctx, op)
+				if err != nil {
+					return err
+				}
+				return printEnrolment(c.stdout, op, uri, !noQR)
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&noQR, "no-qr", false, "print only the otpauth URI")
+	return cmd
+}
+
+func (c *cli) mfaDisableCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "disable [operator]",
+		Short: "Delete an operator's TOTP seed (their codes stop working at once)",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return c.withMFA(cmd.Context(), func(ctx context.Context, rt *wire.Runtime, svc *mfa.Service) error {
+				op, err := c.operatorArg(ctx, rt, args)
+				if err != nil {
+					return err
+				}
+				if err := svc.Disable(ctx, op); err != nil {
+					return err
+				}
+				fmt.Fprintf(c.stdout, "MFA disabled for %s\n", op)
+				return nil
+			})
+		},
+	}
+}
+
+// operatorArg is the named operator, or the caller.
+func (c *cli) operatorArg(ctx context.Context, rt *wire.Runtime, args []string) (string, error) {
+	if len(args) == 1 {
+		return args[0], nil
+	}
+	return c.callerOperator(ctx, rt)
+}
+
+// withMFA loads the config, wires the runtime and the MFA service, runs fn
+// and closes everything.
+func (c *cli) withMFA(ctx context.Context, fn func(context.Context, *wire.Runtime, *mfa.Service) error) error {
+	cfg, err := c.loadConfig()
+	if err != nil {
+		return err
+	}
+	log, err := c.logger(cfg, false)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = log.Sync() }()
+	rt, err := c.runtime(ctx, cfg, log, false)
+	if err != nil {
+		return err
+	}
+	defer rt.Close()
+	svc, err := c.mfaService(rt, log)
+	if err != nil {
+		return err
+	}
+	return fn(ctx, rt, svc)
+}
+
+// printEnrolment shows the URI and, when qr, a QR code drawn with
+// half-block characters (two modules per character cell).
+func printEnrolment(w io.Writer, op, uri string, qr bool) error {
+	fmt.Fprintf(w, "Enrolled %s. Add this to an authenticator app (shown once; it contains the seed):\n\n%s\n\n", op, uri)
+	if !qr {
+		return nil
+	}
+	q, err := qrcode.New(uri, qrcode.Medium)
+	if err != nil {
+		return fmt.Errorf("render qr code: %w", err)
+	}
+	_, err = io.WriteString(w, q.ToSmallString(false))
+	return err
+}
