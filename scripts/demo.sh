@@ -2,9 +2,11 @@
 # `make demo`: the main job on a fresh machine. Starts a real Vault (dev
 # mode, cached binary from `make vault`) and the Salesforce simulator seeded
 # with a Dev Hub, two subscriber orgs and three ECAs; writes the initial
-# credentials as an operator would have set them up by hand; lets ecarotator
-# adopt and rotate them, retire a previous pair, and shows the plan and the
-# verified audit trail. Stops everything it started.
+# credentials as an operator would have set them up by hand; rotates one app
+# by hand, then runs the daemon (`ecarotator run`) for about two minutes with
+# second-level schedules so that several rotations and retirements happen,
+# watching them with `status --server`; shows the final status and the
+# verified audit trail. Stops everything it started (trap), by PID.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -65,21 +67,49 @@ ec config validate
 step "ecarotator plan (no change is made)"
 ec plan
 
-for app in billing support analytics; do
-  step "ecarotator rotate $app"
-  ec rotate "$app" --reason "demo: first rotation"
+step "One manual rotation first: ecarotator rotate billing (adopts the hand-written path)"
+ec rotate billing --reason "demo: first rotation by hand"
+
+daemon_secs=${DEMO_DAEMON_SECONDS:-110}
+step "ecarotator run: the daemon takes over for ${daemon_secs}s (schedules @every 40s/50s/60s, window 5s, overlap 15s)"
+"$bin/ecarotator" -c "$cfg" run >"$demo/daemon.log" 2>&1 &
+daemon_pid=$!
+pids+=("$daemon_pid")
+wait_http http://127.0.0.1:18464/readyz daemon
+echo "  daemon pid $daemon_pid, logs in .demo/daemon.log, API on http://127.0.0.1:18464"
+elapsed=0
+while [ "$elapsed" -lt "$daemon_secs" ]; do
+  chunk=$(( daemon_secs - elapsed < 25 ? daemon_secs - elapsed : 25 ))
+  sleep "$chunk"; elapsed=$(( elapsed + chunk ))
+  if ! kill -0 "$daemon_pid" 2>/dev/null; then echo "demo: the daemon exited early" >&2; tail -20 "$demo/daemon.log" >&2; exit 1; fi
+  printf '\n  -- t+%ss: ecarotator status --server http://127.0.0.1:18464\n' "$elapsed"
+  ec status --server http://127.0.0.1:18464 | sed 's/^/  /'
 done
+
+step "Stopping the daemon (SIGTERM: running rotations reach a journal boundary first)"
+kill -TERM "$daemon_pid"
+wait "$daemon_pid"
+echo "  daemon exited with status $?"
+grep -c '"rotation succeeded"' "$demo/daemon.log" | xargs printf '  rotations completed by the daemon: %s\n'
+
+step "ecarotator status (read from Vault; no daemon needed)"
+ec status
 
 step "Apps read their new credentials from Vault (secret stays in Vault; key shown)"
 for app in billing support analytics; do
   printf "  %-10s %s\n" "$app" "$("$vault_bin" kv get -mount=secret -field=consumer_key "salesforce/$app")"
 done
 
-step "The previous billing pair is still valid during the overlap (policy after: 20s); revoke it now"
-ec retire billing --revoke --reason "demo: revoke previous"
-
 step "The audit trail: verify the chain, then list it"
 ec audit verify
-ec audit list | head -40
+ec audit list 2>/dev/null | grep -E 'daemon\.|rotation\.(started|succeeded|failed)|previous\.|exposure\.' | head -60
+
+rotations=$(ec audit list 2>/dev/null | grep -c 'rotation.succeeded' || true)
+retired=$(ec audit list 2>/dev/null | grep -c 'previous.retired' || true)
+echo
+echo "  rotations succeeded: $rotations, previous pairs retired: $retired"
+if [ "$rotations" -lt 3 ] || [ "$retired" -lt 1 ]; then
+  echo "demo: expected at least 3 rotations and 1 retirement" >&2; exit 1
+fi
 
 step "Demo finished: stopping Vault and the simulator"

@@ -25,11 +25,3 @@ func notImplemented(use, short, issue string) *cobra.Command {
 		},
 	}
 }
-
-func (c *cli) runCommand() *cobra.Command {
-	return notImplemented("run", "Run the daemon: scheduler, HTTP API, metrics", "daemon issue")
-}
-
-func (c *cli) statusCommand() *cobra.Command {
-	return notImplemented("status", "Show every app's rotation state", "daemon issue")
-}

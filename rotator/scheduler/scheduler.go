@@ -269,6 +269,9 @@ type entry struct {
 	retireTries  int
 	deferUntil   time.Time
 	running      bool
+	// reported is a rotation time the callback learned from the store
+	// while running (Rotated); it replaces "now" when the run succeeds.
+	reported time.Time
 }
 
 // rotateAt is when the next rotation job is due and why.
@@ -604,7 +607,7 @@ func (s *Scheduler) runJob(ctx context.Context, j job) {
 	if j.kind == jobRetire {
 		cb = s.opts.Retire
 	}
-	err := invoke(ctx, cb, j)
+	err := invoke(withSlot(ctx, j.slot), cb, j)
 
 	now := s.opts.Clock.Now()
 	ev := Event{Kind: EventFinished, App: j.app, DevHub: j.hub, Reason: j.reason, At: now, Err: err}
@@ -661,11 +664,21 @@ func (s *Scheduler) finishRotate(e *entry, j job, err error, now time.Time) time
 		e.lastSlot = j.slot // the slot is served, whatever the outcome
 	}
 	e.deferUntil = time.Time{}
+	// A rotation time the callback read from the store wins over the loop's
+	// clock; on failure it still records what the store said.
+	reported := e.reported
+	e.reported = time.Time{}
 	if err == nil {
 		e.lastRotation = now
+		if !reported.IsZero() {
+			e.lastRotation = reported
+		}
 		e.attempts = 0
 		e.retryAt = time.Time{}
 	} else {
+		if reported.After(e.lastRotation) {
+			e.lastRotation = reported
+		}
 		e.attempts++
 		e.retryAt = s.retryTime(err, e.attempts, now)
 	}
@@ -693,4 +706,65 @@ func (s *Scheduler) emit(events []Event) {
 	for _, ev := range events {
 		s.opts.Observe(ev)
 	}
+}
+
+// slotKey carries a job's slot in the callback's context.
+type slotKey struct{}
+
+func withSlot(ctx context.Context, slot time.Time) context.Context {
+	return context.WithValue(ctx, slotKey{}, slot)
+}
+
+// SlotFromContext returns the cron slot the running callback serves: zero
+// for retries, max-age runs and retirements. A daemon running several
+// replicas uses it to skip a slot another replica already served.
+func SlotFromContext(ctx context.Context) time.Time {
+	t, _ := ctx.Value(slotKey{}).(time.Time)
+	return t
+}
+
+// Rotated tells the scheduler when app's current pair was really made, as
+// read from the credential store (another replica may have rotated it, or
+// the store's time differs from the loop's clock). Called from the app's
+// running callback, it replaces the finish time that a successful run would
+// record; called at any other time it moves the app's last rotation forward
+// and re-plans it. Aligning every replica on the store's time keeps their
+// slots identical for "@every" schedules, whose slots are relative.
+func (s *Scheduler) Rotated(app string, at time.Time) {
+	if at.IsZero() {
+		return
+	}
+	now := s.opts.Clock.Now()
+	s.mu.Lock()
+	e, ok := s.apps[app]
+	switch {
+	case !ok:
+	case e.running:
+		e.reported = at
+	case at.After(e.lastRotation):
+		e.lastRotation = at
+		s.plan(e, now)
+	}
+	s.mu.Unlock()
+	if ok {
+		s.poke()
+	}
+}
+
+// State returns one app's schedule (Snapshot for a single app).
+func (s *Scheduler) State(app string) (AppState, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.apps[app]
+	if !ok {
+		return AppState{}, false
+	}
+	next, reason := e.rotateAt()
+	st := AppState{App: app, DevHub: e.app.DevHub, Next: next, Reason: reason, Slot: e.plan.Slot,
+		Running: e.running, Attempts: e.attempts, LastRotation: e.lastRotation,
+		RetireAt: e.retireAt, DeferredUntil: e.deferUntil}
+	if !e.retryAt.IsZero() {
+		st.Slot = time.Time{}
+	}
+	return st, true
 }

@@ -1,0 +1,222 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/ecarotator/ecarotator/internal/config"
+	"github.com/ecarotator/ecarotator/internal/server"
+	"github.com/ecarotator/ecarotator/internal/wire"
+	"github.com/ecarotator/ecarotator/rotator"
+	"github.com/ecarotator/ecarotator/rotator/scheduler"
+	"github.com/spf13/cobra"
+)
+
+// maxStatusBody bounds a daemon's status answer.
+const maxStatusBody = 16 << 20
+
+func (c *cli) statusCommand() *cobra.Command {
+	var (
+		serverURL string
+		asJSON    bool
+	)
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show every app's rotation state (from a running daemon, or from Vault)",
+		Long: `Shows one line per app: last rotation, age, next planned rotation, until when
+the previous pair stays valid, and the state (ok, in flight, orphaned, failing).
+
+With --server (or ECAROTATOR_SERVER) the running daemon answers, including its
+scheduler's next run with jitter. Without it the state is read from Vault and the
+next rotation is the next slot of the schedule (window start, before jitter).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			if serverURL == "" {
+				serverURL = c.getenv("ECAROTATOR_SERVER")
+			}
+			var (
+				apps []server.AppStatus
+				err  error
+			)
+			if serverURL != "" {
+				apps, err = fetchStatus(ctx, serverURL)
+			} else {
+				apps, err = c.localStatus(ctx)
+			}
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return writeJSON(c.stdout, apps)
+			}
+			printStatus(c.stdout, apps, time.Now())
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&serverURL, "server", "", "base URL of a running daemon, e.g. http://127.0.0.1:9464 (env ECAROTATOR_SERVER)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+// fetchStatus asks a running daemon.
+func fetchStatus(ctx context.Context, base string) ([]server.AppStatus, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(base, "/")+"/api/v1/apps", nil)
+	if err != nil {
+		return nil, usageError{fmt.Errorf("--server: %w", err)}
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("status from %s: %w", base, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxStatusBody))
+	if err != nil {
+		return nil, fmt.Errorf("status from %s: %w", base, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		var eb server.ErrorBody
+		_ = json.Unmarshal(body, &eb)
+		return nil, fmt.Errorf("status from %s: HTTP %d %s", base, resp.StatusCode, eb.Error)
+	}
+	var out struct {
+		Apps []server.AppStatus `json:"apps"`
+	}
+	if err := json.Unmarshal(body, &out); err != nil {
+		return nil, fmt.Errorf("status from %s: decode: %w", base, err)
+	}
+	return out.Apps, nil
+}
+
+// localStatus reads Vault directly (no daemon needed).
+func (c *cli) localStatus(ctx context.Context) ([]server.AppStatus, error) {
+	cfg, err := c.loadConfig()
+	if err != nil {
+		return nil, err
+	}
+	log, err := c.logger(cfg, false)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = log.Sync() }()
+	rt, err := wire.New(ctx, cfg, log, wire.RuntimeOptions{NoAudit: true})
+	if err != nil {
+		return nil, err
+	}
+	defer rt.Close()
+	now := time.Now()
+	var out []server.AppStatus
+	for _, a := range cfg.Apps {
+		if a.Disabled {
+			continue
+		}
+		out = append(out, localAppStatus(ctx, rt, cfg, a, now))
+	}
+	return out, nil
+}
+
+func localAppStatus(ctx context.Context, rt *wire.Runtime, cfg *config.Config, a config.App, now time.Time) server.AppStatus {
+	app := wire.App(cfg, a)
+	s := server.AppStatus{Name: a.Name, DevHub: a.DevHub, ECA: a.ECA, VaultPath: app.VaultPath}
+	st, _, err := rt.Vault.ReadCredentials(ctx, app.VaultPath)
+	switch {
+	case err == nil:
+		s.ConsumerKey, s.LastRotation, s.PreviousValidUntil = st.Current.Key, st.RotatedAt, st.PreviousValidUntil
+	case !errors.Is(err, rotator.ErrNotFound):
+		s.LastError = "vault: " + err.Error()
+	}
+	if j, _, err := rt.Vault.Load(ctx, a.Name); err == nil {
+		s.InFlight, s.Orphaned, s.LastError = j.Step != rotator.StepRetire, j.Orphaned, j.LastError
+	}
+	// Plan as the daemon did when the last rotation finished; only when that
+	// time has passed (no daemon ran) plan from now, with catch-up.
+	in := scheduler.DueInput{Now: now, Schedule: app.Schedule, Window: app.Window, MaxAge: app.MaxAge, LastRotation: s.LastRotation}
+	if !s.LastRotation.IsZero() && s.LastRotation.Before(now) {
+		at := in
+		at.Now, at.LastSlot = s.LastRotation, s.LastRotation
+		if d := scheduler.Due(at); !d.At.IsZero() && d.At.After(now) {
+			in = at
+		}
+	}
+	dec := scheduler.Due(in)
+	s.NextRotation, s.NextReason = dec.At, string(dec.Reason)
+	return s
+}
+
+// printStatus writes the status table.
+func printStatus(w io.Writer, apps []server.AppStatus, now time.Time) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "APP\tORG\tLAST ROTATED\tAGE\tNEXT\tPREVIOUS VALID UNTIL\tSTATE")
+	for _, a := range apps {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", a.Name, a.DevHub, stamp(a.LastRotation), age(a.LastRotation, now),
+			next(a, now), stamp(a.PreviousValidUntil), state(a))
+	}
+	_ = tw.Flush()
+}
+
+func stamp(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format("2006-01-02 15:04:05Z")
+}
+
+func age(t, now time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return shortDur(now.Sub(t))
+}
+
+func next(a server.AppStatus, now time.Time) string {
+	if a.NextRotation.IsZero() {
+		return "-"
+	}
+	in := a.NextRotation.Sub(now)
+	rel := "in " + shortDur(in)
+	if in <= 0 {
+		rel = "due"
+	}
+	out := stamp(a.NextRotation) + " (" + rel
+	if a.NextReason != "" && a.NextReason != string(scheduler.ReasonScheduled) {
+		out += ", " + a.NextReason
+	}
+	return out + ")"
+}
+
+func state(a server.AppStatus) string {
+	switch {
+	case a.Orphaned:
+		return "orphaned"
+	case a.InFlight && a.LastError != "":
+		return "retrying"
+	case a.InFlight:
+		return "in flight"
+	case a.LastError != "":
+		return "failing"
+	case a.LastRotation.IsZero():
+		return "never rotated"
+	}
+	return "ok"
+}
+
+// shortDur renders a duration to the second, days for long ones.
+func shortDur(d time.Duration) string {
+	if d < 0 {
+		d = -d
+	}
+	d = d.Round(time.Second)
+	if d >= 48*time.Hour {
+		return fmt.Sprintf("%dd%dh", d/(24*time.Hour), (d%(24*time.Hour))/time.Hour)
+	}
+	return d.String()
+}

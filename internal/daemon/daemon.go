@@ -1,0 +1,554 @@
+// Package daemon is `ecarotator run`: the scheduler, the HTTP server
+// (probes, metrics, JSON API), webhooks and Vault token renewal around one
+// rotation engine, as a value a test can embed.
+//
+// Lifecycle: New wires the adapters (logs in to Vault, loads Dev Hub keys
+// and webhook HMAC keys, opens the audit trail), plans every app and binds
+// the listen address; Run resumes journaled rotations, reads each app's
+// last rotation from Vault, and serves until its context ends; then no new
+// run starts, running ones get the scheduler's shutdown grace to reach a
+// journal boundary, and everything New opened is closed in reverse order.
+//
+// Several replicas may run against one Vault. The engine's lease makes one
+// of them rotate an app at a time; a per-app "slot" lease held around the
+// Vault re-read and the rotation makes each cron slot rotate exactly once
+// (see Decide).
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/ecarotator/ecarotator/internal/config"
+	"github.com/ecarotator/ecarotator/internal/metrics"
+	"github.com/ecarotator/ecarotator/internal/notify"
+	"github.com/ecarotator/ecarotator/internal/server"
+	"github.com/ecarotator/ecarotator/internal/wire"
+	"github.com/ecarotator/ecarotator/rotator"
+	"github.com/ecarotator/ecarotator/rotator/scheduler"
+	"github.com/ecarotator/ecarotator/vault"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
+)
+
+// OperatorGate checks an operator's second factor before an action outside
+// the schedule (rotate now, revoke the previous pair). internal/mfa's
+// *Service satisfies it; a nil gate leaves the Vault capability check as the
+// only guard.
+type OperatorGate interface {
+	Verify(ctx context.Context, operator, code, action, app string) error
+}
+
+// Options configure a Daemon. Config is required; the rest have defaults.
+type Options struct {
+	// Config is the validated configuration to start with.
+	Config *config.Config
+	// ConfigPath is re-read by Reload (default Config.Path).
+	ConfigPath string
+	// LoadConfig reads and validates the config for Reload (default
+	// config.Load(ConfigPath, os.Getenv)).
+	LoadConfig func(path string) (*config.Config, error)
+	Logger     *zap.Logger
+	// Registerer receives the daemon's collectors and Gatherer serves
+	// /metrics (default: one fresh registry for both).
+	Registerer prometheus.Registerer
+	Gatherer   prometheus.Gatherer
+	// Clock drives the scheduler and the daemon's decisions (default the
+	// system clock); it is also the engine's clock unless
+	// RuntimeOptions.Clock is set.
+	Clock scheduler.Clock
+	// Rand places runs inside their windows (default math/rand/v2).
+	Rand func(n int64) int64
+	// RuntimeOptions are passed to wire.New (holder, crash hook, clients).
+	RuntimeOptions wire.RuntimeOptions
+	// Listen overrides server.listen ("127.0.0.1:0" in tests; "-" disables
+	// the HTTP server).
+	Listen string
+	// Gate, when set, is called before every operator action.
+	Gate OperatorGate
+	// WebhookClient sends webhooks (default: notify's client).
+	WebhookClient *http.Client
+	// WebhookBackoff paces webhook retries (default notify.DefaultBackoff).
+	WebhookBackoff func(attempt int) time.Duration
+	// StartTimeout bounds New's wiring (Vault login, key loads; default 1m).
+	StartTimeout time.Duration
+}
+
+func (o *Options) defaults() error {
+	if o.Config == nil {
+		return errors.New("daemon: options: config is required")
+	}
+	if o.ConfigPath == "" {
+		o.ConfigPath = o.Config.Path
+	}
+	if o.LoadConfig == nil {
+		o.LoadConfig = func(p string) (*config.Config, error) { return config.Load(p, os.Getenv) }
+	}
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
+	if o.Registerer == nil && o.Gatherer == nil {
+		reg := prometheus.NewRegistry()
+		o.Registerer, o.Gatherer = reg, reg
+	}
+	if o.Registerer == nil || o.Gatherer == nil {
+		return errors.New("daemon: options: set both registerer and gatherer, or neither")
+	}
+	if o.Clock == nil {
+		o.Clock = scheduler.SystemClock{}
+	}
+	if o.Rand == nil {
+		o.Rand = rand.Int64N
+	}
+	if o.RuntimeOptions.Clock == nil {
+		o.RuntimeOptions.Clock = o.Clock
+	}
+	if o.RuntimeOptions.Holder == "" {
+		host, _ := os.Hostname()
+		o.RuntimeOptions.Holder = fmt.Sprintf("%s:%d", host, os.Getpid())
+	}
+	if o.Listen == "" {
+		o.Listen = o.Config.Server.Listen
+	}
+	if o.StartTimeout <= 0 {
+		o.StartTimeout = time.Minute
+	}
+	return nil
+}
+
+// Daemon is one running ecarotator replica.
+type Daemon struct {
+	o       Options
+	log     *zap.Logger
+	rt      *wire.Runtime
+	sched   *scheduler.Scheduler
+	srv     *server.Server // nil when disabled
+	metrics *metrics.Metrics
+	notify  *notify.Notifier // nil without webhooks
+
+	mu      sync.Mutex
+	cfg     *config.Config
+	apps    map[string]rotator.App
+	notifTo map[string][]string  // app → webhook names (nil: all)
+	serving map[string]time.Time // app → slot a retried run still serves
+	lastErr map[string]string    // app → last run's error, for status
+	ready   bool
+
+	ops     sync.WaitGroup // operator actions running in the background
+	opsCtx  context.Context
+	opsStop context.CancelFunc
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// New wires the daemon. The caller must call Run (or Close) to release
+// what it opened.
+func New(o Options) (*Daemon, error) {
+	if err := o.defaults(); err != nil {
+		return nil, err
+	}
+	cfg := o.Config
+	d := &Daemon{o: o, log: o.Logger, cfg: cfg, serving: map[string]time.Time{}, lastErr: map[string]string{}}
+	d.opsCtx, d.opsStop = context.WithCancel(context.Background())
+	m, err := metrics.New(o.Registerer)
+	if err != nil {
+		return nil, fmt.Errorf("daemon: metrics: %w", err)
+	}
+	d.metrics = m
+
+	ctx, cancel := context.WithTimeout(context.Background(), o.StartTimeout)
+	defer cancel()
+	rt, err := wire.New(ctx, cfg, o.Logger, o.RuntimeOptions)
+	if err != nil {
+		return nil, fmt.Errorf("daemon: %w", err)
+	}
+	d.rt = rt
+	fail := func(err error) (*Daemon, error) {
+		_ = d.Close()
+		return nil, err
+	}
+	d.setApps(cfg)
+
+	if d.notify, err = d.newNotifier(ctx, cfg); err != nil {
+		return fail(err)
+	}
+
+	hubs := make([]scheduler.DevHub, 0, len(cfg.DevHubs))
+	for _, h := range cfg.DevHubs {
+		hubs = append(hubs, scheduler.DevHub{Name: h.Name, Concurrency: h.Concurrency, APIBudget: h.APIBudget})
+	}
+	sc := cfg.Scheduler
+	d.sched, err = scheduler.New(scheduler.Options{
+		Apps:          schedApps(cfg),
+		DevHubs:       hubs,
+		Run:           d.runRotation,
+		Retire:        d.runRetire,
+		Usage:         d.usage,
+		Clock:         o.Clock,
+		Rand:          o.Rand,
+		Backoff:       backoff(sc.RetryInitial.D(), sc.RetryMax.D()),
+		ShutdownGrace: sc.ShutdownGrace.D(),
+		Observe:       d.observe,
+	})
+	if err != nil {
+		return fail(fmt.Errorf("daemon: %w", err))
+	}
+
+	if o.Listen != "-" {
+		d.srv, err = server.New(server.Options{
+			Addr: o.Listen, TLSCert: cfg.Server.TLSCert, TLSKey: cfg.Server.TLSKey,
+			Logger:   o.Logger.Named("http"),
+			Gatherer: o.Gatherer,
+			Ready: []server.ReadyCheck{
+				{Name: "vault", Check: d.vaultReady},
+				{Name: "config", Check: d.configReady},
+			},
+			Status:     (*api)(d),
+			Controller: (*api)(d),
+			Authorizer: &server.VaultAuthorizer{
+				Caps: rt.Vault, ControlPath: rt.Vault.ControlPath, Identity: rt.Vault,
+				BadToken: []error{vault.ErrBadCredentials},
+			},
+			ReadTimeout:     cfg.Server.ReadTimeout.D(),
+			ShutdownTimeout: cfg.Server.ShutdownTimeout.D(),
+		})
+		if err != nil {
+			return fail(fmt.Errorf("daemon: %w", err))
+		}
+		if err := d.srv.Listen(); err != nil {
+			return fail(fmt.Errorf("daemon: listen %s: %w", o.Listen, err))
+		}
+	}
+	return d, nil
+}
+
+// Addr is the HTTP server's bound address (nil when it is disabled).
+func (d *Daemon) Addr() net.Addr {
+	if d.srv == nil {
+		return nil
+	}
+	return d.srv.Addr()
+}
+
+// Runtime exposes the wired adapters (tests read Vault through it).
+func (d *Daemon) Runtime() *wire.Runtime { return d.rt }
+
+// Scheduler exposes the scheduler (status and tests).
+func (d *Daemon) Scheduler() *scheduler.Scheduler { return d.sched }
+
+// Run serves until ctx ends, then shuts down within the configured bounds.
+// A normal stop returns nil.
+func (d *Daemon) Run(ctx context.Context) error {
+	defer d.Close()
+	d.record(ctx, rotator.EventDaemonStarted, map[string]string{"holder": d.o.RuntimeOptions.Holder, "apps": fmt.Sprint(len(d.appList()))})
+	d.log.Info("daemon starting", zap.Int("apps", len(d.appList())), zap.String("holder", d.o.RuntimeOptions.Holder))
+
+	// What the scheduler needs from Vault before its first decision: the
+	// last rotation (max age, catch-up) and open overlaps (retire).
+	journaled := d.seed(ctx)
+	d.mu.Lock()
+	d.ready = true
+	d.mu.Unlock()
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return d.sched.Run(gctx) })
+	if d.srv != nil {
+		g.Go(func() error { return d.srv.Run(gctx) })
+	}
+	g.Go(func() error {
+		// Token renewal failing is not a reason to stop rotating what can
+		// still be rotated; readiness reports it.
+		if err := d.rt.Vault.Run(gctx); err != nil && gctx.Err() == nil {
+			d.log.Error("vault token renewal stopped", zap.Error(err))
+			d.metrics.VaultError(err)
+		}
+		return nil
+	})
+	g.Go(func() error { d.resume(gctx, journaled); return nil })
+	if d.notify != nil && d.cfg.Notifications.ReminderLead.D() > 0 {
+		g.Go(func() error { d.remind(gctx); return nil })
+	}
+	d.log.Info("daemon started")
+	err := g.Wait()
+	if errors.Is(err, scheduler.ErrGraceExceeded) {
+		d.log.Warn("shutdown grace exceeded; running rotations were cancelled at their next journal boundary")
+		err = nil
+	}
+	d.stopOps()
+	d.record(context.WithoutCancel(ctx), rotator.EventDaemonStopped, map[string]string{"holder": d.o.RuntimeOptions.Holder})
+	d.log.Info("daemon stopped")
+	return err
+}
+
+// stopOps waits for background operator actions for the shutdown grace,
+// then cancels them and waits for them to return.
+func (d *Daemon) stopOps() {
+	done := make(chan struct{})
+	go func() { d.ops.Wait(); close(done) }()
+	t := d.o.Clock.NewTimer(d.cfg.Scheduler.ShutdownGrace.D())
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C():
+		d.opsStop()
+		<-done
+	}
+}
+
+// Close releases what New opened (the notifier's queue is drained for at
+// most the server's shutdown timeout). It is idempotent; Run calls it.
+func (d *Daemon) Close() error {
+	d.closeOnce.Do(func() {
+		d.opsStop()
+		var errs []error
+		if d.notify != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), d.cfg.Server.ShutdownTimeout.D())
+			errs = append(errs, d.notify.Close(ctx))
+			cancel()
+		}
+		if d.rt != nil {
+			errs = append(errs, d.rt.Close())
+		}
+		d.closeErr = errors.Join(errs...)
+	})
+	return d.closeErr
+}
+
+// Reload re-reads the config file (SIGHUP). A config that fails to load or
+// validate, or that changes what needs a restart (Vault, Dev Hubs, audit,
+// server, webhooks), is rejected: the running config stays and the error
+// says why. Otherwise the app set is replaced in the scheduler.
+func (d *Daemon) Reload() error {
+	ctx := context.Background()
+	cfg, err := d.o.LoadConfig(d.o.ConfigPath)
+	if err == nil {
+		err = d.reloadable(cfg)
+	}
+	if err != nil {
+		d.log.Error("config reload rejected; keeping the running config", zap.Error(err))
+		d.record(ctx, rotator.EventConfigRejected, map[string]string{"path": d.o.ConfigPath, "error": err.Error()})
+		return fmt.Errorf("reload %s: %w", d.o.ConfigPath, err)
+	}
+	if err := d.sched.Reload(schedApps(cfg)); err != nil {
+		d.record(ctx, rotator.EventConfigRejected, map[string]string{"path": d.o.ConfigPath, "error": err.Error()})
+		return fmt.Errorf("reload %s: %w", d.o.ConfigPath, err)
+	}
+	old := d.appList()
+	d.mu.Lock()
+	d.cfg = cfg
+	d.mu.Unlock()
+	d.setApps(cfg)
+	for _, a := range old {
+		if _, ok := d.app(a.Name); !ok {
+			d.metrics.ForgetApp(a.Name)
+		}
+	}
+	// Apps that are new to the scheduler learn their last rotation.
+	go d.seed(d.opsCtx) // bounded by the Vault timeout; results only move times forward
+	d.log.Info("config reloaded", zap.Int("apps", len(cfg.Apps)))
+	d.record(ctx, rotator.EventConfigReloaded, map[string]string{"path": d.o.ConfigPath, "apps": fmt.Sprint(len(cfg.Apps))})
+	return nil
+}
+
+// reloadable reports why cfg cannot replace the running config in place.
+func (d *Daemon) reloadable(cfg *config.Config) error {
+	d.mu.Lock()
+	cur := d.cfg
+	d.mu.Unlock()
+	var probs []error
+	if fmt.Sprint(cfg.Vault) != fmt.Sprint(cur.Vault) {
+		probs = append(probs, errors.New("vault settings changed (restart needed)"))
+	}
+	if fmt.Sprint(cfg.DevHubs) != fmt.Sprint(cur.DevHubs) {
+		probs = append(probs, errors.New("devhubs changed (restart needed)"))
+	}
+	if fmt.Sprint(cfg.Audit) != fmt.Sprint(cur.Audit) || fmt.Sprint(cfg.Server) != fmt.Sprint(cur.Server) ||
+		fmt.Sprint(cfg.Notifications.Webhooks) != fmt.Sprint(cur.Notifications.Webhooks) {
+		probs = append(probs, errors.New("audit, server or webhook settings changed (restart needed)"))
+	}
+	return errors.Join(probs...)
+}
+
+func (d *Daemon) setApps(cfg *config.Config) {
+	apps := map[string]rotator.App{}
+	to := map[string][]string{}
+	for _, a := range cfg.Apps {
+		if a.Disabled {
+			continue
+		}
+		apps[a.Name] = wire.App(cfg, a)
+		to[a.Name] = a.Notify
+	}
+	d.mu.Lock()
+	d.apps, d.notifTo = apps, to
+	d.mu.Unlock()
+}
+
+// app returns the engine model of a configured, enabled app.
+func (d *Daemon) app(name string) (rotator.App, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	a, ok := d.apps[name]
+	return a, ok
+}
+
+// appList returns the enabled apps in config order.
+func (d *Daemon) appList() []rotator.App {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make([]rotator.App, 0, len(d.apps))
+	for _, a := range d.cfg.Apps {
+		if x, ok := d.apps[a.Name]; ok {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+func schedApps(cfg *config.Config) []scheduler.App {
+	out := make([]scheduler.App, 0, len(cfg.Apps))
+	for _, a := range cfg.Apps {
+		if a.Disabled {
+			continue
+		}
+		out = append(out, scheduler.App{Name: a.Name, DevHub: a.DevHub, Schedule: a.Schedule, Window: a.Window.D(), MaxAge: a.MaxAge.D()})
+	}
+	return out
+}
+
+// backoff is the scheduler's wait after a failure that did not name its own
+// retry time: initial, doubling up to max.
+func backoff(initial, maxWait time.Duration) func(int) time.Duration {
+	return func(attempt int) time.Duration {
+		w := initial
+		for i := 1; i < attempt && w < maxWait; i++ {
+			w *= 2
+		}
+		return min(w, maxWait)
+	}
+}
+
+// usage is the scheduler's view of a Dev Hub's API consumption.
+func (d *Daemon) usage(devhub string) (rotator.APIUsage, bool) {
+	iss, ok := d.rt.Issuers[devhub]
+	if !ok {
+		return rotator.APIUsage{}, false
+	}
+	return iss.Usage()
+}
+
+// seed reads every app's path and journal from Vault with bounded
+// concurrency and tells the scheduler the last rotation and the end of an
+// open overlap. It returns the apps that have a journal.
+func (d *Daemon) seed(ctx context.Context) []string {
+	apps := d.appList()
+	var (
+		mu        sync.Mutex
+		journaled []string
+		wg        sync.WaitGroup
+		sem       = make(chan struct{}, 16)
+	)
+	for _, a := range apps {
+		if ctx.Err() != nil {
+			break
+		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if _, _, err := d.rt.Vault.Load(ctx, a.Name); err == nil {
+				mu.Lock()
+				journaled = append(journaled, a.Name)
+				mu.Unlock()
+			}
+			st, _, err := d.rt.Vault.ReadCredentials(ctx, a.VaultPath)
+			if err != nil {
+				if !errors.Is(err, rotator.ErrNotFound) {
+					d.log.Warn("read app path at start", zap.String(rotator.LogKeyApp, a.Name), zap.Error(err))
+					d.metrics.VaultError(err)
+				}
+				return
+			}
+			d.learn(a.Name, st)
+		}()
+	}
+	wg.Wait()
+	return journaled
+}
+
+// learn folds what Vault holds for an app into the scheduler and metrics.
+func (d *Daemon) learn(app string, st rotator.StoredCredentials) {
+	if !st.RotatedAt.IsZero() {
+		d.sched.Rotated(app, st.RotatedAt)
+		d.metrics.SetLastSuccess(app, st.RotatedAt)
+	}
+	d.metrics.SetPreviousExpiry(app, st.PreviousValidUntil)
+	if !st.Previous.IsZero() {
+		at := st.PreviousValidUntil
+		if at.IsZero() {
+			at = d.o.Clock.Now()
+		}
+		_ = d.sched.ScheduleRetire(app, at)
+	}
+	if s, ok := d.sched.State(app); ok {
+		d.metrics.SetNextRotation(app, s.Next)
+	}
+}
+
+// resume finishes every journaled rotation found at start (this also
+// restores a secret-access setting a crash left open, I5).
+func (d *Daemon) resume(ctx context.Context, apps []string) {
+	for _, name := range apps {
+		app, ok := d.app(name)
+		if !ok || ctx.Err() != nil {
+			continue
+		}
+		start := d.o.Clock.Now()
+		res, err := d.rt.Engine.Resume(ctx, app)
+		if res.Outcome == rotator.OutcomeSkipped && err == nil {
+			continue
+		}
+		d.log.Info("resumed journal at start", zap.String(rotator.LogKeyApp, name), zap.String("outcome", string(res.Outcome)), zap.Error(err))
+		d.afterRotation(ctx, app, res, err, start)
+	}
+}
+
+// record writes a daemon-level audit event; a failure is logged (the
+// daemon's own events never block rotations).
+func (d *Daemon) record(ctx context.Context, t rotator.EventType, details map[string]string) {
+	if d.rt.Audit == nil {
+		return
+	}
+	ev := rotator.Event{Type: t, Time: d.o.Clock.Now(), Actor: rotator.Actor{Kind: rotator.ActorSystem, Identity: d.o.RuntimeOptions.Holder}, Outcome: rotator.OutcomeOK, Details: details}
+	if t == rotator.EventConfigRejected {
+		ev.Outcome = rotator.OutcomeFailed
+	}
+	if err := d.rt.Audit.Record(ctx, ev); err != nil {
+		d.log.Error("audit record failed", zap.String("event", string(t)), zap.Error(err))
+	}
+}
+
+func (d *Daemon) vaultReady(ctx context.Context) error {
+	if _, err := d.rt.Vault.API().Auth().Token().LookupSelfWithContext(ctx); err != nil {
+		return fmt.Errorf("vault token: %w", err)
+	}
+	return nil
+}
+
+func (d *Daemon) configReady(context.Context) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.cfg == nil || !d.ready {
+		return errors.New("config not loaded yet")
+	}
+	return nil
+}

@@ -1,0 +1,344 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ecarotator/ecarotator/internal/config"
+	"github.com/ecarotator/ecarotator/internal/notify"
+	"github.com/ecarotator/ecarotator/rotator"
+	"github.com/ecarotator/ecarotator/rotator/scheduler"
+	"github.com/ecarotator/ecarotator/vault"
+	"go.uber.org/zap"
+)
+
+// lockedRetry is how soon a run that met another holder's lease looks
+// again: the other rotation is either about to finish (then the slot is
+// served) or dead (then its lease expires and this replica resumes it).
+func (d *Daemon) lockedRetry() time.Duration {
+	return min(5*time.Second, max(d.cfg.Vault.LockTTL.D()/4, time.Second))
+}
+
+// runRotation is the scheduler's rotation callback for one app.
+func (d *Daemon) runRotation(ctx context.Context, name, reason string) error {
+	app, ok := d.app(name)
+	if !ok {
+		return nil // removed by a reload while queued
+	}
+	now := d.o.Clock.Now()
+	log := d.log.With(zap.String(rotator.LogKeyApp, name), zap.String(rotator.LogKeyOrg, app.DevHub), zap.String(rotator.LogKeyReason, reason))
+
+	// The slot this run serves; a retry keeps serving the slot of the run
+	// that failed.
+	slot := scheduler.SlotFromContext(ctx)
+	d.mu.Lock()
+	if slot.IsZero() {
+		slot = d.serving[name]
+	} else {
+		d.serving[name] = slot
+	}
+	d.mu.Unlock()
+
+	// The slot lease makes "re-read Vault, then rotate" atomic across
+	// replicas: without it, a replica that read rotated_at just before
+	// another one committed would rotate the same slot again.
+	lease, err := d.rt.Vault.Acquire(ctx, "slot/"+name, d.o.RuntimeOptions.Holder, d.cfg.Vault.LockTTL.D())
+	if err != nil {
+		if errors.Is(err, rotator.ErrLocked) {
+			log.Debug("another replica is running this app; looking again soon")
+			return scheduler.Retry(now.Add(d.lockedRetry()))
+		}
+		d.metrics.VaultError(err)
+		return d.noteErr(name, fmt.Errorf("slot lease: %w", err))
+	}
+	kaCtx, stopKA := context.WithCancel(ctx)
+	lost := d.rt.Vault.KeepAlive(kaCtx, lease, d.cfg.Vault.LockTTL.D())
+	defer func() {
+		stopKA()
+		for range lost { //nolint:revive // drain: KeepAlive closes the channel
+		}
+		if err := d.rt.Vault.Release(context.WithoutCancel(ctx), lease); err != nil {
+			log.Warn("release slot lease", zap.Error(err))
+		}
+	}()
+
+	in := Input{Now: now, Reason: scheduler.Reason(reason), Slot: slot, MaxAge: app.MaxAge, Adopt: app.Adopt}
+	if j, _, err := d.rt.Vault.Load(ctx, name); err == nil {
+		in.Journal = &j
+	} else if !errors.Is(err, rotator.ErrNotFound) {
+		d.metrics.VaultError(err)
+		return d.noteErr(name, fmt.Errorf("load journal: %w", err))
+	}
+	st, meta, err := d.rt.Vault.ReadCredentials(ctx, app.VaultPath)
+	if err != nil && !errors.Is(err, rotator.ErrNotFound) {
+		d.metrics.VaultError(err)
+		return d.noteErr(name, fmt.Errorf("read %s: %w", app.VaultPath, err))
+	}
+	in.RotatedAt, in.PreviousValidUntil = st.RotatedAt, st.PreviousValidUntil
+	in.Managed = meta.Managed && !st.Current.IsZero()
+	if in.RotatedAt.IsZero() && in.Managed {
+		in.RotatedAt = meta.UpdatedAt
+	}
+	v := Decide(in)
+	switch v.Action {
+	case ActSkip:
+		log.Info("run skipped", zap.String("verdict", v.Reason), zap.Time("slot", slot), zap.Time("rotated_at", st.RotatedAt))
+		d.forgetSlot(name)
+		d.sched.Rotated(name, st.RotatedAt)
+		d.setErr(name, "")
+		return nil
+	case ActWait:
+		until := v.Until
+		if until.IsZero() {
+			until = now.Add(d.cfg.Scheduler.RetryMax.D())
+		}
+		log.Info("run waits", zap.String("verdict", v.Reason), zap.Time("until", until))
+		if v.Reason == VerdictOrphaned || v.Reason == VerdictUnmanaged {
+			d.setErr(name, v.Reason)
+		}
+		d.metrics.SetOrphaned(name, v.Reason == VerdictOrphaned)
+		return scheduler.Retry(until)
+	}
+
+	log.Info("rotation starting", zap.String("verdict", v.Reason), zap.Time("slot", slot))
+	res, err := d.rt.Engine.Rotate(ctx, app, rotator.Request{Actor: rotator.Actor{Kind: rotator.ActorScheduler, Reason: reason}})
+	return d.afterRotation(ctx, app, res, err, now)
+}
+
+// afterRotation turns an engine result into metrics, notifications, the
+// retire schedule and the scheduler's answer.
+func (d *Daemon) afterRotation(ctx context.Context, app rotator.App, res rotator.Result, err error, start time.Time) error {
+	name := app.Name
+	now := d.o.Clock.Now()
+	d.updateUsage(app.DevHub)
+	switch {
+	case err == nil:
+		if res.Outcome == rotator.OutcomeOK {
+			d.metrics.ObserveRotation(name, rotator.OutcomeOK, rotator.StepFinish, now.Sub(start))
+			d.notifyApp(notify.Message{Event: notify.EventRotationSucceeded, App: name, Org: app.DevHub, RotationID: res.RotationID,
+				Outcome: string(rotator.OutcomeOK), Message: fmt.Sprintf("new consumer key %s, vault version %d", res.ConsumerKey, res.VaultVersion)})
+		}
+		d.forgetSlot(name)
+		d.setErr(name, "")
+		d.metrics.SetOrphaned(name, false)
+		if st, _, rerr := d.rt.Vault.ReadCredentials(context.WithoutCancel(ctx), app.VaultPath); rerr == nil {
+			d.learn(name, st)
+		}
+		return nil
+	case errors.Is(err, rotator.ErrLocked):
+		// Another holder has the app or (toggle mode) its Dev Hub's
+		// secret-access setting: not a failure, look again soon.
+		at := now.Add(d.lockedRetry())
+		if res.NextAttemptAt.After(at) {
+			at = res.NextAttemptAt
+		}
+		return scheduler.Retry(at)
+	case errors.Is(err, rotator.ErrBackoff):
+		return scheduler.Retry(res.NextAttemptAt)
+	}
+	d.setErr(name, err.Error())
+	step := res.Step
+	if step == "" {
+		step = rotator.StepLock
+	}
+	d.metrics.ObserveRotation(name, rotator.OutcomeFailed, step, now.Sub(start))
+	if isVaultErr(err, step) {
+		d.metrics.VaultError(err)
+	} else {
+		d.metrics.SalesforceError(app.DevHub, err)
+	}
+	event := notify.EventRotationFailed
+	switch {
+	case res.Orphaned || errors.Is(err, rotator.ErrOrphaned):
+		event = notify.EventRotationOrphaned
+		d.metrics.SetOrphaned(name, true)
+	case errors.Is(err, rotator.ErrDrift):
+		event = notify.EventDriftDetected
+	}
+	if !errors.Is(err, rotator.ErrOrphaned) { // an orphan was announced when it happened
+		d.notifyApp(notify.Message{Event: event, App: name, Org: app.DevHub, RotationID: res.RotationID, Outcome: string(rotator.OutcomeFailed), Message: err.Error()})
+	}
+	if res.Orphaned || errors.Is(err, rotator.ErrOrphaned) {
+		return scheduler.Retry(now.Add(d.cfg.Scheduler.RetryMax.D()))
+	}
+	if !res.NextAttemptAt.IsZero() {
+		return &scheduler.RetryError{At: res.NextAttemptAt, Err: err}
+	}
+	return err
+}
+
+// isVaultErr guesses which side an engine error came from, for the error
+// counters: Vault's own sentinels, or the steps that only talk to Vault.
+func isVaultErr(err error, step rotator.Step) bool {
+	if errors.Is(err, vault.ErrSealed) || errors.Is(err, vault.ErrBadCredentials) || errors.Is(err, rotator.ErrAudit) {
+		return true
+	}
+	return step == rotator.StepLock || step == rotator.StepCommit
+}
+
+// runRetire is the scheduler's retire callback: the previous pair's overlap
+// has ended.
+func (d *Daemon) runRetire(ctx context.Context, name, _ string) error {
+	app, ok := d.app(name)
+	if !ok {
+		return nil
+	}
+	now := d.o.Clock.Now()
+	res, err := d.rt.Engine.Retire(ctx, app)
+	switch {
+	case err == nil && res.Outcome == rotator.OutcomeSkipped && !res.NextAttemptAt.IsZero():
+		return scheduler.Retry(res.NextAttemptAt) // not yet (clock skew with the writer)
+	case err == nil:
+		d.metrics.SetPreviousExpiry(name, time.Time{})
+		if res.Outcome == rotator.OutcomeOK {
+			d.log.Info("previous credentials retired", zap.String(rotator.LogKeyApp, name), zap.String("previous_key", res.PreviousKey))
+		}
+		return nil
+	case errors.Is(err, rotator.ErrLocked), errors.Is(err, rotator.ErrInFlight):
+		return scheduler.Retry(now.Add(d.lockedRetry()))
+	case errors.Is(err, rotator.ErrOrphaned):
+		return scheduler.Retry(now.Add(d.cfg.Scheduler.RetryMax.D()))
+	}
+	d.log.Warn("retire failed", zap.String(rotator.LogKeyApp, name), zap.Error(err))
+	if isVaultErr(err, rotator.StepRetire) {
+		d.metrics.VaultError(err)
+	} else {
+		d.metrics.SalesforceError(app.DevHub, err)
+	}
+	return err
+}
+
+// observe feeds scheduler events into logs and metrics.
+func (d *Daemon) observe(ev scheduler.Event) {
+	switch ev.Kind {
+	case scheduler.EventDeferred:
+		d.metrics.Deferred(ev.DevHub, string(ev.Reason))
+		d.log.Warn("run deferred", zap.String(rotator.LogKeyApp, ev.App), zap.String(rotator.LogKeyOrg, ev.DevHub), zap.Time("until", ev.Until), zap.Error(ev.Err))
+	case scheduler.EventStarted:
+		d.log.Debug("run started", zap.String(rotator.LogKeyApp, ev.App), zap.String(rotator.LogKeyReason, string(ev.Reason)))
+	case scheduler.EventFailed:
+		var re *scheduler.RetryError
+		if errors.As(ev.Err, &re) && re.Err == nil {
+			break // a deliberate "look again at", not a failure
+		}
+		d.log.Warn("run failed", zap.String(rotator.LogKeyApp, ev.App), zap.Time("retry_at", ev.Until), zap.Error(ev.Err))
+	}
+	if s, ok := d.sched.State(ev.App); ok {
+		d.metrics.SetNextRotation(ev.App, s.Next)
+	}
+}
+
+// updateUsage publishes a Dev Hub's last seen API usage.
+func (d *Daemon) updateUsage(devhub string) {
+	if u, ok := d.usage(devhub); ok {
+		d.metrics.SetAPIUsage(devhub, u)
+	}
+}
+
+func (d *Daemon) forgetSlot(app string) {
+	d.mu.Lock()
+	delete(d.serving, app)
+	d.mu.Unlock()
+}
+
+func (d *Daemon) setErr(app, msg string) {
+	d.mu.Lock()
+	if msg == "" {
+		delete(d.lastErr, app)
+	} else {
+		d.lastErr[app] = msg
+	}
+	d.mu.Unlock()
+}
+
+func (d *Daemon) noteErr(app string, err error) error {
+	d.setErr(app, err.Error())
+	return err
+}
+
+// newNotifier builds the webhook notifier, reading each webhook's HMAC key
+// (field hmac_key) from Vault. No webhooks: nil.
+func (d *Daemon) newNotifier(ctx context.Context, cfg *config.Config) (*notify.Notifier, error) {
+	ws := cfg.Notifications.Webhooks
+	if len(ws) == 0 {
+		return nil, nil
+	}
+	hooks := make([]notify.Webhook, 0, len(ws))
+	for _, w := range ws {
+		var key rotator.Secret
+		if w.SecretVaultPath != "" {
+			k, err := d.rt.Vault.LoadJWTKey(ctx, w.SecretVaultPath, "hmac_key")
+			if err != nil {
+				return nil, fmt.Errorf("daemon: webhook %s: hmac key at %s: %w", w.Name, w.SecretVaultPath, err)
+			}
+			key = k
+		}
+		hooks = append(hooks, notify.Webhook{Name: w.Name, URL: w.URL, Secret: key, Events: w.Events, Timeout: w.Timeout.D(), MaxAttempts: w.MaxAttempts})
+	}
+	n, err := notify.New(notify.Options{
+		Webhooks: hooks, Client: d.o.WebhookClient, Now: d.o.Clock.Now, Backoff: d.o.WebhookBackoff,
+		Logger: d.log.Named("notify"),
+		Report: func(r notify.Result) {
+			d.metrics.WebhookDelivery(r.Webhook, r.Err)
+			if r.Err != nil {
+				d.log.Warn("webhook delivery failed", zap.String("webhook", r.Webhook), zap.String("event", r.Event), zap.Int("attempts", r.Attempts), zap.Error(r.Err))
+			}
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("daemon: %w", err)
+	}
+	return n, nil
+}
+
+// notifyApp queues a webhook message for the app's webhooks.
+func (d *Daemon) notifyApp(m notify.Message) {
+	if d.notify == nil {
+		return
+	}
+	d.mu.Lock()
+	m.To = d.notifTo[m.App]
+	d.mu.Unlock()
+	if m.Time.IsZero() {
+		m.Time = d.o.Clock.Now()
+	}
+	if err := d.notify.Notify(m); err != nil {
+		d.log.Warn("webhook not queued", zap.String("event", m.Event), zap.String(rotator.LogKeyApp, m.App), zap.Error(err))
+	}
+}
+
+// remind sends the "upcoming rotation" reminders, looking every tick.
+func (d *Daemon) remind(ctx context.Context) {
+	var r notify.Reminders
+	tick := d.cfg.Scheduler.Tick.D()
+	for {
+		now := d.o.Clock.Now()
+		next := map[string]time.Time{}
+		devhub := map[string]string{}
+		for _, s := range d.sched.Snapshot() {
+			if !s.Next.IsZero() && s.Reason != scheduler.ReasonRetry {
+				next[s.App], devhub[s.App] = s.Next, s.DevHub
+			}
+		}
+		lead := d.cfg.Notifications.ReminderLead.D()
+		for _, app := range r.Due(now, next, lead) {
+			d.notifyApp(notify.Message{Event: notify.EventRotationUpcoming, App: app, Org: devhub[app], Due: next[app],
+				Message: "rotation planned at " + next[app].UTC().Format(time.RFC3339)})
+		}
+		t := d.o.Clock.NewTimer(tick)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C():
+		}
+	}
+}
+
+// notifyRevoked is the previous.revoked webhook message.
+func notifyRevoked(app rotator.App, res rotator.Result) notify.Message {
+	return notify.Message{Event: notify.EventPreviousRevoked, App: app.Name, Org: app.DevHub, RotationID: res.RotationID,
+		Outcome: string(rotator.OutcomeOK), Message: "previous consumer key " + res.PreviousKey + " revoked"}
+}

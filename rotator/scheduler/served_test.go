@@ -1,0 +1,87 @@
+package scheduler
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+func TestSchedulerPassesTheSlotToTheCallback(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		t0 := time.Now()
+		var mu sync.Mutex
+		var slots []time.Time
+		s := mustNew(t, Options{
+			Apps: []App{{Name: "billing", DevHub: "hub", Schedule: "@hourly", LastRotation: t0}},
+			Run: func(ctx context.Context, _, _ string) error {
+				mu.Lock()
+				slots = append(slots, SlotFromContext(ctx))
+				mu.Unlock()
+				return nil
+			},
+		})
+		stop := start(t, s)
+		time.Sleep(2*time.Hour + time.Minute)
+		if err := stop(); err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		want := []time.Time{t0.Add(time.Hour), t0.Add(2 * time.Hour)}
+		if len(slots) != len(want) {
+			t.Fatalf("got slots %v, want %v", slots, want)
+		}
+		for i := range want {
+			if !slots[i].Equal(want[i]) {
+				t.Errorf("run %d: slot %s, want %s", i, slots[i], want[i])
+			}
+		}
+	})
+}
+
+func TestSchedulerRotatedAlignsEverySlotsOnTheStoresTime(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		t0 := time.Now()
+		// Another replica served the t0+40s slot and rotated at t0+43s
+		// (its own jitter); this one's callback learns that from the store
+		// and reports it while running. The next slot must follow the
+		// store's time, as on the other replica, not this run's.
+		other := t0.Add(43 * time.Second)
+		var mu sync.Mutex
+		var runs []time.Time
+		var s *Scheduler
+		run := func(ctx context.Context, app, _ string) error {
+			mu.Lock()
+			runs = append(runs, time.Now())
+			first := len(runs) == 1
+			mu.Unlock()
+			if first {
+				time.Sleep(5 * time.Second) // reading the store takes time
+				s.Rotated(app, other)
+			}
+			return nil
+		}
+		s = mustNew(t, Options{
+			Apps: []App{{Name: "billing", DevHub: "hub", Schedule: "@every 40s", Window: 10 * time.Second, LastRotation: t0}},
+			Run:  run,
+			Rand: fixed(0),
+		})
+		stop := start(t, s)
+		time.Sleep(100 * time.Second)
+		if err := stop(); err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		want := []time.Time{t0.Add(40 * time.Second), other.Add(40 * time.Second)}
+		if len(runs) < 2 || !runs[0].Equal(want[0]) || !runs[1].Equal(want[1]) {
+			t.Fatalf("runs at %v, want the first two at %v", runs, want)
+		}
+		st, _ := s.State("billing")
+		if !st.LastRotation.Equal(other.Add(40 * time.Second)) {
+			t.Errorf("last rotation %s, want the second run's time %s", st.LastRotation, other.Add(40*time.Second))
+		}
+	})
+}
