@@ -73,6 +73,10 @@ type Options struct {
 	Sleep func(ctx context.Context, d time.Duration) error
 	// NewID returns a fresh rotation id; default 16 random bytes in hex.
 	NewID func() string
+	// Exposure counts the rotations of each Dev Hub that rely on its
+	// secret-access setting being open (toggle mode); default a
+	// JournalLedger on Journal.
+	Exposure ExposureLedger
 }
 
 func (o *Options) validate() error {
@@ -109,6 +113,9 @@ func (o *Options) validate() error {
 	if o.NewID == nil {
 		o.NewID = randomID
 	}
+	if o.Exposure == nil && o.Journal != nil {
+		o.Exposure = JournalLedger{Journal: o.Journal}
+	}
 	if len(errs) > 0 {
 		return fmt.Errorf("rotator: invalid options: %w", errors.Join(errs...))
 	}
@@ -143,7 +150,9 @@ func randomID() string {
 //	journal says                      resume does
 //	none                              fresh rotation (preflight creates the journal)
 //	preflight done                    expose: record prior setting, open it
-//	PriorExposure set                 re-read setting; open if closed; restore at the end
+//	PriorExposure set                 join the Dev Hub's shared opening again; re-read the
+//	                                  setting, open if closed; leave it at the end (the
+//	                                  last holder out restores the prior value)
 //	stage started, no Pending         GET staged: Active (created after our POST) with
 //	                                  secret → adopt into journal;
 //	                                  Active without secret → DELETE, POST again;
@@ -159,8 +168,14 @@ func randomID() string {
 //	commit done / finish started      restore exposure, audit success, clear journal
 //	step "retire"                     finish the retire (Retire's own journal)
 //	Orphaned / NextAttemptAt future   only restore exposure; ErrOrphaned / ErrBackoff
+//
+// Toggle-mode rotations of one Dev Hub share one opening of its secret-access
+// setting (exposure.go): the first in records the prior value and opens it,
+// others join, the last one out restores it. Holders whose app lease is gone
+// are dropped, so a crashed rotation cannot keep the setting open for ever.
 type Engine struct {
-	o Options
+	o      Options
+	ledger ExposureLedger
 }
 
 // NewEngine checks o and returns an Engine.
@@ -168,7 +183,7 @@ func NewEngine(o Options) (*Engine, error) {
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
-	return &Engine{o: o}, nil
+	return &Engine{o: o, ledger: o.Exposure}, nil
 }
 
 // Request is one call to Rotate.
@@ -219,16 +234,16 @@ var stepOrder = map[Step]int{
 // run is the state of one call. It lives only for the call; everything
 // that must survive a crash is in j and saved through the Journal.
 type run struct {
-	app           App
-	iss           Issuer
-	actor         Actor
-	adopt         bool
-	lease         Lease // the app lease, passed to fenced writes
-	appLease      held
-	exposureLease held // toggle mode: the Dev Hub's secret-access setting
-	j             JournalEntry
-	jv            int // journal version; 0 while no journal exists
-	resumed       bool
+	app          App
+	iss          Issuer
+	actor        Actor
+	adopt        bool
+	lease        Lease // the app lease, passed to fenced writes
+	appLease     held
+	exposureHeld bool // a holder of the Dev Hub's shared opening (toggle mode)
+	j            JournalEntry
+	jv           int // journal version; 0 while no journal exists
+	resumed      bool
 
 	appRef   AppRef
 	consumer Consumer
@@ -311,23 +326,23 @@ func (e *Engine) lock(ctx context.Context, r *run) error {
 // renew extends the lease once half of it is used. ErrFenced means another
 // replica took the app over: the caller stops at once.
 func (e *Engine) renew(ctx context.Context, r *run) error {
-	for _, h := range []*held{&r.appLease, &r.exposureLease} {
-		if !h.ok || h.l.ExpiresAt.Sub(e.now()) > e.o.LockTTL/2 {
-			continue
-		}
-		l, err := e.o.Locker.Renew(ctx, h.l, e.o.LockTTL)
-		if err != nil {
-			return fmt.Errorf("renew lease %s: %w", h.l.Name, err)
-		}
-		h.l = l
+	h := &r.appLease
+	if !h.ok || h.l.ExpiresAt.Sub(e.now()) > e.o.LockTTL/2 {
+		return nil
 	}
-	r.lease = r.appLease.l
+	l, err := e.o.Locker.Renew(ctx, h.l, e.o.LockTTL)
+	if err != nil {
+		return fmt.Errorf("renew lease %s: %w", h.l.Name, err)
+	}
+	h.l = l
+	r.lease = l
 	return nil
 }
 
-// release gives back every lease the call holds.
+// release gives back the app lease. A holder of the Dev Hub's opening
+// that could not leave it is dropped by the next join or leave once this
+// lease is gone.
 func (e *Engine) release(ctx context.Context, r *run) {
-	e.releaseExposure(ctx, r)
 	if !r.appLease.ok {
 		return
 	}
@@ -335,34 +350,6 @@ func (e *Engine) release(ctx context.Context, r *run) {
 		r.log.Warn("release lease", zap.Error(err))
 	}
 	r.appLease.ok = false
-}
-
-// lockExposure takes the Dev Hub's exposure lease before the secret-access
-// setting is read-and-recorded or changed in toggle mode. The setting is
-// org-wide: without this, two apps of one Dev Hub rotating at once would
-// record each other's "on" as their prior value and leave it on (I5).
-// ErrLocked means another rotation of that Dev Hub holds it; the attempt
-// fails and backs off.
-func (e *Engine) lockExposure(ctx context.Context, r *run) error {
-	if r.exposureLease.ok {
-		return nil
-	}
-	l, err := e.o.Locker.Acquire(ctx, "exposure/"+r.app.DevHub, e.o.Holder+"/"+r.app.Name, e.o.LockTTL)
-	if err != nil {
-		return fmt.Errorf("lock secret access of dev hub %s: %w", r.app.DevHub, err)
-	}
-	r.exposureLease = held{l: l, ok: true}
-	return nil
-}
-
-func (e *Engine) releaseExposure(ctx context.Context, r *run) {
-	if !r.exposureLease.ok {
-		return
-	}
-	if err := e.o.Locker.Release(ctx, r.exposureLease.l); err != nil {
-		r.log.Warn("release exposure lease", zap.Error(err))
-	}
-	r.exposureLease.ok = false
 }
 
 // loadJournal reads the app's journal; found=false when there is none.
@@ -401,11 +388,6 @@ func (e *Engine) mutate(ctx context.Context, r *run, op string, fn func() error)
 	}
 	if err := e.o.Locker.Check(ctx, r.lease); err != nil {
 		return fmt.Errorf("check lease before %s: %w", op, err)
-	}
-	if r.exposureLease.ok {
-		if err := e.o.Locker.Check(ctx, r.exposureLease.l); err != nil {
-			return fmt.Errorf("check exposure lease before %s: %w", op, err)
-		}
 	}
 	if err := e.hook("before:" + op); err != nil {
 		return err

@@ -251,10 +251,11 @@ func isAbort(err error) bool {
 // the journal does not record, and the change is safe: closing is
 // idempotent, the journal still holds the prior value, and the next
 // attempt's restoreExposure re-reads the setting before it acts. It only
-// acts while this run holds the Dev Hub's exposure lease, so no other
-// rotation of that org is relying on the setting being open.
+// acts while this run is a holder of the Dev Hub's shared opening. Other
+// holders cannot make progress without Vault either (their journal writes
+// fail too), and each re-opens the setting on its next attempt.
 func (e *Engine) closeExposureUnjournaled(ctx context.Context, r *run) {
-	if r.app.SecretAccessMode != SecretAccessToggle || r.j.PriorExposure == nil || *r.j.PriorExposure || !r.exposureLease.ok {
+	if r.app.SecretAccessMode != SecretAccessToggle || r.j.PriorExposure == nil || *r.j.PriorExposure || !r.exposureHeld {
 		return
 	}
 	if err := r.iss.SetSecretAccess(ctx, false); err != nil {

@@ -180,23 +180,28 @@ func (e *Engine) expose(ctx context.Context, r *run) error {
 	return e.adoptIfNeeded(ctx, r)
 }
 
+// openExposure joins the Dev Hub's shared opening (toggle mode), saves its
+// prior value in the journal, and switches the setting on if it is off.
+// The order is what I5 needs: the ledger and the journal both hold the
+// prior value before the setting changes, so a crash at any point leaves a
+// record that Resume (or the last holder out) restores from.
 func (e *Engine) openExposure(ctx context.Context, r *run) error {
 	if r.app.SecretAccessMode != SecretAccessToggle {
 		return nil
 	}
-	if err := e.lockExposure(ctx, r); err != nil {
+	prior, err := e.joinExposure(ctx, r)
+	if err != nil {
 		return err
 	}
-	on, err := r.iss.SecretAccess(ctx)
-	if err != nil {
-		return fmt.Errorf("read secret access setting: %w", err)
-	}
-	if r.j.PriorExposure == nil {
-		prior := on
+	if r.j.PriorExposure == nil || *r.j.PriorExposure != prior {
 		r.j.PriorExposure = &prior
 		if err := e.save(ctx, r); err != nil {
 			return err
 		}
+	}
+	on, err := r.iss.SecretAccess(ctx)
+	if err != nil {
+		return fmt.Errorf("read secret access setting: %w", err)
 	}
 	if on {
 		return nil
@@ -212,38 +217,20 @@ func (e *Engine) openExposure(ctx context.Context, r *run) error {
 	return e.record(ctx, r, EventExposureOpened, StepExpose, OutcomeOK, nil, nil)
 }
 
-// restoreExposure puts the secret-access setting back to the value saved in
-// the journal (toggle mode) and forgets that value. It re-reads the setting
-// first, so running it twice (after a crash) changes nothing.
+// restoreExposure leaves the Dev Hub's shared opening (toggle mode): when r
+// was the last holder the setting goes back to its prior value. Then the
+// journal forgets the prior value. Running it twice (after a crash) changes
+// nothing: leaving re-reads the holders and the setting.
 func (e *Engine) restoreExposure(ctx context.Context, r *run) error {
 	if r.app.SecretAccessMode != SecretAccessToggle || r.j.PriorExposure == nil || r.jv == 0 {
 		return nil
 	}
-	if err := e.lockExposure(ctx, r); err != nil {
+	if err := e.leaveExposure(ctx, r); err != nil {
 		return err
-	}
-	if !*r.j.PriorExposure {
-		on, err := r.iss.SecretAccess(ctx)
-		if err != nil {
-			return fmt.Errorf("read secret access setting: %w", err)
-		}
-		if on {
-			if err := e.mutate(ctx, r, "close_exposure", func() error { return r.iss.SetSecretAccess(ctx, false) }); err != nil {
-				return fmt.Errorf("restore secret access: %w", err)
-			}
-			r.log.Info("secret access restored")
-			if err := e.record(ctx, r, EventExposureRestored, StepFinish, OutcomeOK, nil, map[string]string{"value": "false"}); err != nil {
-				return err
-			}
-		}
 	}
 	r.j.PriorExposure = nil
 	r.setExtra(ExtraOp, "")
-	if err := e.save(ctx, r); err != nil {
-		return err
-	}
-	e.releaseExposure(ctx, r)
-	return nil
+	return e.save(ctx, r)
 }
 
 // adoptIfNeeded takes over a path without the managed-by marker or without

@@ -1,0 +1,292 @@
+package rotator
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// ExposureHolder is one rotation (or retire) relying on its Dev Hub's
+// secret-access setting being open. Lease is the app lease of that run: a
+// holder whose lease is gone (expired, released or taken over) crashed or
+// gave up, and is dropped so the count cannot leak.
+type ExposureHolder struct {
+	App   string    `json:"app"`
+	Lease Lease     `json:"lease"`
+	Since time.Time `json:"since"`
+}
+
+// ExposureState is a Dev Hub's shared opening of the secret-access
+// setting (toggle mode): the value the setting had before the first holder
+// opened it, the holders, and — while the last holder restores the setting —
+// that closer. The zero value means nobody holds it.
+type ExposureState struct {
+	Prior   *bool
+	Holders map[string]ExposureHolder // by app name
+	Closer  *ExposureHolder
+}
+
+// ExposureLedger keeps ExposureState per Dev Hub with check-and-set, so that
+// every replica agrees on who holds an opening.
+type ExposureLedger interface {
+	// LoadExposure returns the state and its version (zero state and 0
+	// when there is none).
+	LoadExposure(ctx context.Context, devhub string) (ExposureState, int, error)
+	// SaveExposure writes s if the stored version is still cas; ErrConflict
+	// otherwise.
+	SaveExposure(ctx context.Context, devhub string, s ExposureState, cas int) (int, error)
+}
+
+// JournalLedger is the default ExposureLedger: it keeps each Dev Hub's
+// state as a journal entry named ExposureKey(devhub), so any Journal (the
+// Vault adapter writes <state_prefix>/exposure/<devhub>) carries it with the
+// journal's own check-and-set and no further adapter.
+type JournalLedger struct{ Journal Journal }
+
+var _ ExposureLedger = JournalLedger{}
+
+// ExposureKey is the journal name of devhub's shared opening. App names
+// cannot contain "/", so it never collides with an app's journal.
+func ExposureKey(devhub string) string { return "exposure/" + devhub }
+
+const (
+	extraHolderPrefix = "holder."
+	extraCloser       = "closer"
+)
+
+// LoadExposure implements ExposureLedger.
+func (l JournalLedger) LoadExposure(ctx context.Context, devhub string) (ExposureState, int, error) {
+	j, v, err := l.Journal.Load(ctx, ExposureKey(devhub))
+	if errors.Is(err, ErrNotFound) {
+		return ExposureState{}, 0, nil
+	}
+	if err != nil {
+		return ExposureState{}, 0, err
+	}
+	s := ExposureState{Prior: j.PriorExposure, Holders: map[string]ExposureHolder{}}
+	for k, raw := range j.Extra {
+		var h ExposureHolder
+		if err := json.Unmarshal([]byte(raw), &h); err != nil {
+			return ExposureState{}, 0, fmt.Errorf("exposure of %s: decode %s: %w", devhub, k, err)
+		}
+		switch {
+		case k == extraCloser:
+			s.Closer = &h
+		case strings.HasPrefix(k, extraHolderPrefix):
+			s.Holders[strings.TrimPrefix(k, extraHolderPrefix)] = h
+		}
+	}
+	return s, v, nil
+}
+
+// SaveExposure implements ExposureLedger.
+func (l JournalLedger) SaveExposure(ctx context.Context, devhub string, s ExposureState, cas int) (int, error) {
+	j := JournalEntry{App: ExposureKey(devhub), Step: StepExpose, PriorExposure: s.Prior, Extra: map[string]string{}}
+	put := func(k string, h ExposureHolder) error {
+		b, err := json.Marshal(h)
+		j.Extra[k] = string(b)
+		return err
+	}
+	for app, h := range s.Holders {
+		if err := put(extraHolderPrefix+app, h); err != nil {
+			return 0, err
+		}
+	}
+	if s.Closer != nil {
+		if err := put(extraCloser, *s.Closer); err != nil {
+			return 0, err
+		}
+	}
+	return l.Journal.Save(ctx, ExposureKey(devhub), j, cas, nil)
+}
+
+// exposureTries bounds the check-and-set loops on the ledger.
+const exposureTries = 8
+
+// alive reports whether h's lease still holds. Only a definite "gone"
+// (ErrFenced, ErrNotFound) drops a holder; when Vault cannot tell, the
+// holder is kept, because closing under a live rotation breaks it while
+// keeping a dead holder only delays the restore until the next look.
+func (e *Engine) alive(ctx context.Context, h ExposureHolder) bool {
+	err := e.o.Locker.Check(ctx, h.Lease)
+	return err == nil || !(errors.Is(err, ErrFenced) || errors.Is(err, ErrNotFound))
+}
+
+// prune drops holders (and a closer) whose lease is gone, and the entries
+// of app itself (a leftover of its own crashed run: I3 says no other run
+// of app is alive).
+func (e *Engine) prune(ctx context.Context, s *ExposureState, app string) {
+	for name, h := range s.Holders {
+		if name == app || !e.alive(ctx, h) {
+			delete(s.Holders, name)
+		}
+	}
+	if s.Closer != nil && (s.Closer.App == app || !e.alive(ctx, *s.Closer)) {
+		s.Closer = nil
+	}
+}
+
+func (r *run) holder(now time.Time) ExposureHolder {
+	return ExposureHolder{App: r.app.Name, Lease: r.appLease.l, Since: now}
+}
+
+// joinExposure makes r a holder of its Dev Hub's opening and returns the
+// setting's value before the opening (I5). The first holder reads it from
+// Salesforce; later holders take the recorded one, even when the setting is
+// on only because of that opening. A state whose holders all died keeps
+// its recorded prior for the same reason. While another run restores the
+// setting, joining fails with ErrLocked (the attempt backs off) rather than
+// rely on a setting about to be closed.
+func (e *Engine) joinExposure(ctx context.Context, r *run) (bool, error) {
+	for try := 0; try < exposureTries; try++ {
+		s, v, err := e.ledger.LoadExposure(ctx, r.app.DevHub)
+		if err != nil {
+			return false, fmt.Errorf("load secret access holders of %s: %w", r.app.DevHub, err)
+		}
+		if s.Holders == nil {
+			s.Holders = map[string]ExposureHolder{}
+		}
+		e.prune(ctx, &s, r.app.Name)
+		if s.Closer != nil {
+			return false, fmt.Errorf("secret access of dev hub %s is being restored by %s: %w", r.app.DevHub, s.Closer.App, ErrLocked)
+		}
+		if s.Prior == nil && len(s.Holders) == 0 && r.j.PriorExposure != nil {
+			// The ledger lost its record while r's journal kept the prior
+			// value of r's own earlier opening: trust the journal, as the
+			// setting may be on only because of that opening.
+			s.Prior = r.j.PriorExposure
+		}
+		if s.Prior == nil {
+			on, err := r.iss.SecretAccess(ctx)
+			if err != nil {
+				return false, fmt.Errorf("read secret access setting: %w", err)
+			}
+			s.Prior = &on
+		}
+		s.Holders[r.app.Name] = r.holder(e.now())
+		if _, err := e.ledger.SaveExposure(ctx, r.app.DevHub, s, v); err != nil {
+			if errors.Is(err, ErrConflict) {
+				continue
+			}
+			return false, fmt.Errorf("join secret access holders of %s: %w", r.app.DevHub, err)
+		}
+		r.exposureHeld = true
+		if n := len(s.Holders); n > 1 {
+			r.log.Info("sharing the open secret access setting", zap.Int("holders", n))
+		}
+		return *s.Prior, nil
+	}
+	return false, fmt.Errorf("join secret access holders of %s: %w", r.app.DevHub, ErrConflict)
+}
+
+// leaveExposure removes r from its Dev Hub's opening. Other live holders
+// keep the setting open; the last one out restores the prior value (taken
+// from the ledger, else from r's journal) and audits it. It announces
+// itself as closer first, so nobody joins an opening that is being closed,
+// and clears the state once the setting is restored. Every part re-reads
+// before it acts, so a crash anywhere is finished by the next leave.
+func (e *Engine) leaveExposure(ctx context.Context, r *run) error {
+	for try := 0; try < exposureTries; try++ {
+		s, v, err := e.ledger.LoadExposure(ctx, r.app.DevHub)
+		if err != nil {
+			return fmt.Errorf("load secret access holders of %s: %w", r.app.DevHub, err)
+		}
+		if s.Holders == nil {
+			s.Holders = map[string]ExposureHolder{}
+		}
+		e.prune(ctx, &s, r.app.Name)
+		if s.Closer != nil {
+			// Another run is restoring the setting right now: that is
+			// exactly what r would do, so r is simply out.
+			if _, err := e.ledger.SaveExposure(ctx, r.app.DevHub, s, v); errors.Is(err, ErrConflict) {
+				continue
+			} else if err != nil {
+				return fmt.Errorf("leave secret access holders of %s: %w", r.app.DevHub, err)
+			}
+			r.exposureHeld = false
+			return nil
+		}
+		if len(s.Holders) > 0 {
+			if _, err := e.ledger.SaveExposure(ctx, r.app.DevHub, s, v); errors.Is(err, ErrConflict) {
+				continue
+			} else if err != nil {
+				return fmt.Errorf("leave secret access holders of %s: %w", r.app.DevHub, err)
+			}
+			r.exposureHeld = false
+			r.log.Info("secret access stays open for other rotations of the dev hub", zap.Int("holders", len(s.Holders)))
+			return nil
+		}
+		prior := s.Prior
+		if prior == nil {
+			prior = r.j.PriorExposure
+		}
+		if prior == nil || *prior {
+			// The setting was on before: nothing to restore, only forget.
+			if _, err := e.ledger.SaveExposure(ctx, r.app.DevHub, ExposureState{}, v); errors.Is(err, ErrConflict) {
+				continue
+			} else if err != nil {
+				return fmt.Errorf("leave secret access holders of %s: %w", r.app.DevHub, err)
+			}
+			r.exposureHeld = false
+			return nil
+		}
+		closer := r.holder(e.now())
+		s.Closer = &closer
+		cv, err := e.ledger.SaveExposure(ctx, r.app.DevHub, s, v)
+		if errors.Is(err, ErrConflict) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("announce restore of secret access of %s: %w", r.app.DevHub, err)
+		}
+		if err := e.closeExposure(ctx, r); err != nil {
+			return err
+		}
+		if _, err := e.ledger.SaveExposure(ctx, r.app.DevHub, ExposureState{}, cv); err != nil && !errors.Is(err, ErrConflict) {
+			// The setting is restored; the next join or leave prunes the
+			// stale closer once r's lease is gone.
+			r.log.Warn("clear secret access holders after restore", zap.Error(err))
+		}
+		r.exposureHeld = false
+		return nil
+	}
+	return fmt.Errorf("leave secret access holders of %s: %w", r.app.DevHub, ErrConflict)
+}
+
+// closeExposure switches the setting off when it is on (re-read first, so
+// a second run after a crash changes nothing) and audits the restore.
+func (e *Engine) closeExposure(ctx context.Context, r *run) error {
+	on, err := r.iss.SecretAccess(ctx)
+	if err != nil {
+		return fmt.Errorf("read secret access setting: %w", err)
+	}
+	if !on {
+		return nil
+	}
+	if err := e.mutate(ctx, r, "close_exposure", func() error { return r.iss.SetSecretAccess(ctx, false) }); err != nil {
+		return fmt.Errorf("restore secret access: %w", err)
+	}
+	r.log.Info("secret access restored")
+	return e.record(ctx, r, EventExposureRestored, StepFinish, OutcomeOK, nil, map[string]string{"value": "false"})
+}
+
+// ExposureHolders lists the apps holding devhub's opening (for status and
+// tests), sorted; dead holders are included until the next join or leave.
+func (e *Engine) ExposureHolders(ctx context.Context, devhub string) ([]string, error) {
+	s, _, err := e.ledger.LoadExposure(ctx, devhub)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, 0, len(s.Holders))
+	for app := range s.Holders {
+		out = append(out, app)
+	}
+	sort.Strings(out)
+	return out, nil
+}
