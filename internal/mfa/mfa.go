@@ -196,8 +196,11 @@ func OperatorName(identity string) string {
 	return strings.TrimSpace(identity)
 }
 
-func checkOperator(op string) error {
-	if op == "" || len(op) > 128 || op == "." || op == ".." || strings.ContainsAny(op, "/\\ \t\r\n*+?#%") {
+// checkOperator normalises op with OperatorName (so a caller may pass a
+// full token identity) and refuses names unusable as a Vault path segment.
+func checkOperator(op *string) error {
+	*op = OperatorName(*op)
+	if op := *op; op == "" || len(op) > 128 || op == "." || op == ".." || strings.ContainsAny(op, "/\\ \t\r\n*+?#%") {
 		return fmt.Errorf("%w: %q", ErrInvalidOperator, op)
 	}
 	return nil
@@ -211,7 +214,7 @@ func (s *Service) approvalPath(id string) string { return s.o.SeedPrefix + "/app
 // seed: the caller prints it to the operator's terminal and nowhere else.
 // An operator who is enrolled must be disabled first (ErrAlreadyEnrolled).
 func (s *Service) Enroll(ctx context.Context, operator string) (string, error) {
-	if err := checkOperator(operator); err != nil {
+	if err := checkOperator(&operator); err != nil {
 		return "", err
 	}
 	key, err := totp.Generate(totp.GenerateOpts{
@@ -238,7 +241,7 @@ func (s *Service) Enroll(ctx context.Context, operator string) (string, error) {
 // Disable removes operator's seed and state (all KV versions), so codes
 // from that seed stop working at once. ErrNotEnrolled when there is none.
 func (s *Service) Disable(ctx context.Context, operator string) error {
-	if err := checkOperator(operator); err != nil {
+	if err := checkOperator(&operator); err != nil {
 		return err
 	}
 	if _, _, _, err := s.getSeed(ctx, operator); err != nil {
@@ -251,7 +254,8 @@ func (s *Service) Disable(ctx context.Context, operator string) error {
 	return s.audit(ctx, rotator.EventMFADisabled, operator, "", rotator.OutcomeOK, nil)
 }
 
-// Verify checks operator's code for action on app. A code is accepted once:
+// Verify checks operator's code for action on app. operator may be a
+// full token identity; it is reduced with OperatorName. A code is accepted once:
 // the time-step it matched is stored (check-and-set) and no code of that
 // step or an earlier one is accepted again (ErrReplayed). Every failure
 // counts towards MaxFailures, after which the operator is locked out for
@@ -259,7 +263,7 @@ func (s *Service) Disable(ctx context.Context, operator string) error {
 // is audited (mfa.verified / mfa.failed); an accepted code whose event
 // cannot be recorded is refused (fail closed).
 func (s *Service) Verify(ctx context.Context, operator, code, action, app string) error {
-	if err := checkOperator(operator); err != nil {
+	if err := checkOperator(&operator); err != nil {
 		return err
 	}
 	for try := 0; try < casTries; try++ {
@@ -351,6 +355,9 @@ func (s *Service) RequestApproval(ctx context.Context, action, app, requester, c
 	if action == "" || app == "" {
 		return Approval{}, errors.New("mfa: request approval: action and app are required")
 	}
+	if err := checkOperator(&requester); err != nil {
+		return Approval{}, err
+	}
 	if err := s.Verify(ctx, requester, code, action, app); err != nil {
 		return Approval{}, err
 	}
@@ -372,7 +379,7 @@ func (s *Service) RequestApproval(ctx context.Context, action, app, requester, c
 // (ErrApprovalUsed) and only before it expires (ErrApprovalExpired).
 // Refusals are audited as approval.granted with outcome "denied".
 func (s *Service) Approve(ctx context.Context, id, approver, code string) (Approval, error) {
-	if err := checkOperator(approver); err != nil {
+	if err := checkOperator(&approver); err != nil {
 		return Approval{}, err
 	}
 	a, ver, err := s.Get(ctx, id)

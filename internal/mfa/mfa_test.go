@@ -76,13 +76,14 @@ func TestOperatorNameIsTheTokenDisplayName(t *testing.T) {
 }
 
 func TestCheckOperatorRefusesPathTricks(t *testing.T) {
-	for _, op := range []string{"", "..", "a/b", "a b", "alice*"} {
-		if err := checkOperator(op); !errors.Is(err, ErrInvalidOperator) {
+	for _, op := range []string{"", "..", "a/b", "alice*", " (entity x)"} {
+		if err := checkOperator(&op); !errors.Is(err, ErrInvalidOperator) {
 			t.Errorf("checkOperator(%q) = %v, want ErrInvalidOperator", op, err)
 		}
 	}
-	if err := checkOperator("token-alice"); err != nil {
-		t.Errorf("checkOperator(token-alice) = %v", err)
+	op := "token-alice (entity 5f1c)"
+	if err := checkOperator(&op); err != nil || op != "token-alice" {
+		t.Errorf("checkOperator(token identity) = %q, %v; want token-alice", op, err)
 	}
 }
 
