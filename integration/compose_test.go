@@ -34,7 +34,7 @@ func loadCompose(t *testing.T) *types.Project {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := cli.ProjectFromOptions(t.Context(), opts)
+	p, err := opts.LoadProject(t.Context())
 	if err != nil {
 		t.Fatalf("docker-compose.yml does not load: %v", err)
 	}
