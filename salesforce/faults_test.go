@@ -42,7 +42,7 @@ type faultCase struct {
 	// timeout is the client's RequestTimeout (default 10s, generous so a
 	// loaded CI machine does not add spurious retries).
 	timeout time.Duration
-	run   func(ctx context.Context, e *faultEnv) error
+	run     func(ctx context.Context, e *faultEnv) error
 	// want is the sentinel the error must match (nil: success).
 	want    error
 	outcome string
