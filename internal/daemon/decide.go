@@ -42,6 +42,8 @@ type Input struct {
 	// Slot is the cron slot this run serves (zero for a max-age run, or a
 	// retry whose slot is unknown).
 	Slot time.Time
+	// Schedule is the app's cron expression.
+	Schedule string
 	// Journal is the app's journal, nil when none.
 	Journal *rotator.JournalEntry
 	// From the app's KV path.
@@ -80,7 +82,7 @@ func Decide(in Input) Verdict {
 			return Verdict{Action: ActRotate, Reason: VerdictResume}
 		}
 	}
-	if !in.Slot.IsZero() && !in.RotatedAt.IsZero() && !in.RotatedAt.Before(in.Slot) {
+	if !in.Slot.IsZero() && !in.RotatedAt.IsZero() && served(in.Schedule, in.RotatedAt, in.Slot) {
 		return Verdict{Action: ActSkip, Reason: VerdictServed}
 	}
 	if in.Reason == scheduler.ReasonMaxAge && in.MaxAge > 0 && !in.RotatedAt.IsZero() && in.Now.Before(in.RotatedAt.Add(in.MaxAge)) {
@@ -96,4 +98,18 @@ func Decide(in Input) Verdict {
 		return Verdict{Action: ActWait, Reason: VerdictRetiring, Until: in.PreviousValidUntil}
 	}
 	return Verdict{Action: ActRotate, Reason: VerdictRotate}
+}
+
+// served reports whether a rotation at rotatedAt already serves slot: the
+// schedule's first slot after the rotation is later than slot. For cron
+// expressions that is "rotated at or after the slot"; for "@every P",
+// whose slots are relative to whoever computed them, it is "rotated less
+// than P before the slot", so replicas that planned from different
+// references still never rotate twice within one period.
+func served(schedule string, rotatedAt, slot time.Time) bool {
+	if !rotatedAt.Before(slot) {
+		return true
+	}
+	next, err := scheduler.NextSlot(schedule, rotatedAt)
+	return err == nil && next.After(slot)
 }

@@ -18,7 +18,7 @@ func TestDecide(t *testing.T) {
 	}{
 		{
 			name: "a due slot of a managed app rotates",
-			in:   Input{Now: now, Reason: scheduler.ReasonScheduled, Slot: slot, RotatedAt: slot.Add(-time.Hour), Managed: true},
+			in:   Input{Now: now, Reason: scheduler.ReasonScheduled, Schedule: "@hourly", Slot: slot, RotatedAt: slot.Add(-time.Hour), Managed: true},
 			want: Verdict{Action: ActRotate, Reason: VerdictRotate},
 		},
 		{
@@ -30,6 +30,21 @@ func TestDecide(t *testing.T) {
 			name: "a rotation after the slot time means another replica served it",
 			in:   Input{Now: now, Reason: scheduler.ReasonRetry, Slot: slot, RotatedAt: slot.Add(3 * time.Second), Managed: true},
 			want: Verdict{Action: ActSkip, Reason: VerdictServed},
+		},
+		{
+			name: "an @every slot less than one period after the last rotation is served",
+			in:   Input{Now: now, Reason: scheduler.ReasonScheduled, Schedule: "@every 40s", Slot: slot, RotatedAt: slot.Add(-30 * time.Second), Managed: true},
+			want: Verdict{Action: ActSkip, Reason: VerdictServed},
+		},
+		{
+			name: "an @every slot one period after the last rotation rotates",
+			in:   Input{Now: now, Reason: scheduler.ReasonScheduled, Schedule: "@every 40s", Slot: slot, RotatedAt: slot.Add(-40 * time.Second), Managed: true},
+			want: Verdict{Action: ActRotate, Reason: VerdictRotate},
+		},
+		{
+			name: "a cron slot after an earlier rotation rotates",
+			in:   Input{Now: now, Reason: scheduler.ReasonScheduled, Schedule: "* * * * *", Slot: now.Truncate(time.Minute), RotatedAt: now.Truncate(time.Minute).Add(-time.Second), Managed: true},
+			want: Verdict{Action: ActRotate, Reason: VerdictRotate},
 		},
 		{
 			name: "an open journal is resumed even when the slot looks served",

@@ -64,7 +64,7 @@ func (d *Daemon) runRotation(ctx context.Context, name, reason string) error {
 		}
 	}()
 
-	in := Input{Now: now, Reason: scheduler.Reason(reason), Slot: slot, MaxAge: app.MaxAge, Adopt: app.Adopt}
+	in := Input{Now: now, Reason: scheduler.Reason(reason), Slot: slot, Schedule: app.Schedule, MaxAge: app.MaxAge, Adopt: app.Adopt}
 	if j, _, err := d.rt.Vault.Load(ctx, name); err == nil {
 		in.Journal = &j
 	} else if !errors.Is(err, rotator.ErrNotFound) {
