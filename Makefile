@@ -25,6 +25,8 @@ test-unit:
 	$(GO) test $(TESTFLAGS) ./...
 
 test-integration: vault
+	@echo "== real Vault check (server version below)"
+	set -o pipefail; $(GO) test -count=1 -tags integration -v -run '^TestRealVaultKVv2CheckAndSet$$' ./integration/ | grep -E 'vaulttest:|^(--- |ok|FAIL|PASS)'
 	$(GO) test $(TESTFLAGS) -tags integration -timeout $(INTEGRATION_TIMEOUT) ./...
 
 lint:
