@@ -7,12 +7,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ecarotator/ecarotator/internal/vaulttest"
 	"github.com/ecarotator/ecarotator/rotator"
 )
 
 func TestVaultStoppedMidRotationIsUnreachableThenRecovers(t *testing.T) {
-	srv := startRaft(t)
-	c := rootClient(t, srv.asServer(), func(o *Options) { o.Timeout = 3 * time.Second })
+	srv := vaulttest.StartPersistent(t)
+	c := rootClient(t, srv, func(o *Options) { o.Timeout = 3 * time.Second })
 	ctx := t.Context()
 	v, err := c.WriteCredentials(ctx, "salesforce/outage", creds("k1", "s1"), rotator.WriteOptions{})
 	if err != nil {
@@ -68,14 +69,16 @@ func TestVaultStoppedMidRotationIsUnreachableThenRecovers(t *testing.T) {
 }
 
 func TestSealedVaultIsReportedAsSealedThenRecovers(t *testing.T) {
-	srv := startRaft(t)
-	c := rootClient(t, srv.asServer())
+	srv := vaulttest.StartPersistent(t)
+	c := rootClient(t, srv)
 	ctx := t.Context()
 	v, err := c.WriteCredentials(ctx, "salesforce/sealed", creds("k1", "s1"), rotator.WriteOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv.Seal(t)
+	if err := srv.Seal(); err != nil {
+		t.Fatal(err)
+	}
 
 	_, _, err = c.ReadCredentials(ctx, "salesforce/sealed")
 	wantIs(t, err, ErrSealed)
@@ -85,7 +88,9 @@ func TestSealedVaultIsReportedAsSealedThenRecovers(t *testing.T) {
 	_, err = c.Acquire(ctx, "sealed", "me", time.Minute)
 	wantIs(t, err, ErrSealed)
 
-	srv.unsealAndWait(t)
+	if err := srv.Unseal(); err != nil {
+		t.Fatal(err)
+	}
 	eventually(t, 30*time.Second, "writes after unseal", func() error {
 		_, err := c.WriteCredentials(ctx, "salesforce/sealed", creds("k2", "s2"), rotator.WriteOptions{CAS: v})
 		return err
@@ -97,10 +102,10 @@ func TestSealedVaultIsReportedAsSealedThenRecovers(t *testing.T) {
 }
 
 func TestAppRoleClientRidesOutARestart(t *testing.T) {
-	srv := startRaft(t)
-	root := srv.client(t, srv.Token)
+	srv := vaulttest.StartPersistent(t)
+	root := srv.Client(t)
 	roleID, secretID := appRole(t, root, "restart", "1h", "1h")
-	c, err := appRoleClient(t, srv.asServer(), roleID, func(a *AuthOptions) { a.SecretID = rotator.NewSecret(secretID) })
+	c, err := appRoleClient(t, srv, roleID, func(a *AuthOptions) { a.SecretID = rotator.NewSecret(secretID) })
 	if err != nil {
 		t.Fatal(err)
 	}
