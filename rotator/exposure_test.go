@@ -222,3 +222,25 @@ func TestManyAppsOfOneDevHubRotatingAtOnce(t *testing.T) {
 		t.Errorf("exposure events: opened %d, restored %d, want equal", o, r)
 	}
 }
+
+// TestCrashRightAfterASettingChangeStillAuditsIt: a crash between the
+// setting change and its event leaves the change unaudited in that
+// process; the resumed run records it, so the trail shows exactly one
+// opening and one restore.
+func TestCrashRightAfterASettingChangeStillAuditsIt(t *testing.T) {
+	for _, point := range []string{"after:open_exposure#1", "after:close_exposure#1"} {
+		t.Run("crash at "+point, func(t *testing.T) {
+			w := rotatortest.NewWorld(1)
+			_, err := newEngine(t, w, "a", crashAt(point)).Rotate(context.Background(), w.App, rotator.Request{Actor: operator})
+			wantErr(t, err, errCrash)
+			advancePastLease(w)
+			if _, err := newEngine(t, w, "b", nil).Resume(context.Background(), w.App); err != nil {
+				t.Fatal(err)
+			}
+			checkInvariants(t, w, false)
+			if o, r := w.Audit.Count(rotator.EventExposureOpened), w.Audit.Count(rotator.EventExposureRestored); o != 1 || r != 1 {
+				t.Errorf("exposure events: opened %d, restored %d, want 1 and 1", o, r)
+			}
+		})
+	}
+}

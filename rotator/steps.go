@@ -203,6 +203,16 @@ func (e *Engine) openExposure(ctx context.Context, r *run) error {
 	if err != nil {
 		return fmt.Errorf("read secret access setting: %w", err)
 	}
+	if on && r.j.Extra[ExtraOp] == "open_exposure" {
+		// A crashed attempt opened the setting and died before its event
+		// was recorded: record it now, so the trail shows the opening
+		// that the coming restore closes (I4).
+		r.setExtra(ExtraOp, "")
+		if err := e.save(ctx, r); err != nil {
+			return err
+		}
+		return e.record(ctx, r, EventExposureOpened, StepExpose, OutcomeOK, nil, map[string]string{"recovered": "true"})
+	}
 	if on {
 		return nil
 	}

@@ -63,23 +63,12 @@ func (c *cli) execute(ctx context.Context, rt *wire.Runtime, a mfa.Approval) err
 	}
 	switch a.Action {
 	case actionRevoke:
-		actor := approvedActor(a)
-		res, err := rt.Engine.RevokePrevious(ctx, app, actor)
+		res, err := rt.Engine.RevokePrevious(ctx, app, a.Actor())
 		printResult(c.stdout, res)
 		return err
 	default:
 		return fmt.Errorf("approval %s: unknown action %q", a.ID, a.Action)
 	}
-}
-
-// approvedActor names both operators of an approved request in the audit
-// trail: the approver acts, the requester and the reason are in Reason.
-func approvedActor(a mfa.Approval) rotator.Actor {
-	reason := fmt.Sprintf("approval %s: requested by %s, approved by %s", a.ID, a.Requester, a.Approver)
-	if a.Reason != "" {
-		reason += ": " + a.Reason
-	}
-	return rotator.Actor{Kind: rotator.ActorOperator, Identity: a.Approver, Reason: reason}
 }
 
 // canControl checks the caller's token for "update" on the control path of

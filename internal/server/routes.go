@@ -54,6 +54,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /api/v1/plan", s.plan)
 	mux.HandleFunc("POST /api/v1/apps/{name}/rotate", s.action(ActionRotate))
 	mux.HandleFunc("POST /api/v1/apps/{name}/revoke-previous", s.action(ActionRevoke))
+	mux.HandleFunc("POST /api/v1/approvals/{id}/approve", s.approve)
 	return s.middleware(jsonErrors(mux, s))
 }
 
@@ -307,6 +308,10 @@ func (s *Server) action(action string) http.HandlerFunc {
 		ctx := r.Context()
 		if req.MFACode != "" {
 			ctx = WithMFACode(ctx, rotator.NewSecret(req.MFACode))
+		}
+		if action == ActionRevoke && s.opts.Approvals != nil {
+			s.requestApproval(w, r, app, action, actor, MFACode(ctx))
+			return
 		}
 		var id string
 		switch action {

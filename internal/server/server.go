@@ -137,6 +137,9 @@ type Options struct {
 	Status     Status
 	Controller Controller
 	Authorizer Authorizer
+	// Approvals, when set, puts revoke-previous under the two-person rule
+	// (approvals.go); nil keeps the direct Controller call.
+	Approvals Approvals
 	// ReadTimeout bounds reading a request (default 10s).
 	ReadTimeout time.Duration
 	// ShutdownTimeout bounds graceful shutdown (default 10s).
