@@ -3,6 +3,7 @@
 package integration
 
 import (
+	"errors"
 	"os"
 	"strings"
 	"testing"
@@ -172,5 +173,89 @@ func TestFullRotationLeaksNoSecret(t *testing.T) {
 	}
 	if strings.Contains(all, e.vault.Token) {
 		t.Error("the Vault token appears in logs, audit trail or CLI output")
+	}
+}
+
+// TestDriftAndForeignStagedStopWithoutMutation changes Salesforce behind
+// ecarotator's back: a rotation done by hand (drift) and a credential staged
+// by hand (foreign). Each stops the rotation with its own error, changes
+// nothing in Salesforce or Vault, and lands in the audit trail.
+func TestDriftAndForeignStagedStopWithoutMutation(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	rt := e.runtime(wire.RuntimeOptions{})
+	ctx := t.Context()
+	billing, _ := rt.App("billing")
+	if _, err := rt.Engine.Rotate(ctx, billing, rotator.Request{Actor: operator}); err != nil {
+		t.Fatal(err)
+	}
+	// Out-of-band changes through a second, independent Salesforce client.
+	hub, _ := rt.Cfg.DevHubByName("devhub")
+	sf, err := wire.DevHub(ctx, hub, rt.Vault, e.logger(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sf.SetSecretAccess(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	ref, err := sf.FindApp(ctx, "Billing")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cons, _ := sf.Consumers(ctx, ref.ID)
+	slot, _ := sf.Staged(ctx, ref.ID, cons[0].ID)
+	for _, s := range slot {
+		_ = sf.DeleteStaged(ctx, ref.ID, cons[0].ID, s.ID)
+	}
+	st, err := sf.Stage(ctx, ref.ID, cons[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sf.Promote(ctx, ref.ID, cons[0].ID, st.ID); err != nil {
+		t.Fatal(err)
+	}
+	analytics, _ := rt.App("analytics")
+	aref, _ := sf.FindApp(ctx, "Analytics")
+	acons, _ := sf.Consumers(ctx, aref.ID)
+	if _, err := sf.Stage(ctx, aref.ID, acons[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := sf.SetSecretAccess(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+
+	tests := []struct {
+		name  string
+		app   rotator.App
+		want  error
+		event string
+	}{
+		{"a pair rotated by hand is drift", billing, rotator.ErrDrift, string(rotator.EventDriftDetected)},
+		{"a credential staged by hand is foreign", analytics, rotator.ErrForeignStaged, string(rotator.EventForeignStaged)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, before := e.stored(rt, tt.app.Name)
+			posts, sfBefore := e.stagePosts(), e.consumer(tt.app.Name)
+			_, err := rt.Engine.Rotate(ctx, tt.app, rotator.Request{Actor: operator})
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("got %v, want %v", err, tt.want)
+			}
+			_, after := e.stored(rt, tt.app.Name)
+			sfAfter := e.consumer(tt.app.Name)
+			if after.Version != before.Version || e.stagePosts() != posts || sfAfter.Key != sfBefore.Key {
+				t.Errorf("something changed: vault v%d→v%d, posts %d→%d, primary %s→%s",
+					before.Version, after.Version, posts, e.stagePosts(), sfBefore.Key, sfAfter.Key)
+			}
+			if (sfBefore.Staged == nil) != (sfAfter.Staged == nil) || (sfAfter.Staged != nil && sfAfter.Staged.ID != sfBefore.Staged.ID) {
+				t.Error("the staged slot changed")
+			}
+			if e.sim.SecretAccess("devhub") {
+				t.Error("secret access left on")
+			}
+			audit, _ := os.ReadFile(e.dir + "/audit.log")
+			if !strings.Contains(string(audit), `"event":"`+tt.event+`"`) {
+				t.Errorf("audit trail lacks %s", tt.event)
+			}
+		})
 	}
 }
