@@ -64,6 +64,10 @@ func (c *cli) runDaemon(ctx context.Context, cfg *config.Config, log *zap.Logger
 	if err != nil {
 		return err
 	}
+	if err := d.EnableMFA(); err != nil { // MFA gate and two-person approvals (internal/daemon/mfa.go)
+		_ = d.Close()
+		return err
+	}
 	if a := d.Addr(); a != nil {
 		log.Info("http server listening", zap.String("addr", a.String()))
 	}

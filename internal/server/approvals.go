@@ -177,3 +177,8 @@ func decodeApproval(r *http.Request) (req ApprovalRequest, status int, code, msg
 	}
 	return req, 0, "", ""
 }
+
+// SetApprovals sets Options.Approvals after New (the daemon builds its
+// approvals on the Vault client it wires after the server exists). Call it
+// before Run: handlers read the field without locking.
+func (s *Server) SetApprovals(a Approvals) { s.opts.Approvals = a }
