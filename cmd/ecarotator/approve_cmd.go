@@ -31,24 +31,41 @@ after mfa.approval_ttl.`,
 			if code == "" {
 				return usageError{errors.New("approve needs --code (the approver's current TOTP code)")}
 			}
-			return c.withMFA(cmd.Context(), func(ctx context.Context, rt *wire.Runtime, svc *mfa.Service) error {
-				op, err := c.callerOperator(ctx, rt)
-				if err != nil {
-					return err
-				}
-				pending, _, err := svc.Get(ctx, args[0])
-				if err != nil {
-					return err
-				}
-				if err := c.canControl(ctx, rt, pending.App, pending.Action); err != nil {
-					return err
-				}
-				a, err := svc.Approve(ctx, args[0], op, code)
-				if err != nil {
-					return err
-				}
-				return c.execute(ctx, rt, a)
-			})
+			ctx := cmd.Context()
+			cfg, err := c.loadConfig()
+			if err != nil {
+				return err
+			}
+			log, err := c.logger(cfg, false)
+			if err != nil {
+				return err
+			}
+			defer func() { _ = log.Sync() }()
+			rt, err := c.runtime(ctx, cfg, log, false)
+			if err != nil {
+				return err
+			}
+			defer rt.Close()
+			svc, err := c.mfaService(rt, log)
+			if err != nil {
+				return err
+			}
+			op, err := c.callerOperator(ctx, rt)
+			if err != nil {
+				return err
+			}
+			pending, _, err := svc.Get(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			if err := c.canControl(ctx, rt, pending.App, pending.Action); err != nil {
+				return err
+			}
+			a, err := svc.Approve(ctx, args[0], op, code)
+			if err != nil {
+				return err
+			}
+			return c.execute(ctx, rt, a)
 		},
 	}
 	cmd.Flags().StringVar(&code, "code", "", "the approver's current TOTP code")

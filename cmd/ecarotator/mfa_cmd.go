@@ -10,9 +10,12 @@ import (
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
+	"github.com/ecarotator/ecarotator/audit"
+	"github.com/ecarotator/ecarotator/internal/config"
 	"github.com/ecarotator/ecarotator/internal/mfa"
 	"github.com/ecarotator/ecarotator/internal/wire"
 	"github.com/ecarotator/ecarotator/rotator"
+	"github.com/ecarotator/ecarotator/vault"
 )
 
 // MFA actions, as recorded in mfa.* events and approvals. They match the
@@ -23,27 +26,36 @@ const (
 	actionReveal = "reveal"
 )
 
-// mfaService builds the MFA service on the runtime's Vault client (the
-// caller's token) and audit trail. MFA events are always fail-closed: an
-// accepted code whose event cannot be written is refused.
-func (c *cli) mfaService(rt *wire.Runtime, log *zap.Logger) (*mfa.Service, error) {
-	if rt.Audit == nil {
+// mfaService builds the MFA service on a Vault client (the caller's token)
+// and the audit trail. MFA events are always fail-closed: an accepted code
+// whose event cannot be written is refused.
+func mfaService(cfg *config.Config, vc *vault.Client, al *audit.Log, log *zap.Logger) (*mfa.Service, error) {
+	if al == nil {
 		return nil, errors.New("mfa: the audit trail is not open")
 	}
-	m := rt.Cfg.MFA
+	m := cfg.MFA
 	return mfa.New(mfa.Options{
-		Vault: rt.Vault.API(), KVMount: rt.Cfg.Vault.KVMount, SeedPrefix: m.SeedPrefix, Issuer: m.Issuer,
+		Vault: vc.API(), KVMount: cfg.Vault.KVMount, SeedPrefix: m.SeedPrefix, Issuer: m.Issuer,
 		Skew: uint(max(m.Skew, 0)), MaxFailures: m.MaxFailures, Lockout: m.Lockout.D(), ApprovalTTL: m.ApprovalTTL.D(),
-		Audit: rt.Audit, Logger: log,
+		Audit: al, Logger: log,
 	})
+}
+
+// mfaService builds the MFA service on the runtime's adapters.
+func (c *cli) mfaService(rt *wire.Runtime, log *zap.Logger) (*mfa.Service, error) {
+	return mfaService(rt.Cfg, rt.Vault, rt.Audit, log)
 }
 
 // callerOperator is the operator name of the Vault token this process uses
 // (VAULT_TOKEN for an operator): never a flag, so nobody can claim another
 // operator's identity without their token.
 func (c *cli) callerOperator(ctx context.Context, rt *wire.Runtime) (string, error) {
-	tok := rotator.NewSecret(rt.Vault.API().Token())
-	id, err := rt.Vault.TokenIdentity(ctx, tok)
+	return callerOperator(ctx, rt.Vault)
+}
+
+func callerOperator(ctx context.Context, vc *vault.Client) (string, error) {
+	tok := rotator.NewSecret(vc.API().Token())
+	id, err := vc.TokenIdentity(ctx, tok)
 	if err != nil {
 		return "", fmt.Errorf("identify the caller's vault token: %w", err)
 	}
@@ -102,8 +114,8 @@ argument the caller enrolls themselves. An enrolled operator must be
 disabled first.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return c.withMFA(cmd.Context(), func(ctx context.Context, rt *wire.Runtime, svc *mfa.Service) error {
-				op, err := c.operatorArg(ctx, rt, args)
+			return c.withMFA(cmd.Context(), func(ctx context.Context, vc *vault.Client, svc *mfa.Service) error {
+				op, err := operatorArg(ctx, vc, args)
 				if err != nil {
 					return err
 				}
@@ -125,8 +137,8 @@ func (c *cli) mfaDisableCommand() *cobra.Command {
 		Short: "Delete an operator's TOTP seed (their codes stop working at once)",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return c.withMFA(cmd.Context(), func(ctx context.Context, rt *wire.Runtime, svc *mfa.Service) error {
-				op, err := c.operatorArg(ctx, rt, args)
+			return c.withMFA(cmd.Context(), func(ctx context.Context, vc *vault.Client, svc *mfa.Service) error {
+				op, err := operatorArg(ctx, vc, args)
 				if err != nil {
 					return err
 				}
@@ -141,16 +153,18 @@ func (c *cli) mfaDisableCommand() *cobra.Command {
 }
 
 // operatorArg is the named operator, or the caller.
-func (c *cli) operatorArg(ctx context.Context, rt *wire.Runtime, args []string) (string, error) {
+func operatorArg(ctx context.Context, vc *vault.Client, args []string) (string, error) {
 	if len(args) == 1 {
 		return args[0], nil
 	}
-	return c.callerOperator(ctx, rt)
+	return callerOperator(ctx, vc)
 }
 
-// withMFA loads the config, wires the runtime and the MFA service, runs fn
-// and closes everything.
-func (c *cli) withMFA(ctx context.Context, fn func(context.Context, *wire.Runtime, *mfa.Service) error) error {
+// withMFA loads the config, logs in to Vault, opens the audit trail and
+// builds the MFA service, runs fn and closes everything. It wires no Dev
+// Hub: enrolling an operator needs no Salesforce key material, so an MFA
+// administrator's token needs only the seed paths and the audit trail.
+func (c *cli) withMFA(ctx context.Context, fn func(context.Context, *vault.Client, *mfa.Service) error) error {
 	cfg, err := c.loadConfig()
 	if err != nil {
 		return err
@@ -160,16 +174,25 @@ func (c *cli) withMFA(ctx context.Context, fn func(context.Context, *wire.Runtim
 		return err
 	}
 	defer func() { _ = log.Sync() }()
-	rt, err := c.runtime(ctx, cfg, log, false)
+	vo, err := wire.VaultOptions(cfg, log)
+	if err != nil {
+		return configError{err}
+	}
+	vc, err := vault.New(ctx, vo)
+	if err != nil {
+		return fmt.Errorf("vault: %w", err)
+	}
+	defer func() { _ = vc.Close() }()
+	al, err := wire.AuditLog(ctx, cfg, vc, log)
 	if err != nil {
 		return err
 	}
-	defer rt.Close()
-	svc, err := c.mfaService(rt, log)
+	defer func() { _ = al.Close() }()
+	svc, err := mfaService(cfg, vc, al, log)
 	if err != nil {
 		return err
 	}
-	return fn(ctx, rt, svc)
+	return fn(ctx, vc, svc)
 }
 
 // printEnrolment shows the URI and, when qr, a QR code drawn with

@@ -244,7 +244,12 @@ func (s *Service) Disable(ctx context.Context, operator string) error {
 	if err := checkOperator(&operator); err != nil {
 		return err
 	}
-	if _, _, _, err := s.getSeed(ctx, operator); err != nil {
+	// Metadata only: whoever may disable an operator need not be able to
+	// read seeds (configs/policies/mfa-admin.hcl).
+	if _, err := s.kv.GetMetadata(ctx, s.seedPath(operator)); err != nil {
+		if err = vaultErr(err); errors.Is(err, rotator.ErrNotFound) {
+			return fmt.Errorf("mfa: disable %s: %w", operator, ErrNotEnrolled)
+		}
 		return fmt.Errorf("mfa: disable %s: %w", operator, err)
 	}
 	if err := s.kv.DeleteMetadata(ctx, s.seedPath(operator)); err != nil {
