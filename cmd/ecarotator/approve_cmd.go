@@ -58,7 +58,7 @@ after mfa.approval_ttl.`,
 			if err != nil {
 				return err
 			}
-			if err := c.canControl(ctx, rt, pending.App, pending.Action); err != nil {
+			if err := canControl(ctx, rt.Vault, pending.App, pending.Action); err != nil {
 				return err
 			}
 			a, err := svc.Approve(ctx, args[0], op, code)
@@ -90,14 +90,14 @@ func (c *cli) execute(ctx context.Context, rt *wire.Runtime, a mfa.Approval) err
 
 // canControl checks the caller's token for "update" on the control path of
 // action on app (configs/policies/operator.hcl).
-func (c *cli) canControl(ctx context.Context, rt *wire.Runtime, app, action string) error {
-	tok := rotator.NewSecret(rt.Vault.API().Token())
-	ok, err := rt.Vault.CanControl(ctx, tok, app, action)
+func canControl(ctx context.Context, vc *vault.Client, app, action string) error {
+	tok := rotator.NewSecret(vc.API().Token())
+	ok, err := vc.CanControl(ctx, tok, app, action)
 	if err != nil {
 		return err
 	}
 	if !ok {
-		return fmt.Errorf("%s %s: the caller's vault token lacks update on %s: %w", action, app, rt.Vault.ControlPath(app, action), rotator.ErrPermission)
+		return fmt.Errorf("%s %s: the caller's vault token lacks update on %s: %w", action, app, vc.ControlPath(app, action), rotator.ErrPermission)
 	}
 	return nil
 }
@@ -108,7 +108,7 @@ func (c *cli) requestRevoke(ctx context.Context, rt *wire.Runtime, log *zap.Logg
 	if code == "" {
 		return usageError{fmt.Errorf("retire %s --revoke needs --code (the operator's current TOTP code)", app)}
 	}
-	if err := c.canControl(ctx, rt, app, vault.ActionRevoke); err != nil {
+	if err := canControl(ctx, rt.Vault, app, vault.ActionRevoke); err != nil {
 		return err
 	}
 	op, err := c.callerOperator(ctx, rt)

@@ -114,12 +114,12 @@ argument the caller enrolls themselves. An enrolled operator must be
 disabled first.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return c.withMFA(cmd.Context(), func(ctx context.Context, vc *vault.Client, svc *mfa.Service) error {
-				op, err := operatorArg(ctx, vc, args)
+			return c.withMFA(cmd.Context(), func(ctx context.Context, m *mfaEnv) error {
+				op, err := operatorArg(ctx, m.vc, args)
 				if err != nil {
 					return err
 				}
-				uri, err := svc.Enroll(ctx, op)
+				uri, err := m.svc.Enroll(ctx, op)
 				if err != nil {
 					return err
 				}
@@ -137,12 +137,12 @@ func (c *cli) mfaDisableCommand() *cobra.Command {
 		Short: "Delete an operator's TOTP seed (their codes stop working at once)",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return c.withMFA(cmd.Context(), func(ctx context.Context, vc *vault.Client, svc *mfa.Service) error {
-				op, err := operatorArg(ctx, vc, args)
+			return c.withMFA(cmd.Context(), func(ctx context.Context, m *mfaEnv) error {
+				op, err := operatorArg(ctx, m.vc, args)
 				if err != nil {
 					return err
 				}
-				if err := svc.Disable(ctx, op); err != nil {
+				if err := m.svc.Disable(ctx, op); err != nil {
 					return err
 				}
 				fmt.Fprintf(c.stdout, "MFA disabled for %s\n", op)
@@ -160,11 +160,20 @@ func operatorArg(ctx context.Context, vc *vault.Client, args []string) (string, 
 	return callerOperator(ctx, vc)
 }
 
+// mfaEnv is what the MFA commands that change no credential need.
+type mfaEnv struct {
+	cfg   *config.Config
+	log   *zap.Logger
+	vc    *vault.Client
+	audit *audit.Log
+	svc   *mfa.Service
+}
+
 // withMFA loads the config, logs in to Vault, opens the audit trail and
 // builds the MFA service, runs fn and closes everything. It wires no Dev
-// Hub: enrolling an operator needs no Salesforce key material, so an MFA
-// administrator's token needs only the seed paths and the audit trail.
-func (c *cli) withMFA(ctx context.Context, fn func(context.Context, *vault.Client, *mfa.Service) error) error {
+// Hub: enrolling an operator or revealing a pair needs no Salesforce key
+// material, so the caller's token needs no Dev Hub key either.
+func (c *cli) withMFA(ctx context.Context, fn func(context.Context, *mfaEnv) error) error {
 	cfg, err := c.loadConfig()
 	if err != nil {
 		return err
@@ -192,7 +201,7 @@ func (c *cli) withMFA(ctx context.Context, fn func(context.Context, *vault.Clien
 	if err != nil {
 		return err
 	}
-	return fn(ctx, vc, svc)
+	return fn(ctx, &mfaEnv{cfg: cfg, log: log, vc: vc, audit: al, svc: svc})
 }
 
 // printEnrolment shows the URI and, when qr, a QR code drawn with

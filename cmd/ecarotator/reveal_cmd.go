@@ -1,11 +1,13 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/ecarotator/ecarotator/internal/wire"
 	"github.com/ecarotator/ecarotator/rotator"
 	"github.com/ecarotator/ecarotator/vault"
 )
@@ -26,48 +28,40 @@ keyed fingerprint, never the secret.`,
 			if code == "" {
 				return usageError{fmt.Errorf("reveal %s needs --code (the operator's current TOTP code)", args[0])}
 			}
-			cfg, err := c.loadConfig()
-			if err != nil {
-				return err
-			}
-			log, err := c.logger(cfg, false)
-			if err != nil {
-				return err
-			}
-			defer func() { _ = log.Sync() }()
-			if _, ok := cfg.AppByName(args[0]); !ok {
-				return usageError{fmt.Errorf("unknown app %q (configured: %s)", args[0], appNames(cfg))}
-			}
-			rt, err := c.runtime(ctx, cfg, log, false)
-			if err != nil {
-				return err
-			}
-			defer rt.Close()
-			app, _ := rt.App(args[0])
-			if err := c.canControl(ctx, rt, app.Name, vault.ActionReveal); err != nil {
-				return err
-			}
-			op, err := c.gate(ctx, rt, log, code, actionReveal, app.Name)
-			if err != nil {
-				return err
-			}
-			stored, meta, err := rt.Vault.ReadCredentials(ctx, app.VaultPath)
-			if err != nil {
-				return err
-			}
-			// The event is written before the secret is printed: an
-			// unaudited reveal must not happen.
-			ev := rotator.Event{
-				Type: rotator.EventSecretRevealed, Time: time.Now().UTC(), App: app.Name, Org: app.DevHub, ECA: app.ECA,
-				ConsumerKey: stored.Current.Key, RotationID: stored.RotationID, Outcome: rotator.OutcomeOK,
-				Actor:     rotator.Actor{Kind: rotator.ActorOperator, Identity: op, Reason: reason},
-				VaultPath: app.VaultPath, VaultVersion: meta.Version, Fingerprint: rt.Audit.Fingerprint(stored.Current.Secret),
-			}
-			if err := rt.Audit.Record(ctx, ev); err != nil {
-				return fmt.Errorf("reveal %s: %w: %w", app.Name, rotator.ErrAudit, err)
-			}
-			fmt.Fprintf(c.stdout, "consumer_key=%s\nconsumer_secret=%s\n", stored.Current.Key, stored.Current.Secret.Reveal())
-			return nil
+			return c.withMFA(ctx, func(ctx context.Context, m *mfaEnv) error {
+				a, ok := m.cfg.AppByName(args[0])
+				if !ok {
+					return usageError{fmt.Errorf("unknown app %q (configured: %s)", args[0], appNames(m.cfg))}
+				}
+				app := wire.App(m.cfg, a)
+				if err := canControl(ctx, m.vc, app.Name, vault.ActionReveal); err != nil {
+					return err
+				}
+				op, err := callerOperator(ctx, m.vc)
+				if err != nil {
+					return err
+				}
+				if err := m.svc.Verify(ctx, op, code, actionReveal, app.Name); err != nil {
+					return err
+				}
+				stored, meta, err := m.vc.ReadCredentials(ctx, app.VaultPath)
+				if err != nil {
+					return err
+				}
+				// The event is written before the secret is printed: an
+				// unaudited reveal must not happen.
+				ev := rotator.Event{
+					Type: rotator.EventSecretRevealed, Time: time.Now().UTC(), App: app.Name, Org: app.DevHub, ECA: app.ECA,
+					ConsumerKey: stored.Current.Key, RotationID: stored.RotationID, Outcome: rotator.OutcomeOK,
+					Actor:     rotator.Actor{Kind: rotator.ActorOperator, Identity: op, Reason: reason},
+					VaultPath: app.VaultPath, VaultVersion: meta.Version, Fingerprint: m.audit.Fingerprint(stored.Current.Secret),
+				}
+				if err := m.audit.Record(ctx, ev); err != nil {
+					return fmt.Errorf("reveal %s: %w: %w", app.Name, rotator.ErrAudit, err)
+				}
+				fmt.Fprintf(c.stdout, "consumer_key=%s\nconsumer_secret=%s\n", stored.Current.Key, stored.Current.Secret.Reveal())
+				return nil
+			})
 		},
 	}
 	cmd.Flags().StringVar(&code, "code", "", "the caller's current TOTP code")
