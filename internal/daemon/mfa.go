@@ -13,6 +13,9 @@ import (
 	"github.com/ecarotator/ecarotator/rotator"
 )
 
+// *mfa.Service is the daemon's OperatorGate when mfa.enabled.
+var _ OperatorGate = (*mfa.Service)(nil)
+
 // EnableMFA puts the operator API under internal/mfa, on the daemon's own
 // Vault client and audit trail: with mfa.enabled (and no Options.Gate),
 // rotate-now needs the caller's TOTP code; revoke-previous always opens a
