@@ -23,6 +23,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -451,6 +452,10 @@ func (d *Daemon) usage(devhub string) (rotator.APIUsage, bool) {
 // open overlap. It returns the apps that have a journal.
 func (d *Daemon) seed(ctx context.Context) []string {
 	apps := d.appList()
+	open, listErr := d.openJournals(ctx)
+	if listErr != nil {
+		d.log.Warn("list journals; reading each app's instead", zap.Error(listErr))
+	}
 	var (
 		mu        sync.Mutex
 		journaled []string
@@ -465,10 +470,14 @@ func (d *Daemon) seed(ctx context.Context) []string {
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			if _, _, err := d.rt.Vault.Load(ctx, a.Name); err == nil {
-				mu.Lock()
-				journaled = append(journaled, a.Name)
-				mu.Unlock()
+			// The list names the open journals; without it, every app's
+			// journal is read.
+			if listErr != nil || open[a.Name] {
+				if _, _, err := d.rt.Vault.Load(ctx, a.Name); err == nil {
+					mu.Lock()
+					journaled = append(journaled, a.Name)
+					mu.Unlock()
+				}
 			}
 			st, _, err := d.rt.Vault.ReadCredentials(ctx, a.VaultPath)
 			if err != nil {
@@ -483,6 +492,28 @@ func (d *Daemon) seed(ctx context.Context) []string {
 	}
 	wg.Wait()
 	return journaled
+}
+
+// openJournals lists the apps with a journal in one Vault LIST (a finished
+// rotation deletes its journal's metadata, so the list holds only open
+// ones), sparing a start with thousands of apps a read per app.
+func (d *Daemon) openJournals(ctx context.Context) (map[string]bool, error) {
+	v := d.cfg.Vault
+	sec, err := d.rt.Vault.API().Logical().ListWithContext(ctx, strings.Trim(v.KVMount, "/")+"/metadata/"+strings.Trim(v.StatePrefix, "/"))
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]bool{}
+	if sec == nil || sec.Data == nil {
+		return out, nil // nothing listed: no journal
+	}
+	keys, _ := sec.Data["keys"].([]any)
+	for _, k := range keys {
+		if name, ok := k.(string); ok && !strings.HasSuffix(name, "/") {
+			out[name] = true
+		}
+	}
+	return out, nil
 }
 
 // learn folds what Vault holds for an app into the scheduler and metrics.
