@@ -353,8 +353,13 @@ func (d *Daemon) Reload() error {
 			d.metrics.ForgetApp(a.Name)
 		}
 	}
-	// Apps that are new to the scheduler learn their last rotation.
-	go d.seed(d.opsCtx) // bounded by the Vault timeout; results only move times forward
+	// Apps that are new to the scheduler learn their last rotation, in the
+	// background (owned like an operator action: waited for at stop).
+	d.ops.Add(1)
+	go func() {
+		defer d.ops.Done()
+		d.seed(d.opsCtx)
+	}()
 	d.log.Info("config reloaded", zap.Int("apps", len(cfg.Apps)))
 	d.record(ctx, rotator.EventConfigReloaded, map[string]string{"path": d.o.ConfigPath, "apps": fmt.Sprint(len(cfg.Apps))})
 	return nil
