@@ -84,17 +84,17 @@ func BenchmarkDaemonIdle(b *testing.B) {
 		eventually(b, idleWindow+time.Minute, "idle window", func() bool { return time.Now().After(until) })
 		c1, t1 := procCPU(b, p.cmd.Process.Pid), time.Now()
 		f.cpuMin = time.Duration(float64(c1-c0) * float64(time.Minute) / float64(t1.Sub(t0)))
-		b.Logf("%6d apps: start-up %s, RSS %d KiB, idle CPU %s per minute", n, f.startup.Round(time.Millisecond), f.rssKB, f.cpuMin.Round(time.Millisecond))
+		b.Logf("%6d apps: start-up %s, RSS %d KiB, idle CPU %s per minute", n, f.startup.Round(time.Millisecond), f.rssKB, f.cpuMin.Round(time.Microsecond))
 		return f
 	}
 	for i := 0; i < b.N; i++ {
 		small, large := measure(10), measure(10000)
 		b.ReportMetric(large.startup.Seconds(), "startup-s@10k")
 		b.ReportMetric(float64(large.rssKB)/1024, "rss-MiB@10k")
-		b.ReportMetric(float64(large.cpuMin.Milliseconds()), "idle-cpu-ms/min@10k")
+		b.ReportMetric(float64(large.cpuMin.Microseconds())/1000, "idle-cpu-ms/min@10k")
 		b.ReportMetric(large.startup.Seconds()/small.startup.Seconds(), "startup-ratio-10k/10")
 		b.ReportMetric(float64(large.rssKB)/float64(small.rssKB), "rss-ratio-10k/10")
-		b.ReportMetric(float64(large.cpuMin)/math.Max(float64(small.cpuMin), float64(time.Millisecond)), "idle-cpu-ratio-10k/10")
+		b.ReportMetric(float64(large.cpuMin)/math.Max(float64(small.cpuMin), float64(time.Microsecond)), "idle-cpu-ratio-10k/10")
 	}
 }
 
@@ -152,18 +152,25 @@ func procRSS(t testing.TB, pid int) int64 {
 	return 0
 }
 
-// procCPU reads the user+system CPU time of pid (clock ticks of 10 ms).
+// procCPU returns the CPU time pid's threads have run, in nanoseconds
+// (the sum of /proc/<pid>/task/*/schedstat; finer than the 10 ms ticks of
+// /proc/<pid>/stat, which an idle daemon never reaches in a minute).
 func procCPU(t testing.TB, pid int) time.Duration {
 	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		t.Fatal(err)
+	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", pid))
+	if err != nil || len(tasks) == 0 {
+		t.Fatalf("no schedstat for %d: %v", pid, err)
 	}
-	s := string(b)
-	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	ut, _ := strconv.ParseInt(fields[11], 10, 64)
-	st, _ := strconv.ParseInt(fields[12], 10, 64)
-	return time.Duration(ut+st) * 10 * time.Millisecond
+	var total int64
+	for _, f := range tasks {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue // the thread ended
+		}
+		ns, _ := strconv.ParseInt(strings.Fields(string(b))[0], 10, 64)
+		total += ns
+	}
+	return time.Duration(total)
 }
 
 // BenchmarkDaemonRotate1000 rotates 1,000 apps spread over 10 simulated Dev
