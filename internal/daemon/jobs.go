@@ -57,7 +57,11 @@ func (d *Daemon) runRotation(ctx context.Context, name, reason string) error {
 	lost := d.rt.Vault.KeepAlive(kaCtx, lease, d.cfg.Vault.LockTTL.D())
 	defer func() {
 		stopKA()
-		for range lost { //nolint:revive // drain: KeepAlive closes the channel
+		// KeepAlive closes the channel once stopped. A renewal error only
+		// means another replica may now enter: it meets the engine's own
+		// lease or the journal, never a second rotation of this slot.
+		for err := range lost {
+			log.Warn("slot lease renewal failed", zap.Error(err))
 		}
 		if err := d.rt.Vault.Release(context.WithoutCancel(ctx), lease); err != nil {
 			log.Warn("release slot lease", zap.Error(err))
