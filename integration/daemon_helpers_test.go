@@ -91,7 +91,7 @@ scheduler:
 audit:
   file: {{.C.AuditFile}}
 server:
-  listen: {{.C.Listen}}
+  listen: "{{.C.Listen}}"
 log:
   level: debug
 {{.C.Extra}}
@@ -169,6 +169,9 @@ func (e *env) startDaemon(cfgPath string, o daemon.Options) (*daemon.Daemon, str
 			e.t.Errorf("daemon did not stop within 30s")
 		}
 	})
+	if d.Addr() == nil {
+		return d, "" // server disabled
+	}
 	return d, "http://" + d.Addr().String()
 }
 

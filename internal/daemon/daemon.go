@@ -554,7 +554,13 @@ func (d *Daemon) resume(ctx context.Context, apps []string) {
 			continue
 		}
 		d.log.Info("resumed journal at start", zap.String(rotator.LogKeyApp, name), zap.String("outcome", string(res.Outcome)), zap.Error(err))
-		d.afterRotation(ctx, app, res, err, start)
+		// "Not yet" (backoff, a dead replica's lease still live) becomes a
+		// planned retry, so the journal is finished without waiting for the
+		// app's next slot.
+		var re *scheduler.RetryError
+		if rerr := d.afterRotation(ctx, app, res, err, start); errors.As(rerr, &re) {
+			_ = d.sched.RunAt(name, re.At)
+		}
 	}
 }
 

@@ -768,3 +768,21 @@ func (s *Scheduler) State(app string) (AppState, bool) {
 	}
 	return st, true
 }
+
+// RunAt makes app's rotation callback run at at (reason Retry), unless a
+// retry is already planned earlier. The daemon uses it for a journal found
+// at start whose engine said "not yet" (backoff, or another holder's lease
+// still live), so the resume is not lost until the next slot.
+func (s *Scheduler) RunAt(app string, at time.Time) error {
+	s.mu.Lock()
+	e, ok := s.apps[app]
+	if ok && (e.retryAt.IsZero() || at.Before(e.retryAt)) {
+		e.retryAt = at
+	}
+	s.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("%w: %s", ErrUnknownApp, app)
+	}
+	s.poke()
+	return nil
+}
