@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -82,6 +83,32 @@ func TestSchedulerRotatedAlignsEverySlotsOnTheStoresTime(t *testing.T) {
 		st, _ := s.State("billing")
 		if !st.LastRotation.Equal(other.Add(40 * time.Second)) {
 			t.Errorf("last rotation %s, want the second run's time %s", st.LastRotation, other.Add(40*time.Second))
+		}
+	})
+}
+
+func TestSchedulerRunAtPlansARetryBeforeTheNextSlot(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		t0 := time.Now()
+		rec := newRecorder()
+		s := mustNew(t, Options{
+			Apps: []App{{Name: "billing", DevHub: "hub", Schedule: "@daily", LastRotation: t0}},
+			Run:  rec.run,
+		})
+		stop := start(t, s)
+		if err := s.RunAt("billing", t0.Add(time.Minute)); err != nil {
+			t.Fatalf("RunAt: %v", err)
+		}
+		if err := s.RunAt("nobody", t0); !errors.Is(err, ErrUnknownApp) {
+			t.Errorf("RunAt(unknown) = %v, want ErrUnknownApp", err)
+		}
+		time.Sleep(2 * time.Minute)
+		if err := stop(); err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+		calls := rec.snapshot()
+		if len(calls) != 1 || !calls[0].At.Equal(t0.Add(time.Minute)) || calls[0].Reason != string(ReasonRetry) {
+			t.Fatalf("calls %+v, want one Retry run at %s", calls, t0.Add(time.Minute))
 		}
 	})
 }
