@@ -32,6 +32,7 @@ type daemonConfig struct {
 	LockTTL      string
 	SecretAccess string // toggle | always_on
 	Concurrency  int
+	APIBudget    string // devhub api_budget_threshold (default 0.8)
 	Listen       string
 	AuditFile    string
 	Extra        string // appended verbatim (notifications, ...)
@@ -47,6 +48,7 @@ devhubs:
     my_domain_url: {{.DevHub}}
     secret_access: {{.C.SecretAccess}}
     concurrency: {{.C.Concurrency}}
+    api_budget_threshold: {{.C.APIBudget}}
     auth:
       method: jwt
       client_id: 3MVG9DEMO.rotator.consumer.key.0000000000000000000000000000000000000000000001
@@ -113,6 +115,7 @@ func (e *env) writeDaemonConfig(name string, c daemonConfig) string {
 	def(&c.LockTTL, "30s")
 	def(&c.SecretAccess, "toggle")
 	def(&c.Listen, "127.0.0.1:0")
+	def(&c.APIBudget, "0.8")
 	def(&c.AuditFile, name+"-audit.log")
 	if c.Concurrency == 0 {
 		c.Concurrency = 1
