@@ -23,6 +23,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"reflect"
 	"strings"
 	"sync"
 	"time"
@@ -365,21 +366,26 @@ func (d *Daemon) Reload() error {
 	return nil
 }
 
+// ErrRestartNeeded: a reloaded config changes settings that only a restart
+// applies (Vault, Dev Hubs, audit, server, webhooks); the running config stays.
+var ErrRestartNeeded = errors.New("restart needed")
+
 // reloadable reports why cfg cannot replace the running config in place.
 func (d *Daemon) reloadable(cfg *config.Config) error {
 	d.mu.Lock()
 	cur := d.cfg
 	d.mu.Unlock()
 	var probs []error
-	if fmt.Sprint(cfg.Vault) != fmt.Sprint(cur.Vault) {
-		probs = append(probs, errors.New("vault settings changed (restart needed)"))
+	// DeepEqual follows pointers (audit.fail_closed is a *bool).
+	if !reflect.DeepEqual(cfg.Vault, cur.Vault) {
+		probs = append(probs, fmt.Errorf("%w: vault settings changed", ErrRestartNeeded))
 	}
-	if fmt.Sprint(cfg.DevHubs) != fmt.Sprint(cur.DevHubs) {
-		probs = append(probs, errors.New("devhubs changed (restart needed)"))
+	if !reflect.DeepEqual(cfg.DevHubs, cur.DevHubs) {
+		probs = append(probs, fmt.Errorf("%w: devhubs changed", ErrRestartNeeded))
 	}
-	if fmt.Sprint(cfg.Audit) != fmt.Sprint(cur.Audit) || fmt.Sprint(cfg.Server) != fmt.Sprint(cur.Server) ||
-		fmt.Sprint(cfg.Notifications.Webhooks) != fmt.Sprint(cur.Notifications.Webhooks) {
-		probs = append(probs, errors.New("audit, server or webhook settings changed (restart needed)"))
+	if !reflect.DeepEqual(cfg.Audit, cur.Audit) || !reflect.DeepEqual(cfg.Server, cur.Server) ||
+		!reflect.DeepEqual(cfg.Notifications.Webhooks, cur.Notifications.Webhooks) {
+		probs = append(probs, fmt.Errorf("%w: audit, server or webhook settings changed", ErrRestartNeeded))
 	}
 	return errors.Join(probs...)
 }
