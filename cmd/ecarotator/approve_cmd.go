@@ -32,11 +32,7 @@ after mfa.approval_ttl.`,
 				return usageError{errors.New("approve needs --code (the approver's current TOTP code)")}
 			}
 			ctx := cmd.Context()
-			cfg, err := c.loadConfig()
-			if err != nil {
-				return err
-			}
-			log, err := c.logger(cfg, false)
+			cfg, log, err := c.setup(false)
 			if err != nil {
 				return err
 			}

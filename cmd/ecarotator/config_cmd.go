@@ -21,11 +21,7 @@ it. Every problem is printed with its field path; the exit code is 3 when
 the config is invalid. Nothing is contacted.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := c.loadConfig()
-			if err != nil {
-				return err
-			}
-			log, err := c.logger(cfg, false)
+			cfg, log, err := c.setup(false)
 			if err != nil {
 				return err
 			}

@@ -127,6 +127,20 @@ func (c *cli) loadConfig() (*config.Config, error) {
 	return cfg, nil
 }
 
+// setup loads the config and builds the command's logger (the prologue of
+// every command that works on a config).
+func (c *cli) setup(daemon bool) (*config.Config, *zap.Logger, error) {
+	cfg, err := c.loadConfig()
+	if err != nil {
+		return nil, nil, err
+	}
+	log, err := c.logger(cfg, daemon)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cfg, log, nil
+}
+
 // logger builds the logger for a command: JSON for the daemon, console for
 // the CLI unless configured otherwise. Logs go to stderr.
 func (c *cli) logger(cfg *config.Config, daemon bool) (*zap.Logger, error) {

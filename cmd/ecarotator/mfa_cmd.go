@@ -174,11 +174,7 @@ type mfaEnv struct {
 // Hub: enrolling an operator or revealing a pair needs no Salesforce key
 // material, so the caller's token needs no Dev Hub key either.
 func (c *cli) withMFA(ctx context.Context, fn func(context.Context, *mfaEnv) error) error {
-	cfg, err := c.loadConfig()
-	if err != nil {
-		return err
-	}
-	log, err := c.logger(cfg, false)
+	cfg, log, err := c.setup(false)
 	if err != nil {
 		return err
 	}

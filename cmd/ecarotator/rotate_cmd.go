@@ -58,11 +58,7 @@ the schedule and needs the caller's TOTP code (--code).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			cfg, err := c.loadConfig()
-			if err != nil {
-				return err
-			}
-			log, err := c.logger(cfg, false)
+			cfg, log, err := c.setup(false)
 			if err != nil {
 				return err
 			}
@@ -113,11 +109,7 @@ func (c *cli) planCommand() *cobra.Command {
 		Short: "Show whether and when each app would rotate, and preflight results (no change)",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			cfg, err := c.loadConfig()
-			if err != nil {
-				return err
-			}
-			log, err := c.logger(cfg, false)
+			cfg, log, err := c.setup(false)
 			if err != nil {
 				return err
 			}
@@ -174,11 +166,7 @@ different operator carries it out with "ecarotator approve <id> --code ...".`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			cfg, err := c.loadConfig()
-			if err != nil {
-				return err
-			}
-			log, err := c.logger(cfg, false)
+			cfg, log, err := c.setup(false)
 			if err != nil {
 				return err
 			}
