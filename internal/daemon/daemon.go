@@ -140,7 +140,7 @@ type Daemon struct {
 	cfg     *config.Config
 	apps    map[string]rotator.App
 	notifTo map[string][]string  // app → webhook names (nil: all)
-	serving map[string]time.Time // app → slot a retried run still serves
+	serving map[string]servedRun // app → the run a retry still serves
 	lastErr map[string]string    // app → last run's error, for status
 	ready   bool
 
@@ -159,7 +159,7 @@ func New(o Options) (*Daemon, error) {
 		return nil, err
 	}
 	cfg := o.Config
-	d := &Daemon{o: o, log: o.Logger, cfg: cfg, serving: map[string]time.Time{}, lastErr: map[string]string{}}
+	d := &Daemon{o: o, log: o.Logger, cfg: cfg, serving: map[string]servedRun{}, lastErr: map[string]string{}}
 	d.opsCtx, d.opsStop = context.WithCancel(context.Background())
 	m, err := metrics.New(o.Registerer)
 	if err != nil {

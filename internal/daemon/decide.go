@@ -31,13 +31,16 @@ const (
 	VerdictRetiring    = "PreviousRetiring" // the previous pair's overlap has not ended
 	VerdictRetireBusy  = "RetireInFlight"   // a retire journal is open
 	VerdictUnmanaged   = "NotManaged"       // the path is not ours and adopt is off
+	VerdictNoJournal   = "NothingToResume"  // a retry planned to finish a journal found none
 	defaultRetireRetry = 5 * time.Second
 )
 
 // Input is everything Decide looks at: the scheduler's reason and slot,
 // and what Vault holds for the app (read just before, under the slot lease).
 type Input struct {
-	Now    time.Time
+	Now time.Time
+	// Reason is why the run serves: the scheduler's reason, or for a retry
+	// the reason of the run it retries (Retry only when it retries none).
 	Reason scheduler.Reason
 	// Slot is the cron slot this run serves (zero for a max-age run, or a
 	// retry whose slot is unknown).
@@ -67,7 +70,7 @@ type Verdict struct {
 // replicas: a run re-reads Vault under the slot lease, and a rotation whose
 // rotated_at is at or after the slot means another replica already served
 // it. Its checks, in order: an open journal (resume it, unless orphaned or
-// backing off), the slot already served, a max-age run that finds a fresh
+// backing off), a bare retry with no journal left, the slot already served, a max-age run that finds a fresh
 // pair, an unmanaged path, the previous pair's overlap, then rotate.
 func Decide(in Input) Verdict {
 	if j := in.Journal; j != nil {
@@ -81,6 +84,11 @@ func Decide(in Input) Verdict {
 		default:
 			return Verdict{Action: ActRotate, Reason: VerdictResume}
 		}
+	}
+	if in.Reason == scheduler.ReasonRetry && in.Slot.IsZero() {
+		// Neither a slot nor max age: the run was planned to finish a
+		// journal that another replica (or an earlier run) has finished.
+		return Verdict{Action: ActSkip, Reason: VerdictNoJournal}
 	}
 	if !in.Slot.IsZero() && !in.RotatedAt.IsZero() && served(in.Schedule, in.RotatedAt, in.Slot) {
 		return Verdict{Action: ActSkip, Reason: VerdictServed}

@@ -28,7 +28,7 @@ func TestDecide(t *testing.T) {
 		},
 		{
 			name: "a rotation after the slot time means another replica served it",
-			in:   Input{Now: now, Reason: scheduler.ReasonRetry, Slot: slot, RotatedAt: slot.Add(3 * time.Second), Managed: true},
+			in:   Input{Now: now, Reason: scheduler.ReasonScheduled, Slot: slot, RotatedAt: slot.Add(3 * time.Second), Managed: true},
 			want: Verdict{Action: ActSkip, Reason: VerdictServed},
 		},
 		{
@@ -45,6 +45,16 @@ func TestDecide(t *testing.T) {
 			name: "a cron slot after an earlier rotation rotates",
 			in:   Input{Now: now, Reason: scheduler.ReasonScheduled, Schedule: "* * * * *", Slot: now.Truncate(time.Minute), RotatedAt: now.Truncate(time.Minute).Add(-time.Second), Managed: true},
 			want: Verdict{Action: ActRotate, Reason: VerdictRotate},
+		},
+		{
+			name: "a retry planned for a journal that is gone skips",
+			in:   Input{Now: now, Reason: scheduler.ReasonRetry, RotatedAt: now.Add(-time.Second), Managed: true},
+			want: Verdict{Action: ActSkip, Reason: VerdictNoJournal},
+		},
+		{
+			name: "a retry planned for a journal resumes it",
+			in:   Input{Now: now, Reason: scheduler.ReasonRetry, Managed: true, Journal: &rotator.JournalEntry{Step: rotator.StepStage}},
+			want: Verdict{Action: ActRotate, Reason: VerdictResume},
 		},
 		{
 			name: "an open journal is resumed even when the slot looks served",

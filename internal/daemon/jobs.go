@@ -14,6 +14,13 @@ import (
 	"go.uber.org/zap"
 )
 
+// servedRun is what a scheduled run serves: its cron slot (zero for a
+// max-age run) and the scheduler's reason.
+type servedRun struct {
+	Slot   time.Time
+	Reason scheduler.Reason
+}
+
 // lockedRetry is how soon a run that met another holder's lease looks
 // again: the other rotation is either about to finish (then the slot is
 // served) or dead (then its lease expires and this replica resumes it).
@@ -30,16 +37,20 @@ func (d *Daemon) runRotation(ctx context.Context, name, reason string) error {
 	now := d.o.Clock.Now()
 	log := d.log.With(zap.String(rotator.LogKeyApp, name), zap.String(rotator.LogKeyOrg, app.DevHub), zap.String(rotator.LogKeyReason, reason))
 
-	// The slot this run serves; a retry keeps serving the slot of the run
-	// that failed.
-	slot := scheduler.SlotFromContext(ctx)
+	// The slot (and reason) this run serves: a retry keeps serving those of
+	// the run that failed. A retry with nothing recorded was planned only to
+	// finish a journal (see resume).
+	run := servedRun{Slot: scheduler.SlotFromContext(ctx), Reason: scheduler.Reason(reason)}
 	d.mu.Lock()
-	if slot.IsZero() {
-		slot = d.serving[name]
+	if run.Reason == scheduler.ReasonRetry {
+		if prev, ok := d.serving[name]; ok {
+			run = prev
+		}
 	} else {
-		d.serving[name] = slot
+		d.serving[name] = run
 	}
 	d.mu.Unlock()
+	slot := run.Slot
 
 	// The slot lease makes "re-read Vault, then rotate" atomic across
 	// replicas: without it, a replica that read rotated_at just before
@@ -68,7 +79,7 @@ func (d *Daemon) runRotation(ctx context.Context, name, reason string) error {
 		}
 	}()
 
-	in := Input{Now: now, Reason: scheduler.Reason(reason), Slot: slot, Schedule: app.Schedule, MaxAge: app.MaxAge, Adopt: app.Adopt}
+	in := Input{Now: now, Reason: run.Reason, Slot: slot, Schedule: app.Schedule, MaxAge: app.MaxAge, Adopt: app.Adopt}
 	if j, _, err := d.rt.Vault.Load(ctx, name); err == nil {
 		in.Journal = &j
 	} else if !errors.Is(err, rotator.ErrNotFound) {
