@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -103,12 +104,44 @@ the schedule and needs the caller's TOTP code (--code).`,
 }
 
 func (c *cli) planCommand() *cobra.Command {
-	var asJSON bool
+	var (
+		asJSON    bool
+		serverURL string
+	)
 	cmd := &cobra.Command{
 		Use:   "plan [app...]",
 		Short: "Show whether and when each app would rotate, and preflight results (no change)",
+		Long: `Shows, per app, the policy decision (rotate or not, why, when next) and the
+preflight facts (Dev Hub auth, secret-access setting, staged slot, Vault
+version, drift). Nothing is changed. With --server (or ECAROTATOR_SERVER) a
+running daemon answers; otherwise the config's Vault and Dev Hubs are asked
+directly.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
+			if serverURL == "" {
+				serverURL = c.getenv("ECAROTATOR_SERVER")
+			}
+			if serverURL != "" {
+				var out struct {
+					Plan []rotator.PlanResult `json:"plan"`
+				}
+				q := url.Values{}
+				for _, a := range args {
+					q.Add("app", a)
+				}
+				path := "/api/v1/plan"
+				if len(q) > 0 {
+					path += "?" + q.Encode()
+				}
+				if err := getJSON(ctx, serverURL, path, "plan", &out); err != nil {
+					return err
+				}
+				if asJSON {
+					return writeJSON(c.stdout, out.Plan)
+				}
+				printPlans(c.stdout, out.Plan)
+				return nil
+			}
 			cfg, log, err := c.setup(false)
 			if err != nil {
 				return err
@@ -146,6 +179,7 @@ func (c *cli) planCommand() *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the plans as JSON")
+	cmd.Flags().StringVar(&serverURL, "server", "", "base URL of a running daemon, e.g. http://127.0.0.1:9464 (env ECAROTATOR_SERVER)")
 	return cmd
 }
 

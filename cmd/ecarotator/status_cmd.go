@@ -68,33 +68,42 @@ next rotation is the next slot of the schedule (window start, before jitter).`,
 
 // fetchStatus asks a running daemon.
 func fetchStatus(ctx context.Context, base string) ([]server.AppStatus, error) {
+	var out struct {
+		Apps []server.AppStatus `json:"apps"`
+	}
+	if err := getJSON(ctx, base, "/api/v1/apps", "status", &out); err != nil {
+		return nil, err
+	}
+	return out.Apps, nil
+}
+
+// getJSON GETs path from a running daemon's API and decodes the JSON answer
+// (bounded) into out; what names the request in errors.
+func getJSON(ctx context.Context, base, path, what string, out any) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(base, "/")+"/api/v1/apps", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(base, "/")+path, nil)
 	if err != nil {
-		return nil, usageError{fmt.Errorf("--server: %w", err)}
+		return usageError{fmt.Errorf("--server: %w", err)}
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("status from %s: %w", base, err)
+		return fmt.Errorf("%s from %s: %w", what, base, err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxStatusBody))
 	if err != nil {
-		return nil, fmt.Errorf("status from %s: %w", base, err)
+		return fmt.Errorf("%s from %s: %w", what, base, err)
 	}
 	if resp.StatusCode != http.StatusOK {
 		var eb server.ErrorBody
 		_ = json.Unmarshal(body, &eb)
-		return nil, fmt.Errorf("status from %s: HTTP %d %s", base, resp.StatusCode, eb.Error)
+		return fmt.Errorf("%s from %s: HTTP %d %s", what, base, resp.StatusCode, eb.Error)
 	}
-	var out struct {
-		Apps []server.AppStatus `json:"apps"`
+	if err := json.Unmarshal(body, out); err != nil {
+		return fmt.Errorf("%s from %s: decode: %w", what, base, err)
 	}
-	if err := json.Unmarshal(body, &out); err != nil {
-		return nil, fmt.Errorf("status from %s: decode: %w", base, err)
-	}
-	return out.Apps, nil
+	return nil
 }
 
 // localStatus reads Vault directly (no daemon needed).
