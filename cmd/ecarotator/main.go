@@ -82,8 +82,8 @@ proves it with a real token request, and records each step in a
 tamper-evident audit trail.
 
 Exit codes: 0 ok, 1 runtime error, 2 usage error, 3 config error,
-4 verification failure (a rotation's proof or an audit verify failed),
-5 not implemented yet.`,
+4 verification failure (a rotation's proof did not pass, audit verify found
+tampering, or audit report found an app past its max age).`,
 		Version:       version,
 		SilenceUsage:  true,
 		SilenceErrors: true,
