@@ -23,9 +23,17 @@ cleanup() {
 trap cleanup EXIT
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-wait_http() { # url, what
+# wait_http URL WHAT: poll until URL answers any HTTP status (bash only: no
+# curl needed on a fresh machine), for at most 20 s.
+wait_http() {
+  local rest=${1#http://} hostport path
+  hostport=${rest%%/*}; path=/${rest#*/}
   for _ in $(seq 1 200); do
-    if curl -s -o /dev/null "$1"; then return 0; fi
+    if { exec 3<>"/dev/tcp/${hostport%:*}/${hostport#*:}"; } 2>/dev/null; then
+      printf 'GET %s HTTP/1.0\r\nHost: %s\r\n\r\n' "$path" "$hostport" >&3
+      if head -c 12 <&3 2>/dev/null | grep -q '^HTTP/'; then exec 3<&- 3>&-; return 0; fi
+      exec 3<&- 3>&-
+    fi
     sleep 0.1
   done
   echo "demo: $2 did not come up at $1" >&2; return 1
