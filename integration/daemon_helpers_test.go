@@ -136,8 +136,10 @@ func (e *env) writeDaemonConfig(name string, c daemonConfig) string {
 }
 
 // startDaemon runs a daemon in-process on 127.0.0.1:0 and returns it with
-// its base URL; the test's cleanup stops it and checks Run's error.
-func (e *env) startDaemon(cfgPath string, o daemon.Options) (*daemon.Daemon, string) {
+// its base URL; the test's cleanup stops it and checks Run's error. Each
+// prepare step (e.g. (*daemon.Daemon).EnableMFA, as `ecarotator run` does)
+// runs between New and Run.
+func (e *env) startDaemon(cfgPath string, o daemon.Options, prepare ...func(*daemon.Daemon) error) (*daemon.Daemon, string) {
 	e.t.Helper()
 	cfg, err := config.Load(cfgPath, e.getenv)
 	if err != nil {
@@ -157,6 +159,11 @@ func (e *env) startDaemon(cfgPath string, o daemon.Options) (*daemon.Daemon, str
 	d, err := daemon.New(o)
 	if err != nil {
 		e.t.Fatalf("daemon.New: %v", err)
+	}
+	for _, p := range prepare {
+		if err := p(d); err != nil {
+			e.t.Fatalf("prepare daemon: %v", err)
+		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)

@@ -3,16 +3,12 @@
 package integration
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/ecarotator/ecarotator/internal/config"
 	"github.com/ecarotator/ecarotator/internal/daemon"
 	"github.com/ecarotator/ecarotator/internal/server"
 )
@@ -21,34 +17,7 @@ import (
 // run` does, and returns it with its base URL.
 func (e *env) startMFADaemon(cfgPath string) (*daemon.Daemon, string) {
 	e.t.Helper()
-	cfg, err := config.Load(cfgPath, e.getenv)
-	if err != nil {
-		e.t.Fatalf("config: %v", err)
-	}
-	reg := prometheus.NewRegistry()
-	d, err := daemon.New(daemon.Options{Config: cfg, ConfigPath: cfgPath, Logger: e.logger(), Registerer: reg, Gatherer: reg,
-		LoadConfig: func(p string) (*config.Config, error) { return config.Load(p, e.getenv) }})
-	if err != nil {
-		e.t.Fatalf("daemon.New: %v", err)
-	}
-	if err := d.EnableMFA(); err != nil {
-		e.t.Fatalf("EnableMFA: %v", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	go func() { errc <- d.Run(ctx) }()
-	e.t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-errc:
-			if err != nil {
-				e.t.Errorf("daemon Run: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			e.t.Errorf("daemon did not stop within 30s")
-		}
-	})
-	return d, "http://" + d.Addr().String()
+	return e.startDaemon(cfgPath, daemon.Options{}, (*daemon.Daemon).EnableMFA)
 }
 
 // TestMFAFlowsOverTheDaemonAPI: with mfa.enabled, rotate-now over the API
