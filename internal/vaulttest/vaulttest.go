@@ -141,7 +141,7 @@ cluster_addr = "http://127.0.0.1:%d"
 		t.Fatalf("vaulttest: %v", err)
 	}
 	c.SetToken(s.Token)
-	waitFor(t, 20*time.Second, func() error {
+	waitFor(t, time.Minute, func() error {
 		return c.Sys().Mount("secret", &vaultapi.MountInput{Type: "kv", Options: map[string]string{"version": "2"}})
 	})
 	s.waitKV(t)
@@ -283,7 +283,8 @@ func (s *Server) newClient(token string) (*vaultapi.Client, error) {
 	cfg := vaultapi.DefaultConfig()
 	cfg.Address = s.Addr
 	cfg.MaxRetries = 0
-	cfg.Timeout = 10 * time.Second
+	// Generous: raft init and unseal fsync, and CI machines are busy.
+	cfg.Timeout = time.Minute
 	c, err := vaultapi.NewClient(cfg)
 	if err != nil {
 		return nil, err
@@ -352,7 +353,7 @@ func (s *Server) tryWaitHTTP(limit time.Duration) error {
 func (s *Server) waitKV(t testing.TB) {
 	t.Helper()
 	c := s.rawClient(t, s.Token)
-	waitFor(t, 30*time.Second, func() error {
+	waitFor(t, time.Minute, func() error {
 		_, err := c.KVv2("secret").Put(context.Background(), "vaulttest/ready", map[string]any{"ok": true})
 		return err
 	})
