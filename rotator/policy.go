@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"time"
-
-	"github.com/robfig/cron/v3"
 )
 
 // Reason is why ShouldRotate decided what it decided. The constants are
@@ -149,19 +147,6 @@ func checkScheduled(in PolicyInput) (Decision, bool) {
 	}
 	return Decision{Reason: ReasonScheduled, Message: "scheduled slot " + in.SlotStart.UTC().Format(time.RFC3339) + " is due", Rotate: true}, true
 }
-
-// NextSlot returns the first slot of schedule strictly after t.
-func NextSlot(schedule string, t time.Time) (time.Time, error) {
-	s, err := cronParser.Parse(schedule)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("schedule %q: %w", schedule, err)
-	}
-	return s.Next(t), nil
-}
-
-// cronParser matches the configuration's syntax: 5 fields or descriptors,
-// optional CRON_TZ=.
-var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
 
 // SlotStart is when an app's run for slot starts: a stable offset inside
 // [slot, slot+window). It is derived from the app name and the slot rather

@@ -9,12 +9,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/robfig/cron/v3"
+	"github.com/ecarotator/ecarotator/rotator"
 )
 
 // CronParser is the schedule syntax: 5 fields or @descriptors, with an
-// optional CRON_TZ=/TZ= prefix. The scheduler uses the same parser.
-var CronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+// optional CRON_TZ=/TZ= prefix; the same parser as plan and the scheduler.
+var CronParser = rotator.CronParser
 
 var (
 	nameRe      = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
