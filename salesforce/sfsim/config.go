@@ -117,6 +117,23 @@ type ECAConfig struct {
 	JWTCertificatePEM string `yaml:"jwtCertificatePEM" json:"jwtCertificatePEM,omitempty"`
 	// PreAuthorizedUsers are the usernames allowed to use the JWT bearer flow.
 	PreAuthorizedUsers []string `yaml:"preAuthorizedUsers" json:"preAuthorizedUsers,omitempty"`
+	// DistributionState is ExternalClientApplication.DistributionState:
+	// DistributionLocal (the default) or DistributionPackaged.
+	DistributionState string `yaml:"distributionState" json:"distributionState,omitempty"`
+}
+
+// ExternalClientApplication.DistributionState values.
+const (
+	DistributionLocal    = "Local"
+	DistributionPackaged = "Packaged"
+)
+
+// Distribution returns the ECA's distribution state, Local when unset.
+func (e ECAConfig) Distribution() string {
+	if e.DistributionState == "" {
+		return DistributionLocal
+	}
+	return e.DistributionState
 }
 
 // ConsumerConfig is one OAuth consumer of an ECA; empty fields are generated.
@@ -389,6 +406,11 @@ func (c Config) Validate() error {
 			ecas[e.DeveloperName] = true
 			if len(e.Consumers) == 0 {
 				add(ep+".consumers", "at least one consumer is required")
+			}
+			switch e.DistributionState {
+			case "", DistributionLocal, DistributionPackaged:
+			default:
+				add(ep+".distributionState", "want %q or %q, got %q", DistributionLocal, DistributionPackaged, e.DistributionState)
 			}
 			if e.ClientCredentialsUser != "" && !users[e.ClientCredentialsUser] {
 				add(ep+".clientCredentialsUser", "no user %q in org %q", e.ClientCredentialsUser, o.Name)
