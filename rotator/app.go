@@ -63,6 +63,13 @@ type App struct {
 
 	SecretAccessMode SecretAccessMode // of the app's Dev Hub
 	OwnECA           string           // developer name of ecarotator's own ECA on that Dev Hub
+
+	// Metadata strategy (packaged ECAs, issue 12; see metadata.go).
+	Strategy        Strategy      // auto (default), staged or metadata
+	RotateKey       bool          // also set shouldRotateConsumerKey (metadata strategy)
+	SecretRead      SecretRead    // how the new pair is read after the deploy (default auto)
+	MetadataOverlap time.Duration // how long the old pair still works after a metadata rotation (default 0)
+	DeployTimeout   time.Duration // bound of one deploy's checkDeployStatus polling (default DefaultDeployTimeout)
 }
 
 // Validate checks what the engine relies on; it reports every problem at once.
@@ -100,6 +107,7 @@ func (a App) Validate() error {
 	default:
 		p = append(p, fmt.Sprintf("unknown secret access mode %q", a.SecretAccessMode))
 	}
+	p = append(p, a.validateMetadata()...)
 	if len(p) > 0 {
 		return fmt.Errorf("app %s: %s", a.Name, strings.Join(p, "; "))
 	}

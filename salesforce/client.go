@@ -120,6 +120,9 @@ type Options struct {
 	// staged slot is taken. The real code is unconfirmed, so any other 4xx
 	// also triggers a GET staged to find out.
 	SlotOccupiedCodes []string
+	// MetadataPoll paces checkRetrieveStatus polling (default
+	// DefaultMetadataPoll: at once, then 200ms doubling to 5s, 60 polls).
+	MetadataPoll BackoffFunc
 }
 
 // Client talks to one Dev Hub org. It is safe for concurrent use.
