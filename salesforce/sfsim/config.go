@@ -93,6 +93,9 @@ type OrgConfig struct {
 	// credentials flow runs as in this org. Without an entry the ECA's own
 	// ClientCredentialsUser is used if this org has such a user.
 	RunAs map[string]string `yaml:"runAs" json:"runAs,omitempty"`
+	// MetadataSecretAccess is ExternalClientAppSettings.enableConsumerSecretApiAccess
+	// ("Allow access to OAuth consumer secrets via Metadata API").
+	MetadataSecretAccess bool `yaml:"metadataSecretAccess" json:"metadataSecretAccess,omitempty"`
 }
 
 // UserConfig describes a user of an org.
@@ -120,6 +123,9 @@ type ECAConfig struct {
 	// DistributionState is ExternalClientApplication.DistributionState:
 	// DistributionLocal (the default) or DistributionPackaged.
 	DistributionState string `yaml:"distributionState" json:"distributionState,omitempty"`
+	// GlobalOAuthName is the full name of the ECA's
+	// ExtlClntAppGlobalOauthSettings (default <DeveloperName>_glbl).
+	GlobalOAuthName string `yaml:"globalOAuthName" json:"globalOAuthName,omitempty"`
 }
 
 // ExternalClientApplication.DistributionState values.
@@ -203,6 +209,9 @@ type Behavior struct {
 	JWTAudiences []string `yaml:"jwtAudiences" json:"jwtAudiences,omitempty"`
 	// MaxAPIVersion is the newest REST version served (default 67.0).
 	MaxAPIVersion float64 `yaml:"maxAPIVersion" json:"maxAPIVersion,omitempty"`
+
+	// ---- Packaged ECAs and the Metadata API (issue 12; mdapi.go) ----
+	MetadataBehavior `yaml:",inline" json:",inline"`
 }
 
 // Default values for Behavior and Config.
@@ -246,6 +255,7 @@ func (b Behavior) withDefaults() Behavior {
 	if b.MaxAPIVersion == 0 {
 		b.MaxAPIVersion = DefaultMaxAPIVersion
 	}
+	b.MetadataBehavior = b.MetadataBehavior.withDefaults()
 	return b
 }
 
@@ -465,6 +475,7 @@ func (c Config) Validate() error {
 	if b.RotatedValidity < 0 || b.StagedValidity < 0 || b.RetryAfter < 0 {
 		add("behavior", "durations must not be negative")
 	}
+	errs = append(errs, b.MetadataBehavior.validate("behavior")...)
 	return errors.Join(errs...)
 }
 

@@ -277,6 +277,7 @@ func (h *hostHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	s.settleMD() // finish Metadata deploys that are due (mdapi.go)
 	rw := &respWriter{w: w}
 	switch kind {
 	case FaultResetBefore:

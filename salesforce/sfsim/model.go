@@ -39,6 +39,8 @@ type org struct {
 	// UsageDay is the sim-day (UTC midnight) Usage counts for.
 	UsageDay time.Time `json:"usageDay"`
 	Usage    int       `json:"usage"`
+	// MetadataSecretAccess is enableConsumerSecretApiAccess (mdapi.go).
+	MetadataSecretAccess bool `json:"metadataSecretAccess,omitempty"`
 }
 
 // eca is one External Client App owned by a Dev Hub.
@@ -50,6 +52,8 @@ type eca struct {
 	JWTCertificatePEM     string      `json:"jwtCertificatePEM,omitempty"`
 	PreAuthorizedUsers    []string    `json:"preAuthorizedUsers,omitempty"`
 	Consumers             []*consumer `json:"consumers"`
+	// Global OAuth settings and distribution state (mdapi.go).
+	MD ecaMetadata `json:"metadata"`
 
 	pub *rsa.PublicKey
 }
@@ -139,6 +143,7 @@ func buildOrgs(cfg []OrgConfig, ids *idSource) ([]*org, error) {
 			Name: oc.Name, OrgID: oc.OrgID, DevHub: oc.DevHub, Port: oc.Port,
 			SecretAccess: oc.SecretAccess, APILimit: oc.APILimit, PropagationDelay: oc.PropagationDelay,
 			Installs: append([]string(nil), oc.Installs...), RunAs: oc.RunAs,
+			MetadataSecretAccess: oc.MetadataSecretAccess,
 		}
 		if o.OrgID == "" {
 			o.OrgID = ids.id("00D", 18)
@@ -184,6 +189,7 @@ func buildOrgs(cfg []OrgConfig, ids *idSource) ([]*org, error) {
 				}
 				e.Consumers = append(e.Consumers, c)
 			}
+			e.MD = newECAMetadata(ec, e)
 			if err := e.init(); err != nil {
 				return nil, err
 			}

@@ -148,6 +148,9 @@ func (s *Sim) serveREST(w *respWriter, r *http.Request, host string, rt route) {
 			return
 		}
 	}
+	if s.refusePackagedLocked(w, e, rt, part) { // mdapi.go
+		return
+	}
 	switch rt.name {
 	case RouteConsumer:
 		writeJSON(w, http.StatusOK, consumerJSON(c, e, rt.version, part != "key", part != "secret"))

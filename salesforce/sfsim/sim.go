@@ -57,6 +57,8 @@ type Sim struct {
 
 	logMu sync.Mutex
 	log   []Request
+
+	md mdState // Metadata API async jobs (mdapi.go); guarded by mu
 }
 
 // session is an issued access token.
@@ -494,6 +496,7 @@ func (s *Sim) ConsumerState(org, eca, consumerID string) (ConsumerState, error) 
 	if c == nil {
 		return ConsumerState{}, fmt.Errorf("sfsim: consumer %q of %q: %w", consumerID, eca, ErrNotFound)
 	}
+	s.settleMDLocked(s.nowLocked())
 	c.lapse(s.nowLocked())
 	return c.snapshot(true), nil
 }

@@ -36,6 +36,8 @@ type soapRecord struct {
 	SecretAccess *bool
 	// BadValue holds an unparsable enableClientSecretInRestApiAccess value.
 	BadValue string
+	// MetadataAccess is enableConsumerSecretApiAccess, nil when absent.
+	MetadataAccess *bool
 }
 
 type soapEnvelopeXML struct {
@@ -63,6 +65,9 @@ type soapRecordXML struct {
 	SecretAccess *struct {
 		Value string `xml:",chardata"`
 	} `xml:"enableClientSecretInRestApiAccess"`
+	MetadataAccess *struct {
+		Value string `xml:",chardata"`
+	} `xml:"enableConsumerSecretApiAccess"`
 }
 
 // errSOAPParse is wrapped by parseSOAP errors.
@@ -106,6 +111,14 @@ func parseSOAP(r io.Reader) (soapRequest, error) {
 				rec.BadValue = m.SecretAccess.Value
 			} else {
 				rec.SecretAccess = &v
+			}
+		}
+		if m.MetadataAccess != nil {
+			v, err := strconv.ParseBool(strings.TrimSpace(m.MetadataAccess.Value))
+			if err != nil {
+				rec.BadValue = m.MetadataAccess.Value
+			} else {
+				rec.MetadataAccess = &v
 			}
 		}
 		req.Records = append(req.Records, rec)
@@ -154,7 +167,12 @@ func (s *Sim) serveSOAP(w http.ResponseWriter, r *http.Request, host string, rt 
 		writeSOAPFault(w, http.StatusNotFound, "soapenv:Client", "No service available for version "+rt.version)
 		return
 	}
-	req, err := parseSOAP(r.Body)
+	raw, err := io.ReadAll(io.LimitReader(r.Body, maxSOAPBody+1))
+	if err != nil || len(raw) > maxSOAPBody {
+		writeSOAPFault(w, http.StatusInternalServerError, "soapenv:Client", "request body unreadable or too large")
+		return
+	}
+	req, err := parseSOAP(bytes.NewReader(raw))
 	if err != nil {
 		writeSOAPFault(w, http.StatusInternalServerError, "soapenv:Client", err.Error())
 		return
@@ -182,6 +200,9 @@ func (s *Sim) serveSOAP(w http.ResponseWriter, r *http.Request, host string, rt 
 			"INSUFFICIENT_ACCESS: use of the Metadata API requires a user with the ModifyAllData or ModifyMetadata permissions")
 		return
 	}
+	if s.serveMetadataLocked(w, o, u, req, raw) { // mdapi.go
+		return
+	}
 	switch req.Op {
 	case "readMetadata":
 		if req.Type != settingsType {
@@ -195,8 +216,8 @@ func (s *Sim) serveSOAP(w http.ResponseWriter, r *http.Request, host string, rt 
 				b.WriteString(`<records xsi:nil="true"/>`)
 				continue
 			}
-			fmt.Fprintf(&b, `<records xsi:type="%s"><fullName>%s</fullName><enableClientSecretInRestApiAccess>%t</enableClientSecretInRestApiAccess></records>`,
-				settingsType, settingsFullName, o.SecretAccess)
+			fmt.Fprintf(&b, `<records xsi:type="%s"><fullName>%s</fullName><enableClientSecretInRestApiAccess>%t</enableClientSecretInRestApiAccess><enableConsumerSecretApiAccess>%t</enableConsumerSecretApiAccess></records>`,
+				settingsType, settingsFullName, o.SecretAccess, o.MetadataSecretAccess)
 		}
 		b.WriteString("</result></readMetadataResponse>")
 		writeSOAP(w, b.String())
@@ -221,6 +242,10 @@ func (s *Sim) serveSOAP(w http.ResponseWriter, r *http.Request, host string, rt 
 			}
 			if rec.SecretAccess != nil {
 				o.SecretAccess = *rec.SecretAccess
+				changed = true
+			}
+			if rec.MetadataAccess != nil {
+				o.MetadataSecretAccess = *rec.MetadataAccess
 				changed = true
 			}
 			fmt.Fprintf(&b, "<result><fullName>%s</fullName><success>true</success></result>", settingsFullName)

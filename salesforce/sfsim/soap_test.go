@@ -48,7 +48,7 @@ func TestMetadataSOAP(t *testing.T) {
 			wantStatus: 200, wantIn: []string{`<success>false</success>`}, wantAccess: true},
 		{name: "an unknown type in readMetadata is a fault", body: envelope(admin, strings.Replace(readSettings, "ExternalClientAppSettings", "ApexClass", 1)),
 			wantStatus: 500, wantIn: []string{`sf:INVALID_TYPE`}, wantAccess: true},
-		{name: "an unimplemented operation is a fault", body: envelope(admin, `<met:deploy/>`),
+		{name: "an unimplemented operation is a fault", body: envelope(admin, `<met:describeMetadata/>`),
 			wantStatus: 500, wantIn: []string{`INVALID_OPERATION`}, wantAccess: true},
 		{name: "malformed XML is a client fault", body: `<soapenv:Envelope`, wantStatus: 500,
 			wantIn: []string{`<faultcode>soapenv:Client</faultcode>`}, wantAccess: true},
