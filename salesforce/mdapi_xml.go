@@ -77,7 +77,7 @@ func topLevelChildren(doc []byte) ([]childSpan, int, error) {
 	dec := xml.NewDecoder(bytes.NewReader(doc))
 	dec.Strict = true
 	var kids []childSpan
-	depth, rootEnd := 0, -1
+	depth, rootEnd, rootOpenEnd := 0, -1, -1
 	for {
 		before := int(dec.InputOffset())
 		tok, err := dec.RawToken()
@@ -90,6 +90,9 @@ func topLevelChildren(doc []byte) ([]childSpan, int, error) {
 		switch t := tok.(type) {
 		case xml.StartElement:
 			depth++
+			if depth == 1 {
+				rootOpenEnd = int(dec.InputOffset())
+			}
 			if depth == 2 {
 				kids = append(kids, childSpan{name: t.Name.Local, start: before})
 			}
@@ -99,6 +102,10 @@ func topLevelChildren(doc []byte) ([]childSpan, int, error) {
 			}
 			if depth == 1 {
 				rootEnd = before
+				if before == rootOpenEnd && bytes.HasSuffix(doc[:before], []byte("/>")) {
+					// <Root/>: a component with no fields is not valid.
+					return nil, 0, errComponent
+				}
 			}
 			depth--
 			if depth < 0 {
@@ -145,14 +152,23 @@ func setRotateFlags(doc []byte, rotateKey, rotateSecret bool) ([]byte, error) {
 		if found == 1 {
 			continue
 		}
-		at := rootEnd
+		// Insert before the first child that sorts after the flag, with the
+		// whitespace that precedes that child; or after the last child,
+		// with the whitespace that precedes it.
+		at, ins := -1, ""
 		for _, k := range kids {
 			if k.name > f.name {
-				at = k.start
+				at, ins = k.start, text+leadingSpace(doc, k.start)
 				break
 			}
 		}
-		edits = append(edits, edit{at, at, len(edits), text})
+		if at < 0 {
+			at, ins = rootEnd, text
+			if n := len(kids); n > 0 {
+				at, ins = kids[n-1].end, leadingSpace(doc, kids[n-1].start)+text
+			}
+		}
+		edits = append(edits, edit{at, at, len(edits), ins})
 	}
 	// Apply from the end so earlier offsets stay valid; of two insertions
 	// at the same point the later one goes first, so key stays before secret.
@@ -167,4 +183,13 @@ func setRotateFlags(doc []byte, rotateKey, rotateSecret bool) ([]byte, error) {
 		out = append(out[:e.start:e.start], append([]byte(e.text), out[e.end:]...)...)
 	}
 	return out, nil
+}
+
+// leadingSpace returns the run of XML whitespace that ends at doc[at].
+func leadingSpace(doc []byte, at int) string {
+	i := at
+	for i > 0 && (doc[i-1] == ' ' || doc[i-1] == '\t' || doc[i-1] == '\n' || doc[i-1] == '\r') {
+		i--
+	}
+	return string(doc[i:at])
 }

@@ -201,6 +201,9 @@ type DeployRecord struct {
 	RotateSecret bool      `json:"rotateSecret"`
 	Accepted     time.Time `json:"accepted"`
 	Status       string    `json:"status"`
+	// Files are the deployed component files by zip path (tests only; they
+	// may hold a consumer secret, so they are never serialised).
+	Files map[string][]byte `json:"-"`
 }
 
 // MetadataDeploys returns every deploy accepted so far, oldest first.
@@ -639,7 +642,7 @@ func (s *Sim) deployLocked(w http.ResponseWriter, o *org, gates bool, b Metadata
 	}
 	ignore, _ := strconv.ParseBool(strings.TrimSpace(ignoreWarnings))
 	j := &mdJob{id: s.ids.id("0Af", 18), deploy: true, org: o.Name, readyAt: now.Add(time.Duration(b.DeployDelay)), never: b.DeployNeverFinishes}
-	rec := DeployRecord{ID: j.id, Org: o.Name, Accepted: now, Status: "Pending"}
+	rec := DeployRecord{ID: j.id, Org: o.Name, Accepted: now, Status: "Pending", Files: files}
 	var applies []func(now time.Time)
 	names := make([]string, 0, len(files))
 	for n := range files {
