@@ -176,6 +176,7 @@ func randomID() string {
 type Engine struct {
 	o      Options
 	ledger ExposureLedger
+	strat  strategyCache // distributionState per app (metadata_strategy.go)
 }
 
 // NewEngine checks o and returns an Engine.
@@ -212,6 +213,11 @@ type Result struct {
 	NextAttemptAt time.Time
 	Orphaned      bool
 	Plan          *PlanResult // DryRun only
+	// Strategy is how the app was rotated (staged or metadata).
+	Strategy Strategy
+	// Downtime is, for the metadata strategy, the time from the deploy
+	// being done (the old secret stops working) to the Vault commit.
+	Downtime time.Duration
 }
 
 // abortError is a Hook failure: the engine returns it untouched, running no
@@ -253,6 +259,9 @@ type run struct {
 	staged   []StagedCredential
 	res      Result
 	log      *zap.Logger
+
+	strategy StrategyChoice // metadata_strategy.go
+	md       mdRun          // metadata_steps.go
 }
 
 // held is a lease the call owns.

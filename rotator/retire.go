@@ -97,7 +97,11 @@ func (e *Engine) retireRun(ctx context.Context, r *run, revoke bool) (Result, er
 		}
 		return r.res, nil
 	}
-	if revoke || r.app.Overlap.Policy != OverlapSalesforceExpiry {
+	metadata, err := e.retiresByMetadata(ctx, r, revoke, now) // metadata_retire.go
+	if err != nil {
+		return e.retireFail(ctx, r, err)
+	}
+	if !metadata && (revoke || r.app.Overlap.Policy != OverlapSalesforceExpiry) {
 		if err := e.retireSlot(ctx, r, revoke); err != nil {
 			return e.retireFail(ctx, r, err)
 		}

@@ -118,6 +118,12 @@ func (e *Engine) blocked(ctx context.Context, r *run) (bool, error) {
 		}
 		stop = errors.Join(stop, err)
 	}
+	if err := e.restoreMetadataExposure(ctx, r); err != nil {
+		if isAbort(err) || errors.Is(err, ErrFenced) {
+			return true, err
+		}
+		stop = errors.Join(stop, err)
+	}
 	e.release(ctx, r)
 	return true, stop
 }
@@ -125,6 +131,14 @@ func (e *Engine) blocked(ctx context.Context, r *run) (bool, error) {
 // steps runs the protocol; each step is skipped or reconciled when the
 // journal (and a re-read of Salesforce and Vault) shows it already done.
 func (e *Engine) steps(ctx context.Context, r *run) (Result, error) {
+	// Packaged ECAs rotate through the Metadata API (metadata_steps.go).
+	strategy, err := e.runStrategy(ctx, r)
+	if err != nil {
+		return e.fail(ctx, r, StepPreflight, err)
+	}
+	if strategy == StrategyMetadata {
+		return e.metadataSteps(ctx, r)
+	}
 	if err := e.preflight(ctx, r); err != nil {
 		return e.fail(ctx, r, StepPreflight, err)
 	}
@@ -169,6 +183,10 @@ func (e *Engine) begin(ctx context.Context, r *run) error {
 		Actor: r.actor, StartedAt: now,
 	}
 	r.setExtra(ExtraOldKey, r.primary)
+	if r.strategy.Strategy != "" {
+		r.setExtra(ExtraStrategy, string(r.strategy.Strategy))
+		r.setExtra(ExtraStrategyWhy, r.strategy.Why)
+	}
 	r.res.RotationID = r.j.RotationID
 	r.log = r.log.With(zap.String(LogKeyRotationID, r.j.RotationID))
 	if err := e.save(ctx, r); err != nil {
@@ -222,6 +240,13 @@ func (e *Engine) fail(ctx context.Context, r *run, step Step, err error) (Result
 		r.log.Error("restore secret access after failure", zap.Error(rerr))
 		wrapped = errors.Join(wrapped, rerr)
 		e.closeExposureUnjournaled(ctx, r)
+	}
+	if rerr := e.restoreMetadataExposure(ctx, r); rerr != nil {
+		if isAbort(rerr) || errors.Is(rerr, ErrFenced) {
+			return r.res, rerr
+		}
+		r.log.Error("restore metadata secret access after failure", zap.Error(rerr))
+		wrapped = errors.Join(wrapped, rerr)
 	}
 	if serr := e.save(ctx, r); serr != nil {
 		r.log.Error("save journal after failure", zap.Error(serr))

@@ -1,0 +1,135 @@
+package rotator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+)
+
+// Journal Extra keys of the metadata strategy (public facts only).
+const (
+	ExtraStrategy    = "strategy"     // the strategy this rotation runs (staged or metadata)
+	ExtraStrategyWhy = "strategy_why" // why it was chosen
+)
+
+// ErrPackagedStaged: strategy staged was configured for a packaged ECA,
+// which Salesforce serves only through the Metadata API.
+var ErrPackagedStaged = errors.New("packaged ECA: the staged-credentials API serves only local ECAs; use strategy: metadata (or auto)")
+
+// strategyCache remembers each app's distribution state for the life of
+// the engine, so auto reads it once (and a resumed rotation keeps the
+// strategy its journal names).
+type strategyCache struct {
+	mu    sync.Mutex
+	dists map[string]string // app name → distributionState
+}
+
+func (c *strategyCache) get(app string) (string, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	d, ok := c.dists[app]
+	return d, ok
+}
+
+func (c *strategyCache) put(app, dist string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.dists == nil {
+		c.dists = map[string]string{}
+	}
+	c.dists[app] = dist
+}
+
+// StrategyChoice is the strategy an app rotates with and why (plan and
+// status show it).
+type StrategyChoice struct {
+	Strategy     Strategy
+	Configured   Strategy
+	Distribution string // "" when not read
+	Why          string
+}
+
+// distribution returns the ECA's distribution state, cached per app.
+func (e *Engine) distribution(ctx context.Context, app App, mi MetadataIssuer) (string, error) {
+	if d, ok := e.strat.get(app.Name); ok {
+		return d, nil
+	}
+	d, err := mi.DistributionState(ctx, app.ECA)
+	if err != nil {
+		return "", fmt.Errorf("read distributionState of %s: %w", app.ECA, err)
+	}
+	e.strat.put(app.Name, d)
+	return d, nil
+}
+
+// ChooseStrategy decides how app is rotated: the configured strategy, or
+// for auto the ECA's distributionState (Local → staged, Packaged →
+// metadata). It refuses staged for a packaged ECA, naming strategy
+// metadata. An Issuer without the Metadata API serves only staged.
+func (e *Engine) ChooseStrategy(ctx context.Context, app App) (StrategyChoice, error) {
+	iss, ok := e.o.Issuers[app.DevHub]
+	if !ok {
+		return StrategyChoice{}, fmt.Errorf("rotator: app %s: no issuer for dev hub %q", app.Name, app.DevHub)
+	}
+	return e.chooseStrategy(ctx, app, iss)
+}
+
+func (e *Engine) chooseStrategy(ctx context.Context, app App, iss Issuer) (StrategyChoice, error) {
+	c := StrategyChoice{Configured: app.strategy()}
+	mi, hasMD := iss.(MetadataIssuer)
+	switch c.Configured {
+	case StrategyMetadata:
+		if !hasMD {
+			return c, fmt.Errorf("strategy metadata: the issuer of dev hub %s has no Metadata API", app.DevHub)
+		}
+		c.Strategy, c.Why = StrategyMetadata, "configured (strategy: metadata)"
+		return c, nil
+	case StrategyStaged:
+		c.Strategy, c.Why = StrategyStaged, "configured (strategy: staged)"
+		if !hasMD {
+			return c, nil
+		}
+		d, err := e.distribution(ctx, app, mi)
+		if err != nil {
+			// The staged path does not need the state; say so and go on.
+			c.Why += "; distributionState unreadable: " + err.Error()
+			return c, nil
+		}
+		c.Distribution = d
+		if d == DistributionPackaged {
+			return c, fmt.Errorf("eca %s is %s: %w", app.ECA, d, ErrPackagedStaged)
+		}
+		return c, nil
+	}
+	if !hasMD {
+		c.Strategy, c.Why = StrategyStaged, "auto: the issuer has no Metadata API, so local is assumed"
+		return c, nil
+	}
+	d, err := e.distribution(ctx, app, mi)
+	if err != nil {
+		return c, fmt.Errorf("strategy auto: %w", err)
+	}
+	c.Distribution = d
+	if d == DistributionPackaged {
+		c.Strategy, c.Why = StrategyMetadata, "auto: distributionState is Packaged"
+	} else {
+		c.Strategy, c.Why = StrategyStaged, "auto: distributionState is "+d
+	}
+	return c, nil
+}
+
+// runStrategy picks the strategy of a run: the journal's, when a rotation
+// is in flight (it never changes strategy half way), else ChooseStrategy.
+func (e *Engine) runStrategy(ctx context.Context, r *run) (Strategy, error) {
+	if s := Strategy(r.j.Extra[ExtraStrategy]); s != "" && r.jv != 0 {
+		return s, nil
+	}
+	c, err := e.chooseStrategy(ctx, r.app, r.iss)
+	if err != nil {
+		return "", err
+	}
+	r.strategy = c
+	r.res.Strategy = c.Strategy
+	return c.Strategy, nil
+}

@@ -1,0 +1,349 @@
+package salesforce_test
+
+// The engine's metadata strategy driven end to end against sfsim (strict
+// defaults) through the real client, with the rotator's in-memory Vault,
+// journal, locker and audit fakes and one fake clock shared by engine,
+// client and simulator. Vault-backed end-to-end and SIGKILL tests live in
+// integration/.
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/ecarotator/ecarotator/rotator"
+	"github.com/ecarotator/ecarotator/rotator/rotatortest"
+	"github.com/ecarotator/ecarotator/salesforce"
+	"github.com/ecarotator/ecarotator/salesforce/sfsim"
+)
+
+// mdWorld is a packaged target ECA in the Dev Hub (installed in the
+// subscriber org), both secret-access settings off, the rotator user with
+// the Metadata secrets permission, and an engine over fakes.
+type mdWorld struct {
+	sim     *sfsim.Sim
+	clk     *rotatortest.Clock
+	client  *salesforce.Client
+	store   *rotatortest.Store
+	journal *rotatortest.Journal
+	locker  *rotatortest.Locker
+	audit   *rotatortest.Audit
+	app     rotator.App
+	hook    func(string) error
+}
+
+func newMDWorld(t *testing.T, mod func(*sfsim.Config)) *mdWorld {
+	t.Helper()
+	clk := rotatortest.NewClock(time.Now().UTC().Truncate(time.Second))
+	cfg := simConfig(t)
+	packaged(&cfg)
+	cfg.Orgs[0].SecretAccess = false
+	cfg.Orgs[0].MetadataSecretAccess = false
+	if mod != nil {
+		mod(&cfg)
+	}
+	sim, err := sfsim.New(cfg, sfsim.WithClock(clk.Now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sim.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sim.Close() })
+	c, _ := simClient(t, sim, func(o *salesforce.Options) {
+		o.Now = clk.Now
+		o.MetadataPoll = func(a int) (bool, time.Duration) { return a < 20, time.Second }
+		o.Sleep = clk.Sleep
+	})
+	lk := rotatortest.NewLocker(clk)
+	w := &mdWorld{sim: sim, clk: clk, client: c, locker: lk, journal: rotatortest.NewJournal(lk), store: rotatortest.NewStore(clk, lk), audit: rotatortest.NewAudit()}
+	w.app = rotator.App{
+		Name: "billing", DevHub: devhub, ECA: targetECA, VaultPath: "salesforce/billing",
+		TokenURL: sim.TokenURL(devhub), VerifyURLs: []string{sim.TokenURL(devhub), sim.TokenURL(subscriber)},
+		VerifyTimeout: 5 * time.Minute, Overlap: rotator.Overlap{Policy: rotator.OverlapSalesforceExpiry},
+		SecretAccessMode: rotator.SecretAccessToggle, OwnECA: "Rotator_App", DeployTimeout: 2 * time.Minute,
+	}
+	w.store.Seed(w.app.VaultPath, rotator.StoredCredentials{Current: rotator.Credentials{Key: targetKey, Secret: rotator.NewSecret(targetSecret)}, TokenURL: w.app.TokenURL, RotationID: "seed"}, true)
+	return w
+}
+
+func (w *mdWorld) engine(t *testing.T) *rotator.Engine {
+	t.Helper()
+	e, err := rotator.NewEngine(rotator.Options{
+		Issuers: map[string]rotator.Issuer{devhub: w.client}, Verifier: salesforce.NewVerifier(salesforce.VerifierOptions{}),
+		Store: w.store, Journal: w.journal, Locker: w.locker, Audit: w.audit, Clock: w.clk, Logger: zap.NewNop(),
+		Backoff: rotator.Backoff{Base: time.Second, Max: 10 * time.Second, Attempts: 20, Rand: func() float64 { return 0.5 }}.NextAttempt,
+		Holder: "test", LockTTL: 10 * time.Minute, OrphanAfter: 5, Hook: w.hook, Sleep: w.clk.Sleep,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// rotatingDeploys counts the deploys that set a rotate flag.
+func (w *mdWorld) rotatingDeploys() int {
+	n := 0
+	for _, d := range w.sim.MetadataDeploys() {
+		if d.RotateKey || d.RotateSecret {
+			n++
+		}
+	}
+	return n
+}
+
+// check asserts the end state: Vault holds exactly Salesforce's pair, the
+// pair works at both orgs, the old one nowhere, both settings restored to
+// off, the flags cleared, no journal left.
+func (w *mdWorld) check(t *testing.T, wantDeploys int) rotator.StoredCredentials {
+	t.Helper()
+	cur, _ := w.store.Current(w.app.VaultPath)
+	cs, err := w.sim.ConsumerState(devhub, targetECA, consumerID(t, w.sim))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cur.Current.Key != cs.Key || cur.Current.Secret.Reveal() != cs.Secret {
+		t.Errorf("vault holds key %s, salesforce %s (secrets equal %v)", cur.Current.Key, cs.Key, cur.Current.Secret.Reveal() == cs.Secret)
+	}
+	if cs.Secret == targetSecret {
+		t.Error("salesforce still holds the old secret")
+	}
+	v := salesforce.NewVerifier(salesforce.VerifierOptions{})
+	for _, org := range []string{devhub, subscriber} {
+		if err := v.Verify(t.Context(), w.sim.TokenURL(org), cur.Current); err != nil {
+			t.Errorf("vault's pair at %s: %v", org, err)
+		}
+	}
+	if w.sim.SecretAccess(devhub) || w.sim.MetadataSecretAccess(devhub) {
+		t.Errorf("settings not restored: rest %v metadata %v", w.sim.SecretAccess(devhub), w.sim.MetadataSecretAccess(devhub))
+	}
+	if k, s := w.sim.RotateFlags(devhub, targetECA); k || s {
+		t.Errorf("rotate flags left true: key %v secret %v", k, s)
+	}
+	if got := w.rotatingDeploys(); got != wantDeploys {
+		t.Errorf("rotating deploys = %d, want %d", got, wantDeploys)
+	}
+	if _, ok := w.journal.Entry(w.app.Name); ok {
+		t.Error("journal left behind")
+	}
+	return cur
+}
+
+func consumerID(t *testing.T, sim *sfsim.Sim) string {
+	t.Helper()
+	c, _ := simClient(t, sim)
+	_, cons := target(t, c)
+	return cons.ID
+}
+
+func TestEngineMetadataRotatesPackagedECA(t *testing.T) {
+	w := newMDWorld(t, nil)
+	res, err := w.engine(t).Rotate(t.Context(), w.app, rotator.Request{Actor: rotator.Actor{Kind: rotator.ActorOperator, Identity: "alice"}})
+	if err != nil {
+		t.Fatalf("Rotate: %v", err)
+	}
+	if res.Strategy != rotator.StrategyMetadata || res.Outcome != rotator.OutcomeOK {
+		t.Fatalf("result = %+v", res)
+	}
+	cur := w.check(t, 1)
+	if cur.Previous.Key != targetKey || !cur.PreviousValidUntil.Equal(cur.RotatedAt) {
+		t.Errorf("previous %s valid until %v, rotated %v: want the old pair valid until the rotation time", cur.Previous.Key, cur.PreviousValidUntil, cur.RotatedAt)
+	}
+	for _, want := range []rotator.EventType{rotator.EventMetadataDeploy, rotator.EventDowntimeMeasured, rotator.EventRotationSucceeded} {
+		if w.audit.Count(want) == 0 {
+			t.Errorf("no %s event", want)
+		}
+	}
+	opened, restored := 0, 0
+	for _, ev := range w.audit.Events() {
+		switch {
+		case ev.Type == rotator.EventExposureOpened && ev.Details["setting"] == "metadata":
+			opened++
+		case ev.Type == rotator.EventExposureRestored && ev.Details["setting"] == "metadata":
+			restored++
+		}
+	}
+	if opened != 1 || restored != 1 {
+		t.Errorf("metadata setting opened %d, restored %d times; want 1 and 1", opened, restored)
+	}
+	j := w.audit.JSON()
+	if strings.Contains(j, targetSecret) || strings.Contains(j, cur.Current.Secret.Reveal()) {
+		t.Error("audit trail leaks a secret")
+	}
+}
+
+func TestEngineMetadataAutoPicksPerApp(t *testing.T) {
+	w := newMDWorld(t, nil)
+	e := w.engine(t)
+	local := w.app
+	local.Name, local.ECA, local.VaultPath, local.OwnECA = "rotator", "Rotator_App", "salesforce/rotator", "Other"
+	for _, tc := range []struct {
+		app  rotator.App
+		want rotator.Strategy
+	}{{w.app, rotator.StrategyMetadata}, {local, rotator.StrategyStaged}} {
+		c, err := e.ChooseStrategy(t.Context(), tc.app)
+		if err != nil || c.Strategy != tc.want || c.Why == "" {
+			t.Errorf("ChooseStrategy(%s) = %+v, %v; want %s", tc.app.Name, c, err, tc.want)
+		}
+	}
+	staged := w.app
+	staged.Strategy = rotator.StrategyStaged
+	_, err := e.Rotate(t.Context(), staged, rotator.Request{})
+	if !errors.Is(err, rotator.ErrPackagedStaged) || !strings.Contains(err.Error(), "strategy: metadata") {
+		t.Fatalf("staged on a packaged ECA: %v", err)
+	}
+	if len(w.sim.MetadataDeploys()) != 0 {
+		t.Fatal("a refused strategy deployed")
+	}
+}
+
+// TestEngineMetadataCrashPoints kills the engine (hook abort, no cleanup) at
+// every new point and resumes with a fresh engine: exactly one rotating
+// deploy, Salesforce's pair in Vault, settings restored.
+func TestEngineMetadataCrashPoints(t *testing.T) {
+	for _, point := range []string{
+		"before:open_md_exposure", "after:open_md_exposure", "before:deploy", "after:deploy", "poll:deploy", "step:rotate",
+		"step:persist", "before:write_credentials", "after:write_credentials", "step:commit", "step:verify",
+		"before:clear_flags", "after:clear_flags", "before:close_md_exposure", "after:close_md_exposure", "before:clear_journal",
+	} {
+		t.Run(point, func(t *testing.T) {
+			w := newMDWorld(t, func(c *sfsim.Config) { c.Behavior.DeployDelay = sfsim.Duration(3 * time.Second) })
+			crashed := false
+			w.hook = func(p string) error {
+				if p == point && !crashed {
+					crashed = true
+					return errors.New("crash")
+				}
+				return nil
+			}
+			if _, err := w.engine(t).Rotate(t.Context(), w.app, rotator.Request{}); err == nil || !crashed {
+				t.Fatalf("no crash at %s: %v", point, err)
+			}
+			w.clk.Advance(11 * time.Minute) // the dead run's lease expires
+			w.hook = nil
+			if _, err := w.engine(t).Resume(t.Context(), w.app); err != nil {
+				t.Fatalf("Resume: %v", err)
+			}
+			w.check(t, 1)
+		})
+	}
+}
+
+func TestEngineMetadataFaults(t *testing.T) {
+	t.Run("reset after the deploy was accepted: settled by reading, one deploy", func(t *testing.T) {
+		w := newMDWorld(t, func(c *sfsim.Config) { c.Behavior.DeployResetAfterAccept = 1 })
+		if _, err := w.engine(t).Rotate(t.Context(), w.app, rotator.Request{}); err != nil {
+			t.Fatal(err)
+		}
+		w.check(t, 1)
+	})
+	t.Run("component error: nothing changes, settings restored, attempt backs off", func(t *testing.T) {
+		w := newMDWorld(t, func(c *sfsim.Config) { c.Behavior.DeployComponentError = "Invalid callback URL" })
+		_, err := w.engine(t).Rotate(t.Context(), w.app, rotator.Request{})
+		if !errors.Is(err, rotator.ErrDeployFailed) || !strings.Contains(err.Error(), "Invalid callback URL") {
+			t.Fatalf("err = %v", err)
+		}
+		cur, _ := w.store.Current(w.app.VaultPath)
+		if cur.Current.Secret.Reveal() != targetSecret || w.sim.SecretAccess(devhub) || w.sim.MetadataSecretAccess(devhub) {
+			t.Fatal("a failed deploy changed vault or left a setting open")
+		}
+		j, ok := w.journal.Entry(w.app.Name)
+		if !ok || j.NextAttemptAt.IsZero() || j.Extra[rotator.ExtraMDPhase] != "" {
+			t.Fatalf("journal after failure = %+v", j)
+		}
+	})
+	t.Run("deploy never finishes: bounded polling, no second deploy", func(t *testing.T) {
+		w := newMDWorld(t, func(c *sfsim.Config) { c.Behavior.DeployNeverFinishes = true })
+		e := w.engine(t)
+		_, err := e.Rotate(t.Context(), w.app, rotator.Request{})
+		if !errors.Is(err, rotator.ErrDeployTimeout) {
+			t.Fatalf("err = %v", err)
+		}
+		w.clk.Advance(time.Hour)
+		_, err = e.Rotate(t.Context(), w.app, rotator.Request{})
+		if !errors.Is(err, rotator.ErrDeployTimeout) || w.rotatingDeploys() != 1 {
+			t.Fatalf("second attempt: %v, deploys %d", err, w.rotatingDeploys())
+		}
+		if w.sim.SecretAccess(devhub) || w.sim.MetadataSecretAccess(devhub) {
+			t.Fatal("settings left open")
+		}
+	})
+	t.Run("packaged ECA without REST secret: auto reads by retrieve", func(t *testing.T) {
+		w := newMDWorld(t, func(c *sfsim.Config) { c.Behavior.PackagedSecretNotInREST = true })
+		if _, err := w.engine(t).Rotate(t.Context(), w.app, rotator.Request{}); err != nil {
+			t.Fatal(err)
+		}
+		w.check(t, 1)
+	})
+	t.Run("retrieve without the secret: auto reads by REST", func(t *testing.T) {
+		w := newMDWorld(t, func(c *sfsim.Config) { c.Behavior.ConsumerSecretInRetrieve = new(bool) })
+		if _, err := w.engine(t).Rotate(t.Context(), w.app, rotator.Request{}); err != nil {
+			t.Fatal(err)
+		}
+		w.check(t, 1)
+	})
+	t.Run("secret_read metadata with a retrieve that never carries the secret fails before deploying", func(t *testing.T) {
+		w := newMDWorld(t, func(c *sfsim.Config) { c.Behavior.ConsumerSecretInRetrieve = new(bool) })
+		w.app.SecretRead = rotator.SecretReadMetadata
+		_, err := w.engine(t).Rotate(t.Context(), w.app, rotator.Request{})
+		if !errors.Is(err, rotator.ErrSecretUnreadable) || len(w.sim.MetadataDeploys()) != 0 {
+			t.Fatalf("err = %v, deploys %d; want ErrSecretUnreadable before any deploy", err, len(w.sim.MetadataDeploys()))
+		}
+		if w.sim.SecretAccess(devhub) || w.sim.MetadataSecretAccess(devhub) {
+			t.Fatal("settings left open")
+		}
+	})
+	t.Run("drift: vault's secret differs from salesforce's, nothing deployed", func(t *testing.T) {
+		w := newMDWorld(t, nil)
+		w.store.Seed(w.app.VaultPath, rotator.StoredCredentials{Current: rotator.Credentials{Key: targetKey, Secret: rotator.NewSecret("STALE")}, RotationID: "x"}, true)
+		_, err := w.engine(t).Rotate(t.Context(), w.app, rotator.Request{})
+		if !errors.Is(err, rotator.ErrDrift) || len(w.sim.MetadataDeploys()) != 0 {
+			t.Fatalf("err = %v, deploys %d", err, len(w.sim.MetadataDeploys()))
+		}
+	})
+}
+
+func TestEngineMetadataOverlapAndRotateKey(t *testing.T) {
+	w := newMDWorld(t, func(c *sfsim.Config) { c.Behavior.MetadataRotationOverlap = sfsim.Duration(time.Hour) })
+	w.app.MetadataOverlap = time.Hour
+	w.app.RotateKey = true
+	if _, err := w.engine(t).Rotate(t.Context(), w.app, rotator.Request{}); err != nil {
+		t.Fatal(err)
+	}
+	cur := w.check(t, 1)
+	if cur.Current.Key == targetKey {
+		t.Error("rotate_key kept the key")
+	}
+	if got := cur.PreviousValidUntil.Sub(cur.RotatedAt); got != time.Hour {
+		t.Errorf("previous valid for %v after the rotation, want 1h", got)
+	}
+	v := salesforce.NewVerifier(salesforce.VerifierOptions{})
+	if err := v.Verify(t.Context(), w.sim.TokenURL(subscriber), cur.Previous); err != nil {
+		t.Errorf("previous pair inside the overlap: %v", err)
+	}
+}
+
+func TestEngineMetadataRetire(t *testing.T) {
+	w := newMDWorld(t, nil)
+	e := w.engine(t)
+	if _, err := e.Rotate(t.Context(), w.app, rotator.Request{}); err != nil {
+		t.Fatal(err)
+	}
+	before := len(w.sim.Requests())
+	res, err := e.Retire(t.Context(), w.app)
+	if err != nil || res.Outcome != rotator.OutcomeOK {
+		t.Fatalf("Retire = %+v, %v", res, err)
+	}
+	cur, _ := w.store.Current(w.app.VaultPath)
+	if !cur.Previous.IsZero() {
+		t.Fatal("previous_* kept")
+	}
+	for _, r := range w.sim.Requests()[before:] {
+		if r.Route == sfsim.RouteStaged || r.Route == sfsim.RouteStagedItem {
+			t.Fatalf("retire called %s", r.Path)
+		}
+	}
+}
