@@ -76,7 +76,7 @@ func (w *mdWorld) engine(t *testing.T) *rotator.Engine {
 		Issuers: map[string]rotator.Issuer{devhub: w.client}, Verifier: salesforce.NewVerifier(salesforce.VerifierOptions{}),
 		Store: w.store, Journal: w.journal, Locker: w.locker, Audit: w.audit, Clock: w.clk, Logger: zap.NewNop(),
 		Backoff: rotator.Backoff{Base: time.Second, Max: 10 * time.Second, Attempts: 20, Rand: func() float64 { return 0.5 }}.NextAttempt,
-		Holder: "test", LockTTL: 10 * time.Minute, OrphanAfter: 5, Hook: w.hook, Sleep: w.clk.Sleep,
+		Holder:  "test", LockTTL: 10 * time.Minute, OrphanAfter: 5, Hook: w.hook, Sleep: w.clk.Sleep,
 	})
 	if err != nil {
 		t.Fatal(err)
