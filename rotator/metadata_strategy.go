@@ -133,3 +133,29 @@ func (e *Engine) runStrategy(ctx context.Context, r *run) (Strategy, error) {
 	r.res.Strategy = c.Strategy
 	return c.Strategy, nil
 }
+
+// KnownStrategy reports an app's strategy without calling Salesforce (for
+// status): the strategy of the journal j (an in-flight rotation, may be
+// nil), the configured one, or for auto the distributionState this engine
+// has read; before that, auto says it decides at the first rotation.
+func (e *Engine) KnownStrategy(app App, j *JournalEntry) StrategyChoice {
+	c := StrategyChoice{Configured: app.strategy()}
+	if j != nil && j.Extra[ExtraStrategy] != "" {
+		c.Strategy, c.Why = Strategy(j.Extra[ExtraStrategy]), j.Extra[ExtraStrategyWhy]
+		return c
+	}
+	if c.Configured != StrategyAuto {
+		c.Strategy, c.Why = c.Configured, "configured (strategy: "+string(c.Configured)+")"
+		return c
+	}
+	d, ok := e.strat.get(app.Name)
+	switch {
+	case !ok:
+		c.Strategy, c.Why = StrategyAuto, "auto: distributionState is read at the first rotation"
+	case d == DistributionPackaged:
+		c.Strategy, c.Why, c.Distribution = StrategyMetadata, "auto: distributionState is Packaged", d
+	default:
+		c.Strategy, c.Why, c.Distribution = StrategyStaged, "auto: distributionState is "+d, d
+	}
+	return c
+}

@@ -44,6 +44,12 @@ type PlanResult struct {
 
 	Journal  *JournalSummary
 	Problems []string
+
+	// Strategy is how the app would rotate and why (metadata_plan.go).
+	Strategy StrategyChoice
+	// MetadataSecretAccess is "Allow access to OAuth consumer secrets via
+	// Metadata API" (metadata strategy; nil when not read).
+	MetadataSecretAccess *bool
 }
 
 // StagedSummary is a staged slot entry without its secret.
@@ -106,7 +112,9 @@ func (e *Engine) Plan(ctx context.Context, app App, now time.Time) (PlanResult, 
 	if app.isOwnECA() {
 		problem("eca %s is ecarotator's own ECA: never rotated", app.ECA)
 	}
-	e.planSalesforce(ctx, iss, app, stored, j, &p, problem)
+	if !e.planStrategy(ctx, iss, app, j, &p, problem) {
+		e.planSalesforce(ctx, iss, app, stored, j, &p, problem)
+	}
 
 	last := stored.RotatedAt
 	if last.IsZero() {

@@ -347,3 +347,32 @@ func TestEngineMetadataRetire(t *testing.T) {
 		}
 	}
 }
+
+func TestEngineMetadataPlanAndKnownStrategy(t *testing.T) {
+	w := newMDWorld(t, nil)
+	e := w.engine(t)
+	if c := e.KnownStrategy(w.app, nil); c.Strategy != rotator.StrategyAuto {
+		t.Fatalf("before any read: %+v", c)
+	}
+	p, err := e.Plan(t.Context(), w.app, w.clk.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Strategy.Strategy != rotator.StrategyMetadata || p.Strategy.Distribution != rotator.DistributionPackaged || p.MetadataSecretAccess == nil || len(p.Problems) != 0 {
+		t.Fatalf("plan = strategy %+v, metadata access %v, problems %v", p.Strategy, p.MetadataSecretAccess, p.Problems)
+	}
+	if c := e.KnownStrategy(w.app, nil); c.Strategy != rotator.StrategyMetadata || !strings.Contains(c.Why, "Packaged") {
+		t.Fatalf("after plan: %+v", c)
+	}
+	for _, r := range w.sim.Requests() {
+		if r.Route == sfsim.RouteStaged || r.Route == sfsim.RouteStagedItem {
+			t.Fatalf("plan of a packaged app called %s", r.Path)
+		}
+	}
+	staged := w.app
+	staged.Strategy = rotator.StrategyStaged
+	p, _ = e.Plan(t.Context(), staged, w.clk.Now())
+	if len(p.Problems) == 0 || !strings.Contains(strings.Join(p.Problems, " "), "strategy: metadata") {
+		t.Fatalf("plan of staged on packaged: problems %v", p.Problems)
+	}
+}

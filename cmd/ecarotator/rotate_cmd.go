@@ -250,6 +250,10 @@ func printResult(w io.Writer, r rotator.Result) {
 		row("next attempt", r.NextAttemptAt.UTC().Format(time.RFC3339))
 	}
 	row("orphaned", r.Orphaned)
+	row("strategy", r.Strategy)
+	if r.Strategy == rotator.StrategyMetadata {
+		row("downtime window", r.Downtime)
+	}
 	_ = tw.Flush()
 }
 
@@ -294,6 +298,9 @@ func printPlans(w io.Writer, plans []rotator.PlanResult) {
 	for _, p := range plans {
 		if p.Decision.Message != "" {
 			fmt.Fprintf(w, "  %s: %s\n", p.App, p.Decision.Message)
+		}
+		if p.Strategy.Strategy != "" {
+			fmt.Fprintf(w, "  %s: strategy %s — %s\n", p.App, p.Strategy.Strategy, p.Strategy.Why)
 		}
 	}
 }

@@ -143,8 +143,14 @@ func localAppStatus(ctx context.Context, rt *wire.Runtime, cfg *config.Config, a
 	case !errors.Is(err, rotator.ErrNotFound):
 		s.LastError = "vault: " + err.Error()
 	}
+	var jp *rotator.JournalEntry
 	if j, _, err := rt.Vault.Load(ctx, a.Name); err == nil {
 		s.InFlight, s.Orphaned, s.LastError = j.Step != rotator.StepRetire, j.Orphaned, j.LastError
+		jp = &j
+	}
+	if rt.Engine != nil {
+		sc := rt.Engine.KnownStrategy(app, jp)
+		s.Strategy, s.StrategyWhy = string(sc.Strategy), sc.Why
 	}
 	// Plan as the daemon did when the last rotation finished; only when that
 	// time has passed (no daemon ran) plan from now, with catch-up.
@@ -164,12 +170,21 @@ func localAppStatus(ctx context.Context, rt *wire.Runtime, cfg *config.Config, a
 // printStatus writes the status table.
 func printStatus(w io.Writer, apps []server.AppStatus, now time.Time) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "APP\tORG\tLAST ROTATED\tAGE\tNEXT\tPREVIOUS VALID UNTIL\tSTATE")
+	fmt.Fprintln(tw, "APP\tORG\tLAST ROTATED\tAGE\tNEXT\tPREVIOUS VALID UNTIL\tSTATE\tSTRATEGY")
 	for _, a := range apps {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", a.Name, a.DevHub, stamp(a.LastRotation), age(a.LastRotation, now),
-			next(a, now), stamp(a.PreviousValidUntil), state(a))
+		strategy := a.Strategy
+		if strategy == "" {
+			strategy = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", a.Name, a.DevHub, stamp(a.LastRotation), age(a.LastRotation, now),
+			next(a, now), stamp(a.PreviousValidUntil), state(a), strategy)
 	}
 	_ = tw.Flush()
+	for _, a := range apps {
+		if a.StrategyWhy != "" {
+			fmt.Fprintf(w, "  %s: strategy %s — %s\n", a.Name, a.Strategy, a.StrategyWhy)
+		}
+	}
 }
 
 func stamp(t time.Time) string {

@@ -137,6 +137,13 @@ type App struct {
 	Notify     []string `yaml:"notify" json:"notify"`       // webhook names; default all
 	Adopt      bool     `yaml:"adopt" json:"adopt"`         // allow taking over a path without the managed-by marker
 	Disabled   bool     `yaml:"disabled" json:"disabled"`
+
+	// Packaged ECAs (validate_metadata.go).
+	Strategy        string   `yaml:"strategy" json:"strategy"`                 // auto (default) | staged | metadata
+	RotateKey       bool     `yaml:"rotate_key" json:"rotate_key"`             // metadata: also set shouldRotateConsumerKey
+	SecretRead      string   `yaml:"secret_read" json:"secret_read"`           // metadata: auto (default) | rest | metadata
+	MetadataOverlap Duration `yaml:"metadata_overlap" json:"metadata_overlap"` // metadata: how long the old pair still works, default 0
+	DeployTimeout   Duration `yaml:"deploy_timeout" json:"deploy_timeout"`     // metadata: bound of one deploy, default 10m
 }
 
 // Overlap policies.

@@ -89,6 +89,9 @@ func (c *Config) applyDefaults() {
 		setDur(&a.MaxAge, 30*24*time.Hour)
 		setStr(&a.Overlap.Policy, OverlapSalesforceExpiry)
 		setDur(&a.Verify.Timeout, 10*time.Minute)
+		setStr(&a.Strategy, StrategyAuto)
+		setStr(&a.SecretRead, SecretReadAuto)
+		setDur(&a.DeployTimeout, 10*time.Minute)
 		if len(a.Verify.TokenURLs) == 0 {
 			if d, ok := c.DevHubByName(a.DevHub); ok && d.MyDomainURL != "" {
 				a.Verify.TokenURLs = []string{strings.TrimRight(d.MyDomainURL, "/") + "/services/oauth2/token"}

@@ -252,6 +252,7 @@ func (c *Config) validateApps(v *validator) {
 			v.url(fmt.Sprintf("%s.verify.token_urls[%d]", p, j), u)
 		}
 		v.positive(p+".verify.timeout", a.Verify.Timeout)
+		v.appMetadata(p, a)
 		if a.TokenURL != "" && (len(a.Verify.TokenURLs) == 0 || a.TokenURL != a.Verify.TokenURLs[0]) {
 			v.url(p+".token_url", a.TokenURL)
 		}

@@ -85,6 +85,12 @@ func (d *Daemon) status(ctx context.Context, app rotator.App) server.AppDetail {
 	if app.Overlap.Policy == rotator.OverlapAfter {
 		det.Overlap += " " + app.Overlap.After.String()
 	}
+	var jp *rotator.JournalEntry
+	if j, _, err := d.rt.Vault.Load(ctx, app.Name); err == nil {
+		jp = &j
+	}
+	sc := d.rt.Engine.KnownStrategy(app, jp)
+	det.Strategy, det.StrategyWhy = string(sc.Strategy), sc.Why
 	if s, ok := d.sched.State(app.Name); ok {
 		det.NextRotation, det.NextReason = s.Next, string(s.Reason)
 		det.LastRotation = s.LastRotation

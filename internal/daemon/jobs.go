@@ -132,6 +132,9 @@ func (d *Daemon) afterRotation(ctx context.Context, app rotator.App, res rotator
 	case err == nil:
 		if res.Outcome == rotator.OutcomeOK {
 			d.metrics.ObserveRotation(name, rotator.OutcomeOK, rotator.StepFinish, now.Sub(start))
+			if res.Strategy == rotator.StrategyMetadata {
+				d.metrics.ObserveDowntime(name, res.Downtime)
+			}
 			d.notifyApp(notify.Message{Event: notify.EventRotationSucceeded, App: name, Org: app.DevHub, RotationID: res.RotationID,
 				Outcome: string(rotator.OutcomeOK), Message: fmt.Sprintf("new consumer key %s, vault version %d", res.ConsumerKey, res.VaultVersion)})
 		}

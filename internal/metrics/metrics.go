@@ -49,6 +49,7 @@ type Metrics struct {
 	salesforceErrs  *prometheus.CounterVec
 	webhooks        *prometheus.CounterVec
 	schedulerDefers *prometheus.CounterVec
+	downtime        *prometheus.HistogramVec // metadata strategy (downtime.go)
 }
 
 // New creates the collectors and registers them on reg (a fresh
@@ -108,8 +109,10 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 			Namespace: Namespace, Name: "scheduler_deferrals_total",
 			Help: "Scheduled runs deferred, by Dev Hub org and reason (e.g. APIBudgetExceeded).",
 		}, []string{LabelOrg, LabelReason}),
+		downtime: newDowntime(),
 	}
 	for _, c := range []prometheus.Collector{
+		m.downtime,
 		m.rotations, m.duration, m.lastSuccess, m.nextRotation, m.previousExpiry, m.orphaned,
 		m.apiUsed, m.apiLimit, m.vaultErrors, m.salesforceErrs, m.webhooks, m.schedulerDefers,
 	} {

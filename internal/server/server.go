@@ -52,6 +52,10 @@ type AppStatus struct {
 	InFlight           bool      `json:"in_flight"`
 	Orphaned           bool      `json:"orphaned"`
 	LastError          string    `json:"last_error,omitempty"`
+	// Strategy is how the app rotates (staged, metadata, or auto before the
+	// first read of the ECA's distributionState) and why.
+	Strategy    string `json:"strategy,omitempty"`
+	StrategyWhy string `json:"strategy_why,omitempty"`
 }
 
 // AppDetail is GET /api/v1/apps/{name}.

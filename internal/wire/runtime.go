@@ -160,6 +160,11 @@ func App(cfg *config.Config, a config.App) rotator.App {
 		Adopt:            a.Adopt,
 		SecretAccessMode: rotator.SecretAccessMode(hub.SecretAccess),
 		OwnECA:           hub.Auth.OwnECA,
+		Strategy:         rotator.Strategy(a.Strategy),
+		RotateKey:        a.RotateKey,
+		SecretRead:       rotator.SecretRead(a.SecretRead),
+		MetadataOverlap:  a.MetadataOverlap.D(),
+		DeployTimeout:    a.DeployTimeout.D(),
 	}
 }
 
