@@ -292,5 +292,6 @@ func faultsMarkdown(cases []faultCase) string {
 	b.WriteString("\nError class → sentinel: transient → `ErrUnreachable`; rate-limited → `ErrRateLimited`; auth → `ErrRejected`;\n")
 	b.WriteString("permission → `ErrPermission`; not-found → `ErrNotFound`; slot-occupied → `ErrSlotOccupied`; ambiguous →\n")
 	b.WriteString("`ErrAmbiguous` and `ErrUnreachable`; final → none (inspect `*salesforce.APIError`).\n")
+	b.WriteString(metadataFaultsMarkdown()) // mdapi_faults_test.go
 	return b.String()
 }
