@@ -537,8 +537,7 @@ func (e *Engine) mdPoll(ctx context.Context, r *run, id string) (DeployStatus, e
 		if left <= 0 {
 			return DeployStatus{}, fmt.Errorf("deploy %s still %s after %s: %w", id, st.Status, limit, ErrDeployTimeout)
 		}
-		_, wait := e.o.Backoff(attempt)
-		if err := e.sleep(ctx, r, min(max(wait, time.Millisecond), left)); err != nil {
+		if err := e.sleep(ctx, r, min(MetadataPollWait(attempt), left)); err != nil {
 			return DeployStatus{}, err
 		}
 	}
@@ -565,8 +564,7 @@ func (e *Engine) mdSettleLost(ctx context.Context, r *run) (bool, error) {
 		if left <= 0 {
 			return false, nil
 		}
-		_, wait := e.o.Backoff(attempt)
-		if err := e.sleep(ctx, r, min(max(wait, time.Millisecond), left)); err != nil {
+		if err := e.sleep(ctx, r, min(MetadataPollWait(attempt), left)); err != nil {
 			return false, err
 		}
 	}
@@ -746,4 +744,16 @@ func (e *Engine) mdFinish(ctx context.Context, r *run) error {
 		return err
 	}
 	return e.finish(ctx, r)
+}
+
+// MetadataPollWait is the wait after the attempt-th checkDeployStatus (or
+// settling re-read): 250ms doubling to 10s. Deploys of one component take
+// seconds, so the engine's attempt backoff (minutes) would only stretch the
+// downtime window.
+func MetadataPollWait(attempt int) time.Duration {
+	d := 250 * time.Millisecond
+	for i := 1; i < attempt && d < 10*time.Second; i++ {
+		d *= 2
+	}
+	return min(d, 10*time.Second)
 }
