@@ -93,6 +93,10 @@ type mdRun struct {
 	settings OAuthSettings
 	restOK   bool // REST discovery (usage, consumers) worked this call
 	held     bool // a holder of the Dev Hub's Metadata-setting opening
+	// latest is the component as retrieved after the rotating deploy (when
+	// the new pair was read by a retrieve): the flag-clearing deploy reuses
+	// it instead of retrieving again.
+	latest OAuthSettings
 }
 
 // metadataSteps runs the protocol with the metadata strategy.
@@ -315,6 +319,13 @@ func (e *Engine) mdAdopt(ctx context.Context, r *run) error {
 // mdReadPair reads the consumer's current pair per secret_read: REST
 // part=keyandsecret, a Metadata retrieve, or (auto) REST then retrieve.
 func (e *Engine) mdReadPair(ctx context.Context, r *run) (Credentials, error) {
+	c, _, err := e.mdReadPairWith(ctx, r)
+	return c, err
+}
+
+// mdReadPairWith is mdReadPair that also returns the retrieved component
+// when the pair came from a retrieve (zero otherwise).
+func (e *Engine) mdReadPairWith(ctx context.Context, r *run) (Credentials, OAuthSettings, error) {
 	var restErr error
 	if r.app.secretRead() != SecretReadMetadata {
 		if !r.md.restOK {
@@ -323,7 +334,7 @@ func (e *Engine) mdReadPair(ctx context.Context, r *run) (Credentials, error) {
 		if restErr == nil {
 			c, err := r.iss.Credentials(ctx, r.appRef.ID, r.consumer.ID)
 			if err == nil && !c.Secret.IsZero() {
-				return c, nil
+				return c, OAuthSettings{}, nil
 			}
 			restErr = err
 			if err == nil {
@@ -331,17 +342,17 @@ func (e *Engine) mdReadPair(ctx context.Context, r *run) (Credentials, error) {
 			}
 		}
 		if r.app.secretRead() == SecretReadREST {
-			return Credentials{}, fmt.Errorf("read credentials: %w", restErr)
+			return Credentials{}, OAuthSettings{}, fmt.Errorf("read credentials: %w", restErr)
 		}
 	}
 	s, err := r.md.mi.GlobalOAuth(ctx, r.app.ECA)
 	if err != nil {
-		return Credentials{}, errors.Join(restErr, fmt.Errorf("retrieve global oauth settings: %w", err))
+		return Credentials{}, OAuthSettings{}, errors.Join(restErr, fmt.Errorf("retrieve global oauth settings: %w", err))
 	}
 	if s.Secret.IsZero() {
-		return Credentials{}, fmt.Errorf("%w (rest: %v; retrieve of %s carries no consumerSecret)", ErrSecretUnreadable, restErr, s.FullName)
+		return Credentials{}, OAuthSettings{}, fmt.Errorf("%w (rest: %v; retrieve of %s carries no consumerSecret)", ErrSecretUnreadable, restErr, s.FullName)
 	}
-	return Credentials{Key: s.Key, Secret: s.Secret}, nil
+	return Credentials{Key: s.Key, Secret: s.Secret}, s, nil
 }
 
 // changed reports whether c differs from the pair the rotation replaces.
@@ -425,10 +436,11 @@ func (e *Engine) mdRotate(ctx context.Context, r *run) error {
 				return err
 			}
 		case mdDeployed:
-			pair, err := e.mdReadPair(ctx, r)
+			pair, latest, err := e.mdReadPairWith(ctx, r)
 			if err != nil {
 				return fmt.Errorf("read the new pair: %w", err)
 			}
+			r.md.latest = latest
 			if !e.mdChanged(r, pair) {
 				return fmt.Errorf("%w: the deploy succeeded but Salesforce still returns the old pair", ErrVerifyFailed)
 			}
@@ -697,9 +709,12 @@ func (e *Engine) mdClearFlags(ctx context.Context, r *run) error {
 			return fmt.Errorf("clear rotate flags: deploy %s %s: %v: %w", id, st.Status, st.Errors, ErrDeployFailed)
 		}
 	}
-	s, err := r.md.mi.GlobalOAuth(ctx, r.app.ECA)
-	if err != nil {
-		return fmt.Errorf("retrieve global oauth settings of %s: %w", r.app.ECA, err)
+	s := r.md.latest
+	if s.FullName == "" {
+		var err error
+		if s, err = r.md.mi.GlobalOAuth(ctx, r.app.ECA); err != nil {
+			return fmt.Errorf("retrieve global oauth settings of %s: %w", r.app.ECA, err)
+		}
 	}
 	if s.RotateKey || s.RotateSecret {
 		r.setExtra(ExtraMDDeployStarted, e.now().UTC().Format(time.RFC3339Nano))
