@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make demo`: the main job on a fresh machine. Starts a real Vault (dev
 # mode, cached binary from `make vault`) and the Salesforce simulator seeded
-# with a Dev Hub, two subscriber orgs and three ECAs; writes the initial
+# with a Dev Hub, two subscriber orgs and four ECAs (one packaged, rotated
+# through the Metadata API); writes the initial
 # credentials as an operator would have set them up by hand; rotates one app
 # by hand, then runs the daemon (`ecarotator run`) for about two minutes with
 # second-level schedules so that several rotations and retirements happen,
@@ -65,6 +66,7 @@ put_initial() { # app key secret url
 put_initial billing   3MVG9DEMO.billing.consumer.key.0000000000000000000000000000000000000000000002 B111111111111111111111111111111111111111111111111111111111111111 http://127.0.0.1:18441/services/oauth2/token
 put_initial support   3MVG9DEMO.support.consumer.key.0000000000000000000000000000000000000000000003 5111111111111111111111111111111111111111111111111111111111111111 http://127.0.0.1:18441/services/oauth2/token
 put_initial analytics 3MVG9DEMO.analytics.consumer.key.00000000000000000000000000000000000000000005 A111111111111111111111111111111111111111111111111111111111111111 http://127.0.0.1:18441/services/oauth2/token
+put_initial payroll   3MVG9DEMO.payroll.consumer.key.0000000000000000000000000000000000000000000006 9111111111111111111111111111111111111111111111111111111111111111 http://127.0.0.1:18441/services/oauth2/token
 
 cfg=configs/demo.yaml
 ec() { "$bin/ecarotator" -c "$cfg" "$@"; }
@@ -78,8 +80,11 @@ ec plan
 step "One manual rotation first: ecarotator rotate billing (adopts the hand-written path)"
 ec rotate billing --reason "demo: first rotation by hand"
 
+step "The packaged ECA: ecarotator rotate payroll (strategy auto → metadata: deploy of Payroll_glbl with shouldRotateConsumerSecret)"
+ec rotate payroll --reason "demo: packaged ECA through the Metadata API"
+
 daemon_secs=${DEMO_DAEMON_SECONDS:-110}
-step "ecarotator run: the daemon takes over for ${daemon_secs}s (schedules @every 40s/50s/60s, window 5s, overlap 15s)"
+step "ecarotator run: the daemon takes over for ${daemon_secs}s (schedules @every 40s/45s/50s/60s, window 5s, overlap 15s; payroll by the Metadata API)"
 "$bin/ecarotator" -c "$cfg" run >"$demo/daemon.log" 2>&1 &
 daemon_pid=$!
 pids+=("$daemon_pid")
@@ -104,13 +109,13 @@ step "ecarotator status (read from Vault; no daemon needed)"
 ec status
 
 step "Apps read their new credentials from Vault (secret stays in Vault; key shown)"
-for app in billing support analytics; do
+for app in billing support analytics payroll; do
   printf "  %-10s %s\n" "$app" "$("$vault_bin" kv get -mount=secret -field=consumer_key "salesforce/$app")"
 done
 
 step "The audit trail: verify the chain, then list it"
 ec audit verify
-ec audit list 2>/dev/null | grep -E 'daemon\.|rotation\.(started|succeeded|failed)|previous\.|exposure\.' | head -60
+ec audit list 2>/dev/null | grep -E 'daemon\.|rotation\.(started|succeeded|failed)|previous\.|exposure\.|metadata\.' | head -60
 
 rotations=$(ec audit list 2>/dev/null | grep -c 'rotation.succeeded' || true)
 retired=$(ec audit list 2>/dev/null | grep -c 'previous.retired' || true)
