@@ -8,11 +8,13 @@ package salesforce_test
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/ecarotator/ecarotator/rotator"
 	"github.com/ecarotator/ecarotator/rotator/rotatortest"
@@ -33,6 +35,7 @@ type mdWorld struct {
 	audit   *rotatortest.Audit
 	app     rotator.App
 	hook    func(string) error
+	log     *zap.Logger
 }
 
 func newMDWorld(t *testing.T, mod func(*sfsim.Config)) *mdWorld {
@@ -70,11 +73,18 @@ func newMDWorld(t *testing.T, mod func(*sfsim.Config)) *mdWorld {
 	return w
 }
 
+func (w *mdWorld) logger() *zap.Logger {
+	if w.log == nil {
+		return zap.NewNop()
+	}
+	return w.log
+}
+
 func (w *mdWorld) engine(t *testing.T) *rotator.Engine {
 	t.Helper()
 	e, err := rotator.NewEngine(rotator.Options{
 		Issuers: map[string]rotator.Issuer{devhub: w.client}, Verifier: salesforce.NewVerifier(salesforce.VerifierOptions{}),
-		Store: w.store, Journal: w.journal, Locker: w.locker, Audit: w.audit, Clock: w.clk, Logger: zap.NewNop(),
+		Store: w.store, Journal: w.journal, Locker: w.locker, Audit: w.audit, Clock: w.clk, Logger: w.logger(),
 		Backoff: rotator.Backoff{Base: time.Second, Max: 10 * time.Second, Attempts: 20, Rand: func() float64 { return 0.5 }}.NextAttempt,
 		Holder:  "test", LockTTL: 10 * time.Minute, OrphanAfter: 5, Hook: w.hook, Sleep: w.clk.Sleep,
 	})
@@ -141,6 +151,8 @@ func consumerID(t *testing.T, sim *sfsim.Sim) string {
 
 func TestEngineMetadataRotatesPackagedECA(t *testing.T) {
 	w := newMDWorld(t, nil)
+	core, logs := observer.New(zap.DebugLevel)
+	w.log = zap.New(core)
 	res, err := w.engine(t).Rotate(t.Context(), w.app, rotator.Request{Actor: rotator.Actor{Kind: rotator.ActorOperator, Identity: "alice"}})
 	if err != nil {
 		t.Fatalf("Rotate: %v", err)
@@ -172,6 +184,13 @@ func TestEngineMetadataRotatesPackagedECA(t *testing.T) {
 	j := w.audit.JSON()
 	if strings.Contains(j, targetSecret) || strings.Contains(j, cur.Current.Secret.Reveal()) {
 		t.Error("audit trail leaks a secret")
+	}
+	for _, l := range logs.All() {
+		noLeak(t, "log", l.Message+fmt.Sprint(l.ContextMap()), cur.Current.Secret.Reveal())
+	}
+	noLeak(t, "result", fmt.Sprintf("%+v", res), cur.Current.Secret.Reveal())
+	if logs.FilterMessage("downtime window closed: the new pair is in Vault").Len() != 1 {
+		t.Error("downtime not logged")
 	}
 }
 
@@ -374,5 +393,54 @@ func TestEngineMetadataPlanAndKnownStrategy(t *testing.T) {
 	p, _ = e.Plan(t.Context(), staged, w.clk.Now())
 	if len(p.Problems) == 0 || !strings.Contains(strings.Join(p.Problems, " "), "strategy: metadata") {
 		t.Fatalf("plan of staged on packaged: problems %v", p.Problems)
+	}
+}
+
+// TestEngineMetadataConcurrentAppsShareTheGate rotates two packaged ECAs of
+// one Dev Hub at once: they share one opening of each secret-access
+// setting, and the last one out restores both.
+func TestEngineMetadataConcurrentAppsShareTheGate(t *testing.T) {
+	const otherKey, otherSecret = "3MVGOTHERKEY0001", "OTHER-SECRET-DO-NOT-LEAK"
+	w := newMDWorld(t, func(c *sfsim.Config) {
+		c.Orgs[0].ECAs = append(c.Orgs[0].ECAs, sfsim.ECAConfig{DeveloperName: "Other_Sync", DistributionState: sfsim.DistributionPackaged,
+			ClientCredentialsUser: runAsUser, Consumers: []sfsim.ConsumerConfig{{Key: otherKey, Secret: otherSecret}}})
+		c.Behavior.DeployDelay = sfsim.Duration(2 * time.Second)
+	})
+	other := w.app
+	other.Name, other.ECA, other.VaultPath, other.VerifyURLs = "other", "Other_Sync", "salesforce/other", []string{w.sim.TokenURL(devhub)}
+	w.store.Seed(other.VaultPath, rotator.StoredCredentials{Current: rotator.Credentials{Key: otherKey, Secret: rotator.NewSecret(otherSecret)}, RotationID: "seed"}, true)
+	e := w.engine(t)
+	errs := make(chan error, 2)
+	for _, app := range []rotator.App{w.app, other} {
+		go func() {
+			_, err := e.Rotate(t.Context(), app, rotator.Request{})
+			errs <- err
+		}()
+	}
+	for range 2 {
+		if err := <-errs; err != nil && !errors.Is(err, rotator.ErrLocked) {
+			t.Fatalf("Rotate: %v", err)
+		}
+	}
+	// A rotation that backed off because the other was restoring the
+	// setting (ErrLocked) runs again.
+	for _, app := range []rotator.App{w.app, other} {
+		if cur, _ := w.store.Current(app.VaultPath); cur.RotationID == "seed" {
+			w.clk.Advance(time.Hour)
+			if _, err := e.Rotate(t.Context(), app, rotator.Request{}); err != nil {
+				t.Fatalf("Rotate %s again: %v", app.Name, err)
+			}
+		}
+	}
+	if w.sim.SecretAccess(devhub) || w.sim.MetadataSecretAccess(devhub) {
+		t.Fatalf("settings left on: rest %v metadata %v", w.sim.SecretAccess(devhub), w.sim.MetadataSecretAccess(devhub))
+	}
+	for _, app := range []rotator.App{w.app, other} {
+		if cur, _ := w.store.Current(app.VaultPath); cur.RotationID == "seed" {
+			t.Errorf("%s not rotated", app.Name)
+		}
+	}
+	if got := w.rotatingDeploys(); got != 2 {
+		t.Errorf("rotating deploys = %d, want 2", got)
 	}
 }
