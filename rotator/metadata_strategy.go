@@ -159,3 +159,15 @@ func (e *Engine) KnownStrategy(app App, j *JournalEntry) StrategyChoice {
 	}
 	return c
 }
+
+// RememberDistribution seeds the engine's cache of an app's
+// distributionState, e.g. from a cache kept in Vault across restarts, so
+// strategy auto does not read it again.
+func (e *Engine) RememberDistribution(app, state string) {
+	if state != "" {
+		e.strat.put(app, state)
+	}
+}
+
+// Distribution returns the cached distributionState of app, if read.
+func (e *Engine) Distribution(app string) (string, bool) { return e.strat.get(app) }

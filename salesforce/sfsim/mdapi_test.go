@@ -4,6 +4,7 @@ import (
 	"archive/zip"
 	"bytes"
 	"encoding/base64"
+	"encoding/json"
 	"net/http"
 	"regexp"
 	"strings"
@@ -143,5 +144,30 @@ func TestMetadataOverlapSwitch(t *testing.T) {
 		if got := tokenStatus(t, s, acme, billingKey, billingSecret); got == "ok" {
 			t.Errorf("overlap %v: old pair still works after the overlap", overlap)
 		}
+	}
+}
+
+func TestMetadataBehaviorIsFlatInJSONAndYAML(t *testing.T) {
+	b := Behavior{MetadataBehavior: MetadataBehavior{DeployDelay: Duration(time.Second), PackagedSecretNotInREST: true}}
+	raw, err := json.Marshal(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(raw), `"deployDelay":"1s"`) || !strings.Contains(string(raw), `"packagedSecretNotInREST":true`) {
+		t.Fatalf("JSON = %s, want the metadata switches at the top level", raw)
+	}
+	var back Behavior
+	if err := json.Unmarshal(raw, &back); err != nil || back.DeployDelay != Duration(time.Second) {
+		t.Fatalf("round trip = %+v, %v", back, err)
+	}
+	cfg, err := ParseConfig([]byte("orgs: [{name: hub}]\nbehavior: {deployDelay: 2s, consumerSecretInRetrieve: false, metadataRotationOverlap: 1h}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := cfg.Behavior.MetadataBehavior; m.DeployDelay != Duration(2*time.Second) || m.secretInRetrieve() || m.MetadataRotationOverlap != Duration(time.Hour) {
+		t.Fatalf("YAML = %+v", m)
+	}
+	if _, err := ParseConfig([]byte("orgs: [{name: hub}]\nbehavior: {packagedStagedStatus: 200}\n")); err == nil {
+		t.Fatal("a 2xx packagedStagedStatus was accepted")
 	}
 }
