@@ -171,3 +171,27 @@ func TestMetadataBehaviorIsFlatInJSONAndYAML(t *testing.T) {
 		t.Fatal("a 2xx packagedStagedStatus was accepted")
 	}
 }
+
+func FuzzReadDeployZip(f *testing.F) {
+	f.Add(globalZipBytes(billingDoc))
+	f.Add(base64.StdEncoding.EncodeToString([]byte("PK\x03\x04")))
+	f.Add("not base64")
+	f.Fuzz(func(t *testing.T, b64 string) {
+		files, err := readDeployZip(b64)
+		if err == nil && files["package.xml"] == nil {
+			t.Fatal("accepted a zip without package.xml")
+		}
+	})
+}
+
+// globalZipBytes is globalZip without a *testing.T (for fuzz seeds).
+func globalZipBytes(doc string) string {
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	for name, data := range map[string]string{"package.xml": "<Package/>", "extlClntAppGlobalOauthSets/Billing_glbl.ecaGlblOauth": doc} {
+		w, _ := zw.Create(name)
+		_, _ = w.Write([]byte(data))
+	}
+	_ = zw.Close()
+	return base64.StdEncoding.EncodeToString(buf.Bytes())
+}
