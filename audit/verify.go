@@ -147,14 +147,14 @@ type verifier struct {
 	pending  []pendingMAC
 	bad      *badLine
 	seqErr   *TamperError
-	expected uint64      // the seq seqErr expected
+	expected uint64     // the seq seqErr expected
 	head     *vaultHead // Vault head to meet (unsigned)
 	headSeen bool       // the record at head.seq matched
 	anchSeen bool       // the record at opts.Anchor.Seq matched
 	// afterAnchor counts records after the anchored seq (checkpoint
 	// records not counted), for when the anchor is the latest signature.
 	afterAnchor uint64
-	scratch  Record     // reused for every line
+	scratch     Record // reused for every line
 }
 
 func newVerifier(opts VerifyOptions, res *VerifyResult) *verifier {
