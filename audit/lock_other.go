@@ -18,3 +18,5 @@ func (*fileLock) close() error           { return nil }
 type fileID struct{ dev, ino uint64 }
 
 func idOf(os.FileInfo) fileID { return fileID{} }
+
+func openLockReadOnly(string) (*fileLock, error) { return &fileLock{}, nil }

@@ -405,25 +405,79 @@ func anchorReset(r *Record) AnchorReset {
 // problem is returned as a *TamperError (errors.Is ErrTampered); other
 // errors mean it could not tell (I/O, Vault).
 func VerifyFile(ctx context.Context, logPath string, opts VerifyOptions) (*VerifyResult, error) {
-	files, err := Files(logPath)
+	snap, err := snapshot(logPath)
 	if err != nil {
 		return nil, err
 	}
-	res := &VerifyResult{Files: files}
+	defer snap.close()
+	res := &VerifyResult{}
+	for _, f := range snap {
+		res.Files = append(res.Files, f.name)
+	}
 	v := newVerifier(opts, res)
-	if len(files) == 0 {
+	if len(snap) == 0 {
 		if opts.Anchor != nil {
 			return res, v.finish(ctx) // reports KindDeleted
 		}
 		return nil, fmt.Errorf("audit: no log at %s: %w", logPath, os.ErrNotExist)
 	}
-	for _, f := range files {
-		err := eachLine(f, func(line []byte, p position) error { return v.feed(ctx, line, p) })
+	for _, f := range snap {
+		err := eachLineOf(f.name, io.NewSectionReader(f.f, 0, f.size), func(line []byte, p position) error { return v.feed(ctx, line, p) })
 		if err != nil {
 			return res, err
 		}
 	}
 	return res, v.finish(ctx)
+}
+
+// snapFile is one file of the log, opened, with the size it had when the
+// snapshot was taken.
+type snapFile struct {
+	name string
+	f    *os.File
+	size int64
+}
+
+type snapshotFiles []snapFile
+
+func (s snapshotFiles) close() {
+	for _, f := range s {
+		f.f.Close()
+	}
+}
+
+// snapshot opens the log's files and notes their sizes while holding the
+// writers' lock (when this process may take it), so that verifying a log
+// that the daemon is writing never sees half an append, and a size
+// rotation during the read cannot make it skip or repeat a file. The lock
+// is held only while the files are opened, not while they are read.
+func snapshot(logPath string) (snapshotFiles, error) {
+	if lk, err := openLockReadOnly(logPath); err == nil {
+		if lk.lock() == nil {
+			defer lk.unlock()
+		}
+		defer lk.close()
+	}
+	files, err := Files(logPath)
+	if err != nil {
+		return nil, err
+	}
+	var out snapshotFiles
+	for _, name := range files {
+		f, err := os.Open(name)
+		if err != nil {
+			out.close()
+			return nil, fmt.Errorf("audit: open %s: %w", name, err)
+		}
+		st, err := f.Stat()
+		if err != nil {
+			f.Close()
+			out.close()
+			return nil, fmt.Errorf("audit: stat %s: %w", name, err)
+		}
+		out = append(out, snapFile{name: name, f: f, size: st.Size()})
+	}
+	return out, nil
 }
 
 // eachLine calls fn for every line of file (without its newline). Memory
@@ -435,7 +489,12 @@ func eachLine(file string, fn func(line []byte, p position) error) error {
 		return fmt.Errorf("audit: open %s: %w", file, err)
 	}
 	defer f.Close()
-	br := bufio.NewReaderSize(f, 256<<10)
+	return eachLineOf(file, f, fn)
+}
+
+// eachLineOf is eachLine over r, which holds the content of file.
+func eachLineOf(file string, r io.Reader, fn func(line []byte, p position) error) error {
+	br := bufio.NewReaderSize(r, 256<<10)
 	var long []byte
 	var off int64
 	lineNo := 0

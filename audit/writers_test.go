@@ -215,3 +215,32 @@ func appendCheckpoint(t *testing.T, l *Log) {
 		t.Fatal(err)
 	}
 }
+
+// Verify reads a consistent snapshot of a log that is being written: it
+// never reports a half-written append as a torn line.
+func TestVerifyWhileAWriterAppendsSeesNoTornLine(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.log")
+	l := openLog(t, Options{File: path})
+	writeEvents(t, l, 1)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 150 {
+			e := rotator.Event{Type: rotator.EventStepCompleted, Details: map[string]string{"pad": strings.Repeat("x", 2000)}, Actor: rotator.Actor{Kind: rotator.ActorScheduler}}
+			if err := l.Record(context.Background(), e); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	for {
+		select {
+		case <-done:
+			return
+		default:
+		}
+		if _, err := VerifyFile(t.Context(), path, VerifyOptions{MAC: testMAC(t)}); err != nil {
+			t.Fatalf("verify during appends: %v", err)
+		}
+	}
+}
