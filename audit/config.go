@@ -8,33 +8,62 @@ import (
 	vaultapi "github.com/hashicorp/vault/api"
 )
 
-// DefaultKVKeyPath is where the MAC key lives (field "key", base64) when
-// audit.mac names neither a transit key nor a KV path: the config's own
-// default, repeated here for callers that build an AuditMAC by hand.
-const DefaultKVKeyPath = config.DefaultAuditMACKeyPath
+// LabMode reports whether audit.mac selects the KV-key lab mode (one
+// symmetric key for records and heads) instead of transit.
+func LabMode(m config.AuditMAC) bool { return m.KVPath != "" }
 
-// MACFromConfig returns the MACer that audit.mac selects: the transit key
-// when transit_key is set, else the KV key at kv_path (DefaultKVKeyPath when
-// empty). With create (the daemon) a missing KV key is generated
-// (EnsureKVKey); without it (auditors) a missing key is ErrNoKey.
+// MACFromConfig returns the per-record MACer that audit.mac selects: the
+// transit HMAC key (the default), or the KV key at kv_path (lab mode).
+// With create (the daemon) a missing KV key is generated (EnsureKVKey);
+// without it (auditors) a missing key is ErrNoKey. A transit MACer used by
+// an auditor only calls transit/verify, which computes no MAC.
 func MACFromConfig(ctx context.Context, c *vaultapi.Client, kvMount string, m config.AuditMAC, create bool) (MACer, error) {
 	if c == nil {
 		return nil, errors.New("audit: MACFromConfig needs a Vault client")
 	}
-	if m.TransitKey != "" {
-		return Transit(c, m.TransitMount, m.TransitKey), nil
-	}
-	p := m.KVPath
-	if p == "" {
-		p = DefaultKVKeyPath
+	if !LabMode(m) {
+		key := m.TransitKey
+		if key == "" {
+			key = config.DefaultAuditTransitKey
+		}
+		return Transit(c, m.TransitMount, key), nil
 	}
 	load := LoadKVKey
 	if create {
 		load = EnsureKVKey
 	}
-	key, err := load(ctx, c, kvMount, p)
+	key, err := load(ctx, c, kvMount, m.KVPath)
 	if err != nil {
 		return nil, err
 	}
 	return LocalKey(key)
+}
+
+// SignerFromConfig returns the writer's chain-head signer: the transit
+// ed25519 key sign_key, or (lab mode) the record MAC itself.
+func SignerFromConfig(c *vaultapi.Client, m config.AuditMAC, mac MACer) Signer {
+	if LabMode(m) {
+		return MACSigner(mac)
+	}
+	return TransitSigner(c, m.TransitMount, signKey(m))
+}
+
+// SigVerifierFromConfig returns what an auditor checks chain-head
+// signatures with: the public key of sign_key read from Vault (read on
+// <mount>/keys/<key> only), or (lab mode) the KV key's MAC.
+func SigVerifierFromConfig(ctx context.Context, c *vaultapi.Client, m config.AuditMAC, mac MACer) (SigVerifier, error) {
+	if LabMode(m) {
+		if mac == nil {
+			return nil, errors.New("audit: lab mode (audit.mac.kv_path) checks heads with the KV key, which is not loaded")
+		}
+		return MACSigner(mac), nil
+	}
+	return ReadTransitPublicKeys(ctx, c, m.TransitMount, signKey(m))
+}
+
+func signKey(m config.AuditMAC) string {
+	if m.SignKey == "" {
+		return config.DefaultAuditSignKey
+	}
+	return m.SignKey
 }

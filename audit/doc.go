@@ -1,9 +1,12 @@
 // Package audit is ecarotator's tamper-evident audit trail: the record
-// schema, the hash chain and its MAC (a key in Vault KV or Vault transit),
-// the sinks (an append-only file with fsync per event, and Vault KV for
-// several replicas sharing one chain), signed checkpoints of the chain head,
-// and the auditor's side: streaming Verify, Scan with filters, the story of
-// one rotation, exports and the compliance report.
+// schema, the hash chain and its MAC (Vault transit; a KV key in lab mode),
+// the sinks (an append-only file with fsync per event, shared by the daemon
+// and CLI writers under a lock, and Vault KV for several replicas sharing
+// one chain), the chain head signed with a transit ed25519 key and anchored
+// in Vault, and the auditor's side: streaming Verify (online, or offline
+// with the public key), Scan with filters, the story of one rotation,
+// exports and the compliance report. docs/audit.md says what Verify proves
+// and what it cannot.
 //
 // # Record format (schema v1)
 //
@@ -27,11 +30,18 @@
 // # Integrity
 //
 // Edits change a hash; deleted, duplicated or swapped lines break seq and
-// prev_hash; a forger who recomputes the hashes cannot produce the MACs; a
-// cut-off tail is caught by the signed checkpoint (seq, hash, MAC) kept in
-// Vault KV at <checkpoint_path>/<chain id> every N events and at Close. The
-// chain id is the first 16 hex digits of the seq-1 hash. Deleting the whole
-// log and its checkpoint is outside what a single chain can prove.
+// prev_hash; a forger who recomputes the hashes cannot produce the MACs,
+// which only the daemon's policy can compute. Auditors check MACs through
+// transit/verify and rely on signatures: the writer signs (chain id, seq,
+// hash, time) with an ed25519 transit key, appends the statement as an
+// audit.checkpoint record (so a file verifies offline with the public key)
+// and advances the anchor at <checkpoint_path>/anchors/<anchor id> in
+// Vault with check-and-set — after every event that ends an action, every
+// CheckpointEvery records and at Close. New refuses, and Verify fails on, a
+// file that is missing, ends before the anchor or holds another chain
+// (AnchorError, KindDeleted, KindTruncated, KindReplaced); `ecarotator
+// audit repair` records such a loss and moves the anchor. The chain id is
+// the first 16 hex digits of the seq-1 hash.
 //
 // # Files and crashes
 //

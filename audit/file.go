@@ -107,8 +107,9 @@ type fileSink struct {
 	path   string
 	max    int64
 	f      *os.File
-	size   int64
-	noSync bool // benchmarks only: the baseline without fsync
+	id     fileID // the file behind f, to notice a rename or replacement
+	size   int64  // where this writer knows the file ends
+	noSync bool   // benchmarks only: the baseline without fsync
 }
 
 func openFileSink(path string, max int64, noSync bool) (*fileSink, error) {
@@ -132,7 +133,7 @@ func (s *fileSink) open() error {
 		f.Close()
 		return fmt.Errorf("audit: stat %s: %w", s.path, err)
 	}
-	s.f, s.size = f, st.Size()
+	s.f, s.size, s.id = f, st.Size(), idOf(st)
 	return syncDir(s.path)
 }
 
@@ -146,7 +147,7 @@ func (s *fileSink) append(line []byte) error {
 		}
 	}
 	n, err := s.f.Write(line)
-	s.size += int64(n)
+	s.size += int64(n) // under the writers' lock: nobody else appended meanwhile
 	if err != nil {
 		return fmt.Errorf("audit: write %s: %w", s.path, err)
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -44,9 +46,16 @@ type Options struct {
 	File string
 	// MaxFileBytes triggers size-based rotation (default 100 MiB).
 	MaxFileBytes int64
-	// MAC signs record hashes and checkpoints; required.
+	// MAC computes the per-record MAC; required. Only the daemon (and the
+	// operator commands that write events) hold a MAC key or transit
+	// access to one.
 	MAC MACer
-	// Vault is needed for the Vault sink and for checkpoints.
+	// Signer signs the chain-head anchors: TransitSigner (an ed25519 key
+	// only the daemon can use; auditors verify with its public key). Nil
+	// falls back to MACSigner(MAC), the lab mode that Verify reports as
+	// weaker.
+	Signer Signer
+	// Vault is needed for the Vault sink and for anchors.
 	Vault *vaultapi.Client
 	// KVMount is the KV v2 mount for SinkPath and CheckpointPath (default
 	// "secret").
@@ -54,19 +63,29 @@ type Options struct {
 	// SinkPath enables the Vault sink (one chain shared by all replicas)
 	// when set, e.g. "ecarotator/audit".
 	SinkPath string
-	// CheckpointPath enables signed checkpoints of the file chain's head at
-	// <CheckpointPath>/<chain id>, every CheckpointEvery events and at Close.
+	// CheckpointPath enables the anchor of the file chain at
+	// <CheckpointPath>/anchors/<AnchorID>: New refuses a file that does not
+	// reach it, and the head is anchored after every event that ends an
+	// action (see anchorEvent), every CheckpointEvery records and at Close.
 	CheckpointPath  string
 	CheckpointEvery int // default 100
+	// AnchorID names this file's anchor (default DefaultAnchorID(File)).
+	AnchorID string
 	// RepairTornTail lets New seal a torn last line (left by a crash) with
 	// an audit.repair record instead of refusing to open. Only an
 	// operator's explicit action sets it.
 	RepairTornTail bool
+	// RepairAnchor lets New open a log that does not reach its anchor
+	// (deleted, cut or replaced): it appends an audit.repair record naming
+	// the old anchor and what was found, and moves the anchor to this
+	// log. Only an operator's explicit action (`ecarotator audit repair`)
+	// sets it.
+	RepairAnchor bool
 	// RepairActor is who authorised the repair (recorded in it).
 	RepairActor rotator.Actor
 	// Now is the clock (default time.Now).
 	Now func() time.Time
-	// Logger receives warnings (checkpoint failures); default no-op.
+	// Logger receives warnings; default no-op.
 	Logger *zap.Logger
 
 	noSync bool // benchmarks: file appends without fsync, as a baseline
@@ -80,7 +99,7 @@ func (o *Options) validate() error {
 		return errors.New("audit: no sink: set Options.File and/or Options.SinkPath")
 	}
 	if (o.SinkPath != "" || o.CheckpointPath != "") && o.Vault == nil {
-		return errors.New("audit: Options.Vault is required for the Vault sink and checkpoints")
+		return errors.New("audit: Options.Vault is required for the Vault sink and anchors")
 	}
 	if o.MaxFileBytes < 0 || o.CheckpointEvery < 0 {
 		return errors.New("audit: negative MaxFileBytes or CheckpointEvery")
@@ -94,6 +113,15 @@ func (o *Options) validate() error {
 	if o.KVMount == "" {
 		o.KVMount = DefaultKVMount
 	}
+	if o.AnchorID == "" && o.File != "" {
+		o.AnchorID = DefaultAnchorID(o.File)
+	}
+	if o.CheckpointPath != "" && !ValidAnchorID(o.AnchorID) {
+		return fmt.Errorf("audit: anchor id %q: use letters, digits, '.', '_' and '-'", o.AnchorID)
+	}
+	if o.Signer == nil {
+		o.Signer = MACSigner(o.MAC)
+	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -104,18 +132,24 @@ func (o *Options) validate() error {
 }
 
 // Log is the audit trail writer. It is safe for concurrent use; records are
-// appended one at a time in the order Record is called.
+// appended one at a time in the order Record is called. Several processes
+// may write one file (the daemon and operator commands): every append takes
+// an exclusive lock on the file and first catches up with records other
+// writers appended.
 type Log struct {
 	mu    sync.Mutex
 	opts  Options
 	fpKey []byte
+	mode  string // signing mode of anchors
 
-	file    *fileSink
-	seq     uint64 // file chain head
-	head    string
-	chain   string // file chain id (empty until seq 1 exists)
-	sinceCP int
-	broken  error // a failed append left the file in an unknown state
+	file     *fileSink
+	lock     *fileLock
+	seq      uint64 // file chain head
+	head     string
+	chain    string // file chain id (empty until seq 1 exists)
+	sinceCP  int    // own records since the last anchor
+	anchored bool   // the anchor names this chain
+	broken   error  // a failed append left the file in an unknown state
 
 	vault  *vaultSink
 	closed bool
@@ -125,9 +159,11 @@ type Log struct {
 var _ rotator.AuditLog = (*Log)(nil)
 
 // New opens (or creates) the audit trail. It recovers the file chain's
-// head from the last line, checks that line's hash and MAC, and refuses to
+// head from the last line, checks that line's hash and MAC, refuses to
 // open a log with a torn last line (an error matching ErrTornTail) unless
-// opts.RepairTornTail is set.
+// opts.RepairTornTail is set, and refuses a log that does not reach its
+// anchor in Vault (an *AnchorError: missing, cut or replaced) unless
+// opts.RepairAnchor is set.
 func New(ctx context.Context, opts Options) (*Log, error) {
 	if err := opts.validate(); err != nil {
 		return nil, err
@@ -136,7 +172,10 @@ func New(ctx context.Context, opts Options) (*Log, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &Log{opts: opts, fpKey: fpKey, head: ZeroHash}
+	l := &Log{opts: opts, fpKey: fpKey, head: ZeroHash, mode: ModeHMAC}
+	if m, ok := opts.Signer.(interface{ Mode() string }); ok {
+		l.mode = m.Mode()
+	}
 	if opts.SinkPath != "" {
 		l.vault = newVaultSink(opts.Vault, opts.KVMount, opts.SinkPath)
 		l.vault.now = opts.Now
@@ -144,54 +183,98 @@ func New(ctx context.Context, opts Options) (*Log, error) {
 	if opts.File == "" {
 		return l, nil
 	}
-	ti, err := readTail(opts.File)
-	if err != nil {
+	if err := os.MkdirAll(filepath.Dir(opts.File), 0o700); err != nil {
+		return nil, fmt.Errorf("audit: create folder for %s: %w", opts.File, err)
+	}
+	if l.lock, err = openLock(opts.File); err != nil {
 		return nil, err
 	}
-	if ti.last != nil {
-		ok, err := checkOne(ctx, opts.MAC, ti.last.Hash, ti.last.MAC)
-		if err != nil {
-			return nil, fmt.Errorf("audit: check last record: %w", err)
-		}
-		if !ok {
-			return nil, fmt.Errorf("%w: seq %d in %s has an invalid MAC (run `ecarotator audit verify`)", ErrBadTail, ti.last.Seq, opts.File)
-		}
-		l.seq, l.head, l.chain = ti.last.Seq, ti.last.Hash, ChainID(ti.genesis)
-	}
-	if ti.torn != nil && !opts.RepairTornTail {
-		return nil, ti.torn
-	}
-	l.file, err = openFileSink(opts.File, opts.MaxFileBytes, opts.noSync)
-	if err != nil {
+	if err := l.open(ctx); err != nil {
+		l.lock.close()
 		return nil, err
-	}
-	if ti.torn != nil {
-		if err := l.repair(ctx, ti); err != nil {
-			l.file.close()
-			return nil, err
-		}
 	}
 	return l, nil
 }
 
-// repair seals a torn fragment: it terminates it with a newline (the
+// open does New's file part under the writers' lock.
+func (l *Log) open(ctx context.Context) error {
+	opts := l.opts
+	if err := l.lock.lock(); err != nil {
+		return err
+	}
+	defer l.lock.unlock()
+	ti, err := readTail(opts.File)
+	if err != nil {
+		return err
+	}
+	if ti.last != nil {
+		ok, err := checkOne(ctx, opts.MAC, ti.last.Hash, ti.last.MAC)
+		if err != nil {
+			return fmt.Errorf("audit: check last record: %w", err)
+		}
+		if !ok {
+			return fmt.Errorf("%w: seq %d in %s has an invalid MAC (run `ecarotator audit verify`)", ErrBadTail, ti.last.Seq, opts.File)
+		}
+		l.seq, l.head, l.chain = ti.last.Seq, ti.last.Hash, ChainID(ti.genesis)
+	}
+	var reset *AnchorError
+	if opts.CheckpointPath != "" {
+		a, _, err := ReadAnchor(ctx, opts.Vault, opts.KVMount, opts.CheckpointPath, opts.AnchorID)
+		if err != nil {
+			return err
+		}
+		if reset = checkAnchor(opts.File, ti, a); reset != nil && !opts.RepairAnchor {
+			return reset
+		}
+		l.anchored = a != nil && reset == nil
+	}
+	if ti.torn != nil && !opts.RepairTornTail {
+		return ti.torn
+	}
+	l.file, err = openFileSink(opts.File, opts.MaxFileBytes, opts.noSync)
+	if err != nil {
+		return err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if ti.torn != nil {
+		if err := l.repairTorn(ctx, ti); err != nil {
+			l.file.close()
+			return err
+		}
+	}
+	if reset != nil {
+		if err := l.repairAnchor(ctx, reset); err != nil {
+			l.file.close()
+			return err
+		}
+	}
+	return nil
+}
+
+func (l *Log) repairActor(why string) rotator.Actor {
+	actor := l.opts.RepairActor
+	if actor.Kind == "" {
+		actor = rotator.Actor{Kind: rotator.ActorOperator, Reason: why}
+	}
+	return actor
+}
+
+// repairTorn seals a torn fragment: it terminates it with a newline (the
 // fragment stays in the file as evidence) and appends an audit.repair record
 // naming its offset, length and SHA-256, linked to the last good record.
-// Verify accepts exactly this shape and reports it.
-func (l *Log) repair(ctx context.Context, ti tailInfo) error {
+// Verify accepts exactly this shape and reports it. Callers hold l.mu and
+// the file lock.
+func (l *Log) repairTorn(ctx context.Context, ti tailInfo) error {
 	if ti.torn.File != l.opts.File {
 		return fmt.Errorf("audit: torn tail in %s, not the live file", ti.torn.File)
 	}
 	if err := l.file.append([]byte{'\n'}); err != nil {
 		return err
 	}
-	actor := l.opts.RepairActor
-	if actor.Kind == "" {
-		actor = rotator.Actor{Kind: rotator.ActorOperator, Reason: "repair torn last line"}
-	}
 	e := rotator.Event{
 		Type:    EventRepair,
-		Actor:   actor,
+		Actor:   l.repairActor("repair torn last line"),
 		Outcome: rotator.OutcomeOK,
 		Details: map[string]string{
 			"torn_line":   strconv.Itoa(ti.torn.Line),
@@ -202,13 +285,65 @@ func (l *Log) repair(ctx context.Context, ti tailInfo) error {
 	}
 	l.opts.Logger.Warn("audit: sealing torn last line with an audit.repair record",
 		zap.String("file", ti.torn.File), zap.Int64("offset", ti.torn.Offset), zap.Int("bytes", ti.torn.Length))
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.appendFile(ctx, e)
+	if err := l.appendFile(ctx, e); err != nil {
+		return err
+	}
+	if l.opts.CheckpointPath != "" {
+		return l.anchorLocked(ctx, false)
+	}
+	return nil
 }
 
-// Record appends e to every sink and returns only once it is durable; any
-// error wraps ErrNotDurable. A zero e.Time is set from the clock.
+// repairAnchor records that the log does not reach its anchor (an
+// operator's decision, with their reason) and moves the anchor to this
+// log. The old anchor stays in the KV version history and in the record.
+func (l *Log) repairAnchor(ctx context.Context, ae *AnchorError) error {
+	a := ae.Anchor
+	e := rotator.Event{
+		Type:    EventRepair,
+		Actor:   l.repairActor("reset the anchor"),
+		Outcome: rotator.OutcomeOK,
+		Details: map[string]string{
+			"repair":        RepairAnchorReset,
+			"problem":       ae.Problem,
+			"found":         ae.Found,
+			"anchor_id":     a.ID,
+			"anchor_chain":  a.Chain,
+			"anchor_seq":    strconv.FormatUint(a.Seq, 10),
+			"anchor_hash":   a.Hash,
+			"anchor_time":   a.Time.UTC().Format(time.RFC3339Nano),
+			"anchor_signed": a.Sig,
+		},
+	}
+	l.opts.Logger.Warn("audit: the log does not reach its anchor; recording the loss and moving the anchor (operator repair)",
+		zap.String("file", ae.File), zap.String("problem", ae.Problem), zap.Uint64("anchor_seq", a.Seq))
+	if err := l.appendFile(ctx, e); err != nil {
+		return err
+	}
+	return l.anchorLocked(ctx, true)
+}
+
+// RepairAnchorReset is details.repair of an audit.repair record that moved
+// the anchor to a log that did not reach it.
+const RepairAnchorReset = "anchor-reset"
+
+// routineEvents are the events inside a rotation; every other event ends
+// an action (a rotation's outcome, a retirement, an approval, an MFA or
+// operator action, a config or daemon change) and anchors the head.
+var routineEvents = map[rotator.EventType]bool{
+	rotator.EventRotationStarted: true,
+	rotator.EventStepCompleted:   true,
+	rotator.EventStepFailed:      true,
+	rotator.EventRotationResumed: true,
+	rotator.EventExposureOpened:  true,
+}
+
+// anchorEvent reports whether recording e should anchor the head.
+func anchorEvent(e rotator.Event) bool { return !routineEvents[e.Type] }
+
+// Record appends e to every sink and returns only once it is durable (and,
+// for an event that ends an action, anchored); any error wraps
+// ErrNotDurable. A zero e.Time is set from the clock.
 func (l *Log) Record(ctx context.Context, e rotator.Event) error {
 	if e.Type == "" {
 		return fmt.Errorf("%w: %w: empty event type", ErrNotDurable, ErrInvalidEvent)
@@ -224,7 +359,7 @@ func (l *Log) Record(ctx context.Context, e rotator.Event) error {
 		return fmt.Errorf("%w: %w", ErrNotDurable, ErrClosed)
 	}
 	if l.file != nil {
-		if err := l.appendFile(ctx, e); err != nil {
+		if err := l.recordFile(ctx, e); err != nil {
 			return fmt.Errorf("%w: %w", ErrNotDurable, err)
 		}
 	}
@@ -240,6 +375,29 @@ func (l *Log) Record(ctx context.Context, e rotator.Event) error {
 	return nil
 }
 
+// recordFile appends e to the file under the writers' lock, after catching
+// up with other writers, and anchors when e ends an action. Callers hold
+// l.mu.
+func (l *Log) recordFile(ctx context.Context, e rotator.Event) error {
+	if l.broken != nil {
+		return fmt.Errorf("audit: file sink stopped after an earlier failure: %w", l.broken)
+	}
+	if err := l.lock.lock(); err != nil {
+		return err
+	}
+	defer l.lock.unlock()
+	if err := l.syncTail(ctx); err != nil {
+		return err
+	}
+	if err := l.appendFile(ctx, e); err != nil {
+		return err
+	}
+	if l.opts.CheckpointPath != "" && (!l.anchored || anchorEvent(e) || l.sinceCP >= l.opts.CheckpointEvery) {
+		return l.anchorLocked(ctx, false)
+	}
+	return nil
+}
+
 func (l *Log) signer(ctx context.Context) func(string) (string, error) {
 	return func(hash string) (string, error) {
 		m, err := l.opts.MAC.Sign(ctx, []string{hash})
@@ -250,7 +408,8 @@ func (l *Log) signer(ctx context.Context) func(string) (string, error) {
 	}
 }
 
-// appendFile links e into the file chain. Callers hold l.mu.
+// appendFile links e into the file chain. Callers hold l.mu and the file
+// lock.
 func (l *Log) appendFile(ctx context.Context, e rotator.Event) error {
 	if l.broken != nil {
 		return fmt.Errorf("audit: file sink stopped after an earlier failure: %w", l.broken)
@@ -274,38 +433,56 @@ func (l *Log) appendFile(ctx context.Context, e rotator.Event) error {
 		l.chain = ChainID(r.Hash)
 	}
 	l.sinceCP++
-	if l.opts.CheckpointPath != "" && l.sinceCP >= l.opts.CheckpointEvery {
-		l.checkpoint(ctx)
-	}
 	return nil
 }
 
-// checkpoint writes a signed checkpoint of the file chain head. A failure
-// is logged, not returned: the event itself is durable; the next
-// checkpoint (or Close) covers it.
-func (l *Log) checkpoint(ctx context.Context) error {
+// anchorLocked signs the file chain's head, appends the signed statement
+// as an audit.checkpoint record (so the file verifies offline) and
+// advances the anchor in Vault with check-and-set. Callers hold l.mu and
+// the file lock.
+func (l *Log) anchorLocked(ctx context.Context, reset bool) error {
 	if l.seq == 0 || l.opts.CheckpointPath == "" {
 		return nil
 	}
-	msg := CheckpointMessage(l.chain, l.seq, l.head)
-	macs, err := l.opts.MAC.Sign(ctx, []string{msg})
-	if err == nil {
-		err = writeCheckpoint(ctx, l.opts.Vault, l.opts.KVMount, l.opts.CheckpointPath,
-			Checkpoint{Chain: l.chain, Seq: l.seq, Hash: l.head, Time: l.opts.Now(), MAC: macs[0]})
-	}
+	a := Anchor{ID: l.opts.AnchorID, Chain: l.chain, Seq: l.seq, Hash: l.head, Time: l.opts.Now().UTC(), Mode: l.mode, File: l.opts.File}
+	sig, err := l.opts.Signer.SignHead(ctx, a.Message())
 	if err != nil {
-		l.opts.Logger.Error("audit: checkpoint not written", zap.Uint64("seq", l.seq), zap.Error(err))
+		return fmt.Errorf("audit: sign the chain head: %w", err)
+	}
+	a.Sig = sig
+	cp := rotator.Event{
+		Type: EventCheckpoint, Time: a.Time, Actor: rotator.Actor{Kind: rotator.ActorSystem}, Outcome: rotator.OutcomeOK,
+		Details: map[string]string{
+			"anchor_id": a.ID, "chain": a.Chain, "seq": strconv.FormatUint(a.Seq, 10), "hash": a.Hash,
+			"time": a.Time.Format(time.RFC3339Nano), "mode": a.Mode, "sig": a.Sig,
+		},
+	}
+	if err := l.appendFile(ctx, cp); err != nil {
 		return err
 	}
-	l.sinceCP = 0
+	if err := writeAnchor(ctx, l.opts.Vault, l.opts.KVMount, l.opts.CheckpointPath, a, reset); err != nil {
+		l.opts.Logger.Error("audit: anchor not written", zap.Uint64("seq", a.Seq), zap.Error(err))
+		return err
+	}
+	l.anchored, l.sinceCP = true, 0
 	return nil
 }
 
-// Checkpoint writes a checkpoint of the file chain's head now.
+// Checkpoint anchors the file chain's head now.
 func (l *Log) Checkpoint(ctx context.Context) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.checkpoint(ctx)
+	if l.file == nil || l.closed {
+		return nil
+	}
+	if err := l.lock.lock(); err != nil {
+		return err
+	}
+	defer l.lock.unlock()
+	if err := l.syncTail(ctx); err != nil {
+		return err
+	}
+	return l.anchorLocked(ctx, false)
 }
 
 // Head returns the file chain's last sequence number, hash and chain id.
@@ -321,7 +498,8 @@ func (l *Log) Fingerprint(s rotator.Secret) string {
 	return FingerprintWith(l.fpKey, s.Reveal())
 }
 
-// Close writes a final checkpoint and closes the file. It is idempotent.
+// Close anchors the head (when anything is not anchored yet) and closes
+// the file. It is idempotent.
 func (l *Log) Close() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -331,14 +509,25 @@ func (l *Log) Close() error {
 	l.closed = true
 	var errs []error
 	if l.file != nil {
-		if l.broken == nil && l.opts.CheckpointPath != "" && l.sinceCP > 0 {
+		if l.broken == nil && l.opts.CheckpointPath != "" && (l.sinceCP > 0 || !l.anchored) {
 			ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
-			errs = append(errs, l.checkpoint(ctx))
+			errs = append(errs, l.closeAnchor(ctx))
 			cancel()
 		}
-		errs = append(errs, l.file.close())
+		errs = append(errs, l.file.close(), l.lock.close())
 	}
 	return errors.Join(errs...)
+}
+
+func (l *Log) closeAnchor(ctx context.Context) error {
+	if err := l.lock.lock(); err != nil {
+		return err
+	}
+	defer l.lock.unlock()
+	if err := l.syncTail(ctx); err != nil {
+		return err
+	}
+	return l.anchorLocked(ctx, false)
 }
 
 // sensitiveKey reports whether a details key names secret material.

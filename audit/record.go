@@ -305,7 +305,7 @@ func parseChainFields(line []byte, dst *Record) error {
 	prev, ok2 := lastString(body, `,"prev_hash":"`)
 	seq, ok3 := lastUint(body, `,"seq":`)
 	v1 := bytes.Contains(body, []byte(`,"v":1,"`)) || bytes.HasSuffix(body, []byte(`,"v":1`))
-	if !ok1 || !ok2 || !ok3 || !v1 || len(prev) != 64 || seq == 0 || typ == "" || rotator.EventType(typ) == EventRepair {
+	if !ok1 || !ok2 || !ok3 || !v1 || len(prev) != 64 || seq == 0 || typ == "" || rotator.EventType(typ) == EventRepair || rotator.EventType(typ) == EventCheckpoint {
 		return parseInto(line, dst)
 	}
 	if hashBody(body) != hash {

@@ -110,7 +110,7 @@ func TestVerifyVaultDetectsADeletedRecord(t *testing.T) {
 	}
 }
 
-func TestCheckpointsInVaultDetectACutTail(t *testing.T) {
+func TestTheAnchorInVaultDetectsACutTail(t *testing.T) {
 	srv := vaulttest.Start(t)
 	c := srv.Client(t)
 	path := filepath.Join(t.TempDir(), "audit.log")
@@ -119,20 +119,17 @@ func TestCheckpointsInVaultDetectACutTail(t *testing.T) {
 	if err := l.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
-	_, _, chain := l.Head()
-	cp, _, err := ReadCheckpoint(t.Context(), c, "secret", "ecarotator/audit/checkpoint", chain)
-	if err != nil || cp == nil || cp.Seq != 12 {
-		t.Fatalf("checkpoint %+v (%v), want seq 12", cp, err)
+	seq, _, _ := l.Head()
+	a, _, err := ReadAnchor(t.Context(), c, "secret", "ecarotator/audit/checkpoint", DefaultAnchorID(path))
+	if err != nil || a == nil || a.Seq != seq-1 {
+		t.Fatalf("anchor %+v (%v), want seq %d (the record before the final checkpoint record)", a, err, seq-1)
 	}
-	source := func(ctx context.Context, chain string) (*Checkpoint, error) {
-		cp, _, err := ReadCheckpoint(ctx, c, "secret", "ecarotator/audit/checkpoint", chain)
-		return cp, err
-	}
-	if _, err := VerifyFile(t.Context(), path, VerifyOptions{MAC: testMAC(t), Checkpoint: source}); err != nil {
+	opts := VerifyOptions{MAC: testMAC(t), Sig: MACSigner(testMAC(t)), Anchor: a}
+	if _, err := VerifyFile(t.Context(), path, opts); err != nil {
 		t.Fatalf("intact log: %v", err)
 	}
 	writeLines(t, path, readLines(t, path)[:8])
-	_, err = VerifyFile(t.Context(), path, VerifyOptions{MAC: testMAC(t), Checkpoint: source})
+	_, err = VerifyFile(t.Context(), path, opts)
 	var te *TamperError
 	if !errors.As(err, &te) || te.Kind != KindTruncated {
 		t.Fatalf("cut log: %v, want truncated", err)
@@ -149,6 +146,9 @@ func enableTransit(t *testing.T, c *vaultapi.Client, key string) {
 		if _, err := c.Logical().Write("transit/keys/"+key, nil); err != nil {
 			t.Fatalf("create transit key: %v", err)
 		}
+	}
+	if _, err := c.Logical().Write("transit/keys/"+key+"-sign", map[string]any{"type": "ed25519"}); err != nil {
+		t.Fatalf("create transit signing key: %v", err)
 	}
 }
 
@@ -239,17 +239,18 @@ func tokenFor(t *testing.T, srv *vaulttest.Server, name string) *vaultapi.Client
 	return c
 }
 
-func TestTheDaemonPolicySufficesForTransitVaultSinkAndCheckpoints(t *testing.T) {
+func TestTheDaemonPolicySufficesForTransitVaultSinkAndAnchors(t *testing.T) {
 	srv := vaulttest.Start(t)
 	enableTransit(t, srv.Client(t), "ecarotator-audit")
 	daemon := tokenFor(t, srv, "ecarotator")
 	mac := Transit(daemon, "transit", "ecarotator-audit")
 	path := filepath.Join(t.TempDir(), "audit.log")
-	opts := Options{File: path, MAC: mac, Vault: daemon, SinkPath: "ecarotator/audit", CheckpointPath: "ecarotator/audit/checkpoint", CheckpointEvery: 2}
+	opts := Options{File: path, MAC: mac, Signer: TransitSigner(daemon, "transit", "ecarotator-audit-sign"), Vault: daemon,
+		SinkPath: "ecarotator/audit", CheckpointPath: "ecarotator/audit/checkpoint", CheckpointEvery: 2}
 	l := openLog(t, opts)
 	writeEvents(t, l, 3)
 	if err := l.Close(); err != nil {
-		t.Fatalf("Close (final checkpoint): %v", err)
+		t.Fatalf("Close (final anchor): %v", err)
 	}
 	// Reopening checks the last MAC with transit/hmac only.
 	l2 := openLog(t, opts)
@@ -257,47 +258,52 @@ func TestTheDaemonPolicySufficesForTransitVaultSinkAndCheckpoints(t *testing.T) 
 	if err := l2.Close(); err != nil {
 		t.Fatal(err)
 	}
-	_, _, chain := l2.Head()
-	cp, _, err := ReadCheckpoint(t.Context(), daemon, "secret", "ecarotator/audit/checkpoint", chain)
-	if err != nil || cp == nil || cp.Seq != 4 {
-		t.Fatalf("checkpoint %+v, %v", cp, err)
+	seq, _, _ := l2.Head()
+	a, _, err := ReadAnchor(t.Context(), daemon, "secret", "ecarotator/audit/checkpoint", DefaultAnchorID(path))
+	if err != nil || a == nil || a.Seq != seq-1 || a.Mode != ModeEd25519 {
+		t.Fatalf("anchor %+v, %v", a, err)
 	}
 }
 
-func TestTheAuditorPolicyCanVerifyAKVKeyedTrail(t *testing.T) {
+func TestTheAuditorPolicyVerifiesATransitTrailItCannotWrite(t *testing.T) {
 	srv := vaulttest.Start(t)
+	enableTransit(t, srv.Client(t), "ecarotator-audit")
 	daemon := tokenFor(t, srv, "ecarotator")
-	key, err := EnsureKVKey(t.Context(), daemon, "secret", "ecarotator/audit/key")
-	if err != nil {
-		t.Fatalf("daemon creates the KV MAC key: %v", err)
-	}
-	mac, _ := LocalKey(key)
+	mac := Transit(daemon, "transit", "ecarotator-audit")
 	path := filepath.Join(t.TempDir(), "audit.log")
-	l := openLog(t, Options{File: path, MAC: mac, Vault: daemon, SinkPath: "ecarotator/audit", CheckpointPath: "ecarotator/audit/checkpoint"})
+	l := openLog(t, Options{File: path, MAC: mac, Signer: TransitSigner(daemon, "transit", "ecarotator-audit-sign"), Vault: daemon,
+		SinkPath: "ecarotator/audit", CheckpointPath: "ecarotator/audit/checkpoint"})
 	writeEvents(t, l, 5)
 	l.Close()
 
 	auditor := tokenFor(t, srv, "auditor")
-	akey, err := LoadKVKey(t.Context(), auditor, "secret", "ecarotator/audit/key")
-	if err != nil {
-		t.Fatalf("auditor reads the KV MAC key: %v", err)
-	}
-	amac, _ := LocalKey(akey)
+	amac := Transit(auditor, "transit", "ecarotator-audit") // verify only
 	if _, err := VerifyVault(t.Context(), auditor, "secret", "ecarotator/audit", VerifyOptions{MAC: amac}); err != nil {
 		t.Fatalf("auditor verifies the Vault chain: %v", err)
 	}
-	src := func(ctx context.Context, chain string) (*Checkpoint, error) {
-		cp, _, err := ReadCheckpoint(ctx, auditor, "secret", "ecarotator/audit/checkpoint", chain)
-		return cp, err
+	pk, err := ReadTransitPublicKeys(t.Context(), auditor, "transit", "ecarotator-audit-sign")
+	if err != nil {
+		t.Fatalf("auditor reads the public key: %v", err)
 	}
-	res, err := VerifyFile(t.Context(), path, VerifyOptions{MAC: amac, Checkpoint: src})
-	if err != nil || res.Checkpoint == nil {
-		t.Fatalf("auditor verifies the file against the checkpoint: %v", err)
+	a, _, err := ReadAnchor(t.Context(), auditor, "secret", "ecarotator/audit/checkpoint", DefaultAnchorID(path))
+	if err != nil || a == nil {
+		t.Fatalf("auditor reads the anchor: %v", err)
+	}
+	res, err := VerifyFile(t.Context(), path, VerifyOptions{MAC: amac, Sig: pk, Anchor: a})
+	if err != nil || res.Anchor == nil || res.Signatures == 0 {
+		t.Fatalf("auditor verifies the file: %v (%+v)", err, res)
+	}
+	if _, err := amac.Sign(t.Context(), []string{"x"}); err == nil {
+		t.Fatal("the auditor computed a transit MAC")
+	}
+	if _, err := TransitSigner(auditor, "transit", "ecarotator-audit-sign").SignHead(t.Context(), "x"); err == nil {
+		t.Fatal("the auditor signed a head")
 	}
 	if err := l.Record(t.Context(), vaultEvent("x", 0)); !errors.Is(err, ErrClosed) {
 		t.Fatal(err)
 	}
-	al := openLog(t, Options{MAC: amac, Vault: auditor, SinkPath: "ecarotator/audit"})
+	k, _ := LocalKey(testKey)
+	al := openLog(t, Options{MAC: k, Vault: auditor, SinkPath: "ecarotator/audit"})
 	if err := al.Record(t.Context(), vaultEvent("auditor", 0)); err == nil {
 		t.Fatal("the auditor could append to the Vault trail")
 	}

@@ -195,74 +195,10 @@ func (s *vaultSink) advance(ctx context.Context, seq uint64, hash string) error 
 	}
 }
 
-// Checkpoint is a signed statement of a chain head, stored in Vault KV so
-// that cutting off the tail of a log file is detectable.
-type Checkpoint struct {
-	Chain string    // chain id: the first 16 hex digits of the seq-1 hash
-	Seq   uint64    // last sequence number covered
-	Hash  string    // hash of the record at Seq
-	Time  time.Time // when it was written
-	MAC   string    // MAC over CheckpointMessage(Chain, Seq, Hash)
-}
-
-// CheckpointMessage is what a checkpoint's MAC covers.
-func CheckpointMessage(chain string, seq uint64, hash string) string {
-	return fmt.Sprintf("ecarotator audit checkpoint v1 chain=%s seq=%d hash=%s", chain, seq, hash)
-}
-
 // ChainID names a file chain by its first record's hash.
 func ChainID(genesisHash string) string {
 	if len(genesisHash) < 16 {
 		return ""
 	}
 	return genesisHash[:16]
-}
-
-// ReadCheckpoint reads the checkpoint of chain at <mount>/<checkpointPath>/<chain>
-// (nil, nil when none was written).
-func ReadCheckpoint(ctx context.Context, c *vaultapi.Client, mount, checkpointPath, chain string) (*Checkpoint, int, error) {
-	p := path.Join(checkpointPath, chain)
-	sec, err := c.KVv2(mount).Get(ctx, p)
-	if errors.Is(err, vaultapi.ErrSecretNotFound) {
-		return nil, 0, nil
-	}
-	if err != nil {
-		return nil, 0, fmt.Errorf("audit: read checkpoint %s/%s: %w", mount, p, err)
-	}
-	seq, err := jsonUint(sec.Data["seq"])
-	if err != nil {
-		return nil, 0, fmt.Errorf("audit: checkpoint %s: seq: %w", p, err)
-	}
-	cp := &Checkpoint{Chain: chain, Seq: seq}
-	cp.Hash, _ = sec.Data["hash"].(string)
-	cp.MAC, _ = sec.Data["mac"].(string)
-	if t, ok := sec.Data["time"].(string); ok {
-		cp.Time, _ = time.Parse(time.RFC3339Nano, t)
-	}
-	return cp, sec.VersionMetadata.Version, nil
-}
-
-// writeCheckpoint stores cp unless the stored one is already at or past it
-// (check-and-set on the version read, so it never goes backwards).
-func writeCheckpoint(ctx context.Context, c *vaultapi.Client, mount, checkpointPath string, cp Checkpoint) error {
-	for try := 0; try < 5; try++ {
-		cur, ver, err := ReadCheckpoint(ctx, c, mount, checkpointPath, cp.Chain)
-		if err != nil {
-			return err
-		}
-		if cur != nil && cur.Seq >= cp.Seq {
-			return nil
-		}
-		p := path.Join(checkpointPath, cp.Chain)
-		_, err = c.KVv2(mount).Put(ctx, p, map[string]any{
-			"seq": cp.Seq, "hash": cp.Hash, "mac": cp.MAC, "time": cp.Time.UTC().Format(time.RFC3339Nano),
-		}, vaultapi.WithCheckAndSet(ver))
-		if err == nil {
-			return nil
-		}
-		if !isCASConflict(err) {
-			return fmt.Errorf("audit: write checkpoint %s/%s: %w", mount, p, err)
-		}
-	}
-	return errors.New("audit: write checkpoint: too many conflicts")
 }

@@ -8,30 +8,32 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ecarotator/ecarotator/rotator"
 )
 
-// writtenLog writes n events and returns the log path and a checkpoint of
+// writtenLog writes n events and returns the log path and an anchor of
 // its head signed with the test key (what Vault would hold).
-func writtenLog(t *testing.T, n int) (string, *Checkpoint) {
+func writtenLog(t *testing.T, n int) (string, *Anchor) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "audit.log")
 	l := openLog(t, Options{File: path})
 	writeEvents(t, l, n)
 	l.Close()
 	seq, hash, chain := l.Head()
-	m, _ := testMAC(t).Sign(t.Context(), []string{CheckpointMessage(chain, seq, hash)})
-	return path, &Checkpoint{Chain: chain, Seq: seq, Hash: hash, MAC: m[0]}
+	return path, signedAnchor(t, MACSigner(testMAC(t)), chain, seq, hash)
 }
 
-func checkpointOf(cp *Checkpoint) func(context.Context, string) (*Checkpoint, error) {
-	return func(_ context.Context, chain string) (*Checkpoint, error) {
-		if cp == nil || cp.Chain != chain {
-			return nil, nil
-		}
-		return cp, nil
+func signedAnchor(t testing.TB, s Signer, chain string, seq uint64, hash string) *Anchor {
+	t.Helper()
+	a := &Anchor{ID: "test", Chain: chain, Seq: seq, Hash: hash, Time: time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC), Mode: ModeHMAC}
+	sig, err := s.SignHead(context.Background(), a.Message())
+	if err != nil {
+		t.Fatal(err)
 	}
+	a.Sig = sig
+	return a
 }
 
 // forge rewrites line i (0-based) and every later line with recomputed
@@ -99,7 +101,7 @@ func TestVerifyDetectsTampering(t *testing.T) {
 		{"a duplicated line is a reordering", func(t *testing.T, _ string, ls [][]byte) [][]byte {
 			return append(ls[:9:9], append([][]byte{ls[7]}, ls[9:]...)...)
 		}, KindReordered, 10},
-		{"the tail cut off is a truncation against the checkpoint", func(t *testing.T, _ string, ls [][]byte) [][]byte {
+		{"the tail cut off is a truncation against the anchor", func(t *testing.T, _ string, ls [][]byte) [][]byte {
 			return ls[:15]
 		}, KindTruncated, 0},
 		{"a record edited with every hash recomputed is a forgery", func(t *testing.T, _ string, ls [][]byte) [][]byte {
@@ -120,7 +122,7 @@ func TestVerifyDetectsTampering(t *testing.T) {
 			path, cp := writtenLog(t, 20)
 			lines := readLines(t, path)
 			writeLines(t, path, tt.tamper(t, path, lines))
-			_, err := VerifyFile(t.Context(), path, VerifyOptions{MAC: testMAC(t), Checkpoint: checkpointOf(cp)})
+			_, err := VerifyFile(t.Context(), path, VerifyOptions{MAC: testMAC(t), Sig: MACSigner(testMAC(t)), Anchor: cp})
 			var te *TamperError
 			if !errors.As(err, &te) || !errors.Is(err, ErrTampered) {
 				t.Fatalf("verify = %v, want a TamperError", err)
@@ -146,8 +148,8 @@ func TestVerifyWithoutTheKeyMissesAForgeryButSaysSo(t *testing.T) {
 
 func TestVerifyRejectsAForgedCheckpoint(t *testing.T) {
 	path, cp := writtenLog(t, 5)
-	cp.MAC = "hs256:AAAA"
-	_, err := VerifyFile(t.Context(), path, VerifyOptions{MAC: testMAC(t), Checkpoint: checkpointOf(cp)})
+	cp.Sig = "hs256:AAAA"
+	_, err := VerifyFile(t.Context(), path, VerifyOptions{MAC: testMAC(t), Sig: MACSigner(testMAC(t)), Anchor: cp})
 	var te *TamperError
 	if !errors.As(err, &te) || te.Kind != KindCheckpoint {
 		t.Fatalf("got %v, want a checkpoint TamperError", err)
@@ -159,8 +161,8 @@ func TestVerifyAcceptsALogAheadOfItsCheckpoint(t *testing.T) {
 	l := openLog(t, Options{File: path})
 	writeEvents(t, l, 3)
 	l.Close()
-	res, err := VerifyFile(t.Context(), path, VerifyOptions{MAC: testMAC(t), Checkpoint: checkpointOf(cp)})
-	if err != nil || res.Checkpoint == nil || res.Records != 8 {
+	res, err := VerifyFile(t.Context(), path, VerifyOptions{MAC: testMAC(t), Sig: MACSigner(testMAC(t)), Anchor: cp})
+	if err != nil || res.Anchor == nil || res.Records != 8 {
 		t.Fatalf("verify = %v (%+v)", err, res)
 	}
 }

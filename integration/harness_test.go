@@ -77,6 +77,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 	} else {
 		e.vault = vaulttest.Start(t)
 	}
+	enableAuditTransit(t, e.vault.Client(t))
 
 	scfg, err := sfsim.LoadConfig("../salesforce/sfsim/testdata/demo.yaml")
 	if err != nil {

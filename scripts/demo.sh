@@ -51,6 +51,12 @@ step "Starting a real Vault $("$vault_bin" version | awk '{print $2}') (dev mode
 pids+=($!)
 wait_http "$VAULT_ADDR/v1/sys/health" vault
 
+step "Creating the audit keys in Vault transit (HMAC for records, ed25519 for the chain head)"
+"$vault_bin" secrets enable transit >/dev/null
+"$vault_bin" write -f transit/keys/ecarotator-audit >/dev/null
+"$vault_bin" write transit/keys/ecarotator-audit-sign type=ed25519 >/dev/null
+echo "  transit/keys/ecarotator-audit (HMAC) and transit/keys/ecarotator-audit-sign (ed25519): the daemon uses them, nobody reads them"
+
 step "Starting the Salesforce simulator (Dev Hub + subscriber orgs acme and globex)"
 "$bin/sfsim" -c salesforce/sfsim/testdata/demo.yaml -login-port 18440 -port devhub=18441 -port acme=18442 -port globex=18443 >"$demo/sfsim.log" 2>&1 &
 pids+=($!)
@@ -115,6 +121,9 @@ done
 
 step "The audit trail: verify the chain, then list it"
 ec audit verify
+echo "  offline, with only the public key (what an auditor keeps with an archived log):"
+ec audit public-key --out "$demo/audit-public-key.json"
+"$bin/ecarotator" audit verify --file "$demo/audit.log" --public-key "$demo/audit-public-key.json" | sed 's/^/  /'
 ec audit list 2>/dev/null | grep -E 'daemon\.|rotation\.(started|succeeded|failed)|previous\.|exposure\.|metadata\.' | head -60
 
 rotations=$(ec audit list 2>/dev/null | grep -c 'rotation.succeeded' || true)

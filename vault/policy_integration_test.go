@@ -133,11 +133,11 @@ func TestPoliciesOnRealVault(t *testing.T) {
 			}},
 			{"reads its Dev Hub key", true, func(ctx context.Context) error { _, err := d.LoadJWTKey(ctx, "ecarotator/devhub/main", ""); return err }},
 			{"appends to the audit path", true, func(ctx context.Context) error {
-				_, err := raw.KVv2("secret").Put(ctx, "ecarotator/audit/events/000002", map[string]any{"event": "{}"})
+				_, err := raw.KVv2("secret").Put(ctx, "ecarotator/audit/records/000002", map[string]any{"event": "{}"})
 				return err
 			}},
 			{"MACs with the audit transit key", true, func(ctx context.Context) error {
-				_, err := raw.Logical().WriteWithContext(ctx, "transit/hmac/ecarotator-audit", map[string]any{"input": "aGVsbG8="})
+				_, err := raw.Logical().WriteWithContext(ctx, "transit/hmac/ecarotator-audit/sha2-256", map[string]any{"input": "aGVsbG8="})
 				return err
 			}},
 			{"renews its token", true, func(ctx context.Context) error { _, err := raw.Auth().Token().RenewSelfWithContext(ctx, 0); return err }},

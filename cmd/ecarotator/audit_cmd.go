@@ -15,7 +15,9 @@ import (
 
 	"github.com/ecarotator/ecarotator/audit"
 	"github.com/ecarotator/ecarotator/internal/config"
+	"github.com/ecarotator/ecarotator/internal/wire"
 	"github.com/ecarotator/ecarotator/rotator"
+	"github.com/ecarotator/ecarotator/vault"
 	vaultapi "github.com/hashicorp/vault/api"
 	"github.com/spf13/cobra"
 )
@@ -23,7 +25,8 @@ import (
 // auditFlags are shared by every `ecarotator audit` subcommand.
 type auditFlags struct {
 	file       string // --file: the log, instead of audit.file from the config
-	macKeyFile string // --mac-key-file: offline verification with an exported key
+	macKeyFile string // --mac-key-file: lab mode, offline verification with an exported KV key
+	publicKey  string // --public-key: offline signature checks with the exported public key
 }
 
 // auditEnv is what a subcommand resolved: the config (nil when running
@@ -94,22 +97,27 @@ func (c *cli) auditCommand() *cobra.Command {
 		Use:   "audit",
 		Short: "Verify, list, show, export and report on the audit trail",
 		Long: `The audit trail is an append-only file of JSON records (one per line), each
-linked to the previous one by a SHA-256 hash chain and signed with a MAC
-whose key lives in Vault (transit, or a KV key). Signed checkpoints of the
-chain head are kept in Vault so a cut-off tail is detectable.
+linked to the previous one by a SHA-256 hash chain and MAC'd by the daemon
+with a Vault transit key. The daemon signs the chain head with a transit
+ed25519 key (audit.mac.sign_key) that only it can use, writes the signed
+statement into the file (audit.checkpoint records) and anchors it in Vault,
+so a forged record, a cut-off tail, a deleted or replaced file all fail
+verify. Auditors hold no right that computes a MAC or a signature: online,
+verify checks MACs with transit/verify and signatures with the public key;
+offline, --public-key FILE (from ` + "`audit public-key`" + `) checks the signatures.
 
-The MAC key comes from audit.mac in the config (a transit key, or a KV key;
-default KV path ecarotator/audit/mac-key), read with VAULT_TOKEN (the auditor's
-own token). --file points at a log directly; without a config
-file, list/show/export work on the file alone and verify needs
---mac-key-file (a base64 key) or --no-mac.
+Lab mode (audit.mac.kv_path) uses one symmetric KV key for records and heads;
+verify reports it as weaker. --file points at a log directly; without a
+config file, list/show/export work on the file alone and verify needs
+--public-key, --mac-key-file (lab mode) or --no-mac.
 
 Exit codes: 0 ok; 4 when verify finds tampering (or a torn last line) or
 when report finds an app past its max age; 1 runtime errors (Vault, I/O);
 2 usage; 3 config.`,
 	}
 	cmd.PersistentFlags().StringVar(&f.file, "file", "", "audit log file (default: audit.file from the config)")
-	cmd.PersistentFlags().StringVar(&f.macKeyFile, "mac-key-file", "", "file holding the base64 MAC key, for offline verification (default: audit.mac from the config)")
+	cmd.PersistentFlags().StringVar(&f.macKeyFile, "mac-key-file", "", "lab mode: file holding the base64 KV MAC key, for offline verification")
+	cmd.PersistentFlags().StringVar(&f.publicKey, "public-key", "", "file holding the signing public key (from `ecarotator audit public-key`), for offline verification")
 	cmd.AddCommand(
 		c.auditVerifyCommand(f),
 		c.auditListCommand(f),
@@ -118,21 +126,41 @@ when report finds an app past its max age; 1 runtime errors (Vault, I/O);
 		c.auditReportCommand(f),
 		c.auditFingerprintCommand(f),
 		c.auditRepairCommand(f),
+		c.auditPublicKeyCommand(f),
+		c.auditAnchorCommand(f),
+		c.auditCheckpointCommand(f),
 	)
 	return cmd
 }
 
+// verifyNotes is what printVerify says besides the result.
+type verifyNotes struct {
+	mac    string // how record MACs were checked
+	sig    string // how signatures were checked
+	anchor string // how the anchor was checked (when none was compared)
+	weaker bool   // lab mode
+}
+
 func (c *cli) auditVerifyCommand(f *auditFlags) *cobra.Command {
-	var noMAC, noCheckpoint, fromVault bool
+	var noMAC, noAnchor, fromVault, allowUnsigned bool
+	var anchorID, anchorFile string
 	cmd := &cobra.Command{
 		Use:   "verify",
-		Short: "Check the hash chain, every MAC and the checkpoint; exit 4 on tampering",
+		Short: "Check the hash chain, MACs, signatures and the Vault anchor; exit 4 on tampering",
 		Long: `Reads the log (rotated files first) in one streaming pass and checks: every
 record's hash over its canonical content (edits), consecutive sequence
-numbers (deleted or reordered lines), prev_hash links, every MAC (records
-forged without the key), and that the log reaches the signed checkpoint in
-Vault (a cut-off tail). A torn last line left by a crash is reported too.
-Prints the first bad record's file, line and seq and why, and exits 4.
+numbers (deleted, reordered or forked records), prev_hash links, every MAC
+(records forged without the daemon's key; transit/verify, online only),
+every audit.checkpoint signature (the daemon's ed25519 key; offline with
+--public-key), and that the log holds the chain anchored in Vault and
+reaches its anchored head (a cut-off tail, a deleted or replaced log).
+A torn last line left by a crash is reported too. Prints the first
+problem's file, line and seq and why, and exits 4.
+
+Offline (--public-key, no Vault): MACs and the anchor cannot be checked;
+records after the last signature are then unverified and fail unless
+--allow-unsigned-tail (a log still being written). --anchor FILE (from
+` + "`audit anchor`" + `) checks an exported anchor offline.
 
 --vault verifies the Vault sink's shared chain instead of the file.`,
 		Args: cobra.NoArgs,
@@ -142,57 +170,137 @@ Prints the first bad record's file, line and seq and why, and exits 4.
 			if err != nil {
 				return err
 			}
-			opts := audit.VerifyOptions{}
+			opts := audit.VerifyOptions{AllowUnsignedTail: allowUnsigned}
+			notes := verifyNotes{mac: "NOT checked (--no-mac)", sig: "NOT checked (no public key and no config)", anchor: "not checked (--no-anchor)"}
+			lab := env.cfg != nil && audit.LabMode(env.cfg.Audit.MAC)
 			if !noMAC {
-				if opts.MAC, err = env.mac(ctx, f); err != nil {
-					return err
-				}
-			}
-			cpNote := "not checked (--no-checkpoint)"
-			if !noCheckpoint && !fromVault {
-				if env.cfg == nil {
-					cpNote = "not checked (no config, so no Vault)"
-				} else if env.cfg.Audit.Checkpoints != "" {
-					vc, err := env.vault()
-					if err != nil {
+				switch {
+				case f.macKeyFile != "" || env.cfg != nil:
+					if opts.MAC, err = env.mac(ctx, f); err != nil {
 						return err
 					}
-					cpNote = "none written yet for this chain"
-					mount, p := env.cfg.Vault.KVMount, env.cfg.Audit.Checkpoints
-					opts.Checkpoint = func(ctx context.Context, chain string) (*audit.Checkpoint, error) {
-						cp, _, err := audit.ReadCheckpoint(ctx, vc, mount, p, chain)
-						return cp, err
+					notes.mac = "every record checked (transit/verify: the auditor checks, never computes)"
+					if lab || f.macKeyFile != "" {
+						notes.mac = "every record checked with the KV key (lab mode)"
+						lab = true
 					}
+				case f.publicKey == "":
+					return configError{errors.New("no key: pass --public-key FILE (offline), a config with audit.mac, --mac-key-file (lab mode) or --no-mac")}
+				default:
+					notes.mac = "NOT checked (offline: the MAC key never leaves Vault); the signatures vouch for the records they cover"
 				}
 			}
-			var res *audit.VerifyResult
-			what := env.file
+			switch {
+			case f.publicKey != "":
+				b, err := readBounded(f.publicKey, 64<<10)
+				if err != nil {
+					return usageError{fmt.Errorf("--public-key: %w", err)}
+				}
+				pk, err := audit.ParsePublicKeys(b)
+				if err != nil {
+					return usageError{fmt.Errorf("--public-key: %w", err)}
+				}
+				opts.Sig = pk
+				notes.sig = "ed25519, checked offline with " + f.publicKey
+			case lab && opts.MAC != nil:
+				opts.Sig = audit.MACSigner(opts.MAC)
+				notes.sig = "hmac with the KV key (lab mode)"
+			case env.cfg != nil && !lab:
+				vc, err := env.vault()
+				if err != nil {
+					return err
+				}
+				if opts.Sig, err = audit.SigVerifierFromConfig(ctx, vc, env.cfg.Audit.MAC, opts.MAC); err != nil {
+					return err
+				}
+				notes.sig = "ed25519, with the public key of transit key " + env.cfg.Audit.MAC.SignKey
+			}
+			notes.weaker = lab
 			if fromVault {
 				vc, err := env.vault()
 				if err != nil {
 					return err
 				}
-				what = "vault:" + path.Join(env.cfg.Vault.KVMount, env.cfg.Audit.VaultSink.Path)
-				res, err = audit.VerifyVault(ctx, vc, env.cfg.Vault.KVMount, env.cfg.Audit.VaultSink.Path, opts)
-				if err == nil || errors.Is(err, audit.ErrTampered) {
-					cpNote = "the Vault chain head"
-				}
-				return c.printVerify(what, res, err, cpNote)
+				what := "vault:" + path.Join(env.cfg.Vault.KVMount, env.cfg.Audit.VaultSink.Path)
+				res, err := audit.VerifyVault(ctx, vc, env.cfg.Vault.KVMount, env.cfg.Audit.VaultSink.Path, opts)
+				notes.sig, notes.anchor = "n/a (the Vault sink)", "the Vault chain head"
+				return c.printVerify(what, res, err, notes)
 			}
 			if env.file == "" {
 				return usageError{errors.New("no log: pass --file or a config")}
 			}
-			res, err = audit.VerifyFile(ctx, env.file, opts)
-			return c.printVerify(what, res, err, cpNote)
+			switch {
+			case anchorFile != "":
+				b, err := readBounded(anchorFile, 64<<10)
+				if err != nil {
+					return usageError{fmt.Errorf("--anchor: %w", err)}
+				}
+				if opts.Anchor, err = audit.ParseAnchorJSON(b); err != nil {
+					return usageError{fmt.Errorf("--anchor: %w", err)}
+				}
+			case noAnchor:
+			case env.cfg == nil:
+				notes.anchor = "not checked (offline: pass --anchor FILE from `ecarotator audit anchor` to detect a cut tail)"
+			default:
+				vc, err := env.vault()
+				if err != nil {
+					return err
+				}
+				id := anchorIDFor(env, anchorID)
+				a, _, err := audit.ReadAnchor(ctx, vc, env.cfg.Vault.KVMount, env.cfg.Audit.Checkpoints, id)
+				if err != nil {
+					return err
+				}
+				if a == nil {
+					fmt.Fprintf(c.stdout, "audit log %s: FAILED\n  problem: unanchored\n  why: Vault holds no anchor %q under %s/%s/anchors: the trail was never anchored by this version, or --anchor-id is wrong; nothing proves the log was not cut or replaced\n",
+						env.file, id, env.cfg.Vault.KVMount, env.cfg.Audit.Checkpoints)
+					return verifyError{errSilent}
+				}
+				opts.Anchor = a
+			}
+			res, err := audit.VerifyFile(ctx, env.file, opts)
+			return c.printVerify(env.file, res, err, notes)
 		},
 	}
-	cmd.Flags().BoolVar(&noMAC, "no-mac", false, "check the hash chain only (does NOT detect a forger who recomputes hashes)")
-	cmd.Flags().BoolVar(&noCheckpoint, "no-checkpoint", false, "do not compare the tail with the checkpoint in Vault")
+	cmd.Flags().BoolVar(&noMAC, "no-mac", false, "do not check record MACs (signatures, when available, still vouch for the records they cover)")
+	cmd.Flags().BoolVar(&noAnchor, "no-anchor", false, "do not compare the log with its anchor in Vault (a cut tail or a replaced log then goes unnoticed)")
 	cmd.Flags().BoolVar(&fromVault, "vault", false, "verify the Vault sink's chain (audit.vault_sink.path) instead of the file")
+	cmd.Flags().BoolVar(&allowUnsigned, "allow-unsigned-tail", false, "offline: accept records after the last signature (a log still being written)")
+	cmd.Flags().StringVar(&anchorID, "anchor-id", "", "the anchor to compare with (default: audit.anchor_id, else derived from the log path as the daemon does)")
+	cmd.Flags().StringVar(&anchorFile, "anchor", "", "compare with an anchor exported by `ecarotator audit anchor` (offline)")
 	return cmd
 }
 
-func (c *cli) printVerify(what string, res *audit.VerifyResult, err error, cpNote string) error {
+// anchorIDFor is the anchor verify compares with: --anchor-id, else
+// audit.anchor_id, else the id the writer derives from the log's path.
+func anchorIDFor(env *auditEnv, flag string) string {
+	if flag != "" {
+		return flag
+	}
+	if env.cfg != nil && env.cfg.Audit.AnchorID != "" {
+		return env.cfg.Audit.AnchorID
+	}
+	return audit.DefaultAnchorID(env.file)
+}
+
+// readBounded reads a small file, refusing anything over limit bytes.
+func readBounded(name string, limit int64) ([]byte, error) {
+	fh, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer fh.Close()
+	b, err := io.ReadAll(io.LimitReader(fh, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("%s: larger than %d bytes", name, limit)
+	}
+	return b, nil
+}
+
+func (c *cli) printVerify(what string, res *audit.VerifyResult, err error, n verifyNotes) error {
 	w := c.stdout
 	var te *audit.TamperError
 	if errors.As(err, &te) {
@@ -216,18 +324,30 @@ func (c *cli) printVerify(what string, res *audit.VerifyResult, err error, cpNot
 	fmt.Fprintf(w, "audit log %s: OK\n", what)
 	fmt.Fprintf(w, "  records: %d (seq 1..%d) in %d file(s), chain %s\n", res.Records, res.LastSeq, len(res.Files), orDash(res.Chain))
 	fmt.Fprintf(w, "  head: %s\n", orDash(res.Head))
-	if res.MACChecked {
-		fmt.Fprintln(w, "  MAC: every record checked")
+	fmt.Fprintf(w, "  MAC: %s\n", n.mac)
+	if res.SigMode != "" {
+		fmt.Fprintf(w, "  signatures: %s: %d checkpoint(s) valid; records up to seq %d signed", n.sig, res.Signatures, res.SignedSeq)
+		if res.Unsigned > 0 {
+			fmt.Fprintf(w, "; %d later record(s) not signed yet", res.Unsigned)
+		}
+		fmt.Fprintln(w)
 	} else {
-		fmt.Fprintln(w, "  MAC: NOT checked (--no-mac): a forger who recomputes the hashes would not be detected")
+		fmt.Fprintf(w, "  signatures: %s\n", n.sig)
 	}
-	if cp := res.Checkpoint; cp != nil {
-		fmt.Fprintf(w, "  checkpoint: seq %d of %s reached and matching\n", cp.Seq, cp.Time.UTC().Format(time.RFC3339))
+	if n.weaker {
+		fmt.Fprintln(w, "  WEAKER lab mode (audit.mac.kv_path): anyone who can read the KV key can forge records and anchors; use transit in production")
+	}
+	if a := res.Anchor; a != nil {
+		fmt.Fprintf(w, "  anchor: %s — chain %s, seq %d of %s reached and matching\n", a.ID, a.Chain, a.Seq, a.Time.UTC().Format(time.RFC3339))
 	} else {
-		fmt.Fprintf(w, "  checkpoint: %s\n", cpNote)
+		fmt.Fprintf(w, "  anchor: %s\n", n.anchor)
 	}
 	for _, r := range res.Repairs {
 		fmt.Fprintf(w, "  repaired: torn line %s:%d (offset %d) sealed by audit.repair seq %d\n", r.File, r.Line, r.Offset, r.RepairSeq)
+	}
+	for _, r := range res.Resets {
+		fmt.Fprintf(w, "  anchor reset by audit.repair seq %d: the log was %s (%s); the previous anchor said chain %s reached seq %d at %s\n",
+			r.RepairSeq, r.Problem, r.Found, r.Old.Chain, r.Old.Seq, r.Old.Time.UTC().Format(time.RFC3339))
 	}
 	return nil
 }
@@ -651,54 +771,231 @@ func (c *cli) auditRepairCommand(f *auditFlags) *cobra.Command {
 	var operator, reason string
 	cmd := &cobra.Command{
 		Use:   "repair",
-		Short: "Seal a torn last line (left by a crash) with an audit.repair record",
-		Long: `After a crash in the middle of an append, the log ends with an incomplete
-line and the daemon refuses to write to it (fail closed). repair keeps the
-fragment as evidence: it ends it with a newline and appends an audit.repair
-record, signed and linked to the last good record, that names the
-fragment's line, offset, length and SHA-256. verify then reports the repair
-instead of failing. Nothing is deleted or rewritten.`,
+		Short: "Seal a torn last line, or record a lost/replaced log and move its anchor (audited)",
+		Long: `Two situations stop the daemon from writing (fail closed), and repair handles
+both with an audit.repair record, signed, linked and anchored like any other:
+
+- a torn last line (a crash in the middle of an append): the fragment is
+  kept as evidence, ended with a newline, and the record names its line,
+  offset, length and SHA-256; verify then reports the repair;
+- a log that does not reach its anchor in Vault (deleted, cut, replaced):
+  after you tried to restore it from a backup, repair records what the
+  anchor said and what was found, and moves the anchor to the log as it is.
+  verify then lists the reset; the old anchor stays in the record and in
+  the KV version history of the anchor.
+
+Nothing is deleted or rewritten. It needs the daemon's Vault rights (MAC
+and sign with the transit keys, write the anchor) and names who and why.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			if operator == "" || reason == "" {
 				return usageError{errors.New("--operator and --reason are required: the repair record names who repaired and why")}
 			}
-			env, err := c.auditSetup(f, false)
+			open, file, done, err := c.auditWriter(ctx, f, false)
 			if err != nil {
 				return err
 			}
-			if env.file == "" {
-				return usageError{errors.New("no log: pass --file or a config")}
-			}
-			mac, err := env.mac(ctx, f)
-			if err != nil {
-				return err
-			}
-			actor := rotator.Actor{Kind: rotator.ActorOperator, Identity: operator, Reason: reason}
-			l, err := audit.New(ctx, audit.Options{File: env.file, MAC: mac})
-			if err == nil {
-				fmt.Fprintf(c.stdout, "%s: no torn last line; nothing to repair\n", env.file)
-				return l.Close()
-			}
+			defer done()
+			extra := audit.Options{RepairActor: rotator.Actor{Kind: rotator.ActorOperator, Identity: operator, Reason: reason}}
 			var torn *audit.TornTailError
-			if !errors.As(err, &torn) {
-				return err
+			var lost *audit.AnchorError
+			for range 3 {
+				l, err := open(extra)
+				switch {
+				case err == nil:
+					seq, _, _ := l.Head()
+					if err := l.Close(); err != nil {
+						return err
+					}
+					if torn == nil && lost == nil {
+						fmt.Fprintf(c.stdout, "%s: reaches its anchor and has no torn last line; nothing to repair\n", file)
+						return nil
+					}
+					if torn != nil {
+						fmt.Fprintf(c.stdout, "%s: sealed the torn line %d (%d bytes at offset %d) with an audit.repair record\n", file, torn.Line, torn.Length, torn.Offset)
+					}
+					if lost != nil {
+						fmt.Fprintf(c.stdout, "%s: was %s (%s); recorded with an audit.repair record and moved anchor %q from chain %s seq %d to this log\n",
+							file, lost.Problem, lost.Found, lost.Anchor.ID, lost.Anchor.Chain, lost.Anchor.Seq)
+					}
+					fmt.Fprintf(c.stdout, "head now at seq %d; run `ecarotator audit verify`\n", seq)
+					return nil
+				case errors.As(err, &torn) && !extra.RepairTornTail:
+					extra.RepairTornTail = true
+				case errors.As(err, &lost) && !extra.RepairAnchor:
+					extra.RepairAnchor = true
+				default:
+					return err
+				}
 			}
-			l, err = audit.New(ctx, audit.Options{File: env.file, MAC: mac, RepairTornTail: true, RepairActor: actor})
-			if err != nil {
-				return err
-			}
-			seq, _, _ := l.Head()
-			if err := l.Close(); err != nil {
-				return err
-			}
-			fmt.Fprintf(c.stdout, "%s: sealed the torn line %d (%d bytes at offset %d) with audit.repair seq %d\n",
-				env.file, torn.Line, torn.Length, torn.Offset, seq)
-			return nil
+			return errors.New("audit repair: the log still does not open after repairing")
 		},
 	}
 	cmd.Flags().StringVar(&operator, "operator", "", "who performs the repair (recorded)")
 	cmd.Flags().StringVar(&reason, "reason", "", "why, e.g. an incident id (recorded)")
 	return cmd
+}
+
+// auditWriter returns how repair and checkpoint open the log as a writer:
+// with a config, exactly as the daemon does (transit keys, anchor; needs
+// the daemon's Vault rights), sharing the file with it under its lock;
+// without one (unless needConfig), offline on --file with the lab key of
+// --mac-key-file.
+func (c *cli) auditWriter(ctx context.Context, f *auditFlags, needConfig bool) (func(audit.Options) (*audit.Log, error), string, func(), error) {
+	env, err := c.auditSetup(f, needConfig)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	if env.file == "" {
+		return nil, "", nil, usageError{errors.New("no log: pass --file or a config")}
+	}
+	if env.cfg == nil {
+		mac, err := env.mac(ctx, f)
+		if err != nil {
+			return nil, "", nil, err
+		}
+		return func(extra audit.Options) (*audit.Log, error) {
+			extra.File, extra.MAC = env.file, mac
+			return audit.New(ctx, extra)
+		}, env.file, func() {}, nil
+	}
+	cfg := env.cfg
+	cfg.Audit.File = env.file
+	log, err := c.logger(cfg, false)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	vo, err := wire.VaultOptions(cfg, log)
+	if err != nil {
+		return nil, "", nil, configError{err}
+	}
+	vc, err := vault.New(ctx, vo)
+	if err != nil {
+		return nil, "", nil, fmt.Errorf("vault: %w", err)
+	}
+	return func(extra audit.Options) (*audit.Log, error) {
+			return wire.AuditLogWith(ctx, cfg, vc, log, extra)
+		}, env.file, func() {
+			_ = vc.Close()
+			_ = log.Sync()
+		}, nil
+}
+
+func (c *cli) auditCheckpointCommand(f *auditFlags) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "checkpoint",
+		Short: "Sign and anchor the log's head now (e.g. before archiving or exporting it)",
+		Long: `Appends an audit.checkpoint record that signs the current head with the
+transit ed25519 key and advances the anchor in Vault, so that an offline
+` + "`verify --public-key`" + ` covers every record up to now. Safe while the daemon
+runs: it takes the log's lock and catches up with the daemon's records
+first. Needs the daemon's Vault rights (sign, write the anchor).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			open, file, done, err := c.auditWriter(ctx, f, true)
+			if err != nil {
+				return err
+			}
+			defer done()
+			l, err := open(audit.Options{})
+			if err != nil {
+				return err
+			}
+			if err := l.Checkpoint(ctx); err != nil {
+				_ = l.Close()
+				return err
+			}
+			seq, _, chain := l.Head()
+			if err := l.Close(); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.stdout, "%s: head of chain %s signed and anchored at seq %d\n", file, chain, seq-1)
+			return nil
+		},
+	}
+	return cmd
+}
+
+func (c *cli) auditPublicKeyCommand(f *auditFlags) *cobra.Command {
+	var out string
+	cmd := &cobra.Command{
+		Use:   "public-key",
+		Short: "Export the public key that checks the chain-head signatures (for offline verify)",
+		Long: `Reads the public half of the transit signing key (audit.mac.sign_key) with
+your VAULT_TOKEN — read on transit/keys/<key>, which the auditor policy
+grants and which can compute nothing — and writes it as JSON (every key
+version). Keep it with the archived logs: ` + "`ecarotator audit verify --file LOG --public-key FILE`" + `
+then needs no Vault at all.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			env, err := c.auditSetup(f, true)
+			if err != nil {
+				return err
+			}
+			if audit.LabMode(env.cfg.Audit.MAC) {
+				return configError{errors.New("lab mode (audit.mac.kv_path) has no public key: heads are MAC'd with the KV key; use transit")}
+			}
+			vc, err := env.vault()
+			if err != nil {
+				return err
+			}
+			pk, err := audit.ReadTransitPublicKeys(cmd.Context(), vc, env.cfg.Audit.MAC.TransitMount, env.cfg.Audit.MAC.SignKey)
+			if err != nil {
+				return err
+			}
+			return writeOut(c.stdout, out, func(w io.Writer) error { return audit.WritePublicKeys(w, pk) })
+		},
+	}
+	cmd.Flags().StringVarP(&out, "out", "o", "", "write to this file instead of stdout")
+	return cmd
+}
+
+func (c *cli) auditAnchorCommand(f *auditFlags) *cobra.Command {
+	var out, anchorID string
+	cmd := &cobra.Command{
+		Use:   "anchor",
+		Short: "Export the log's signed anchor from Vault (for offline verify --anchor)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			env, err := c.auditSetup(f, true)
+			if err != nil {
+				return err
+			}
+			vc, err := env.vault()
+			if err != nil {
+				return err
+			}
+			id := anchorIDFor(env, anchorID)
+			a, _, err := audit.ReadAnchor(cmd.Context(), vc, env.cfg.Vault.KVMount, env.cfg.Audit.Checkpoints, id)
+			if err != nil {
+				return err
+			}
+			if a == nil {
+				return fmt.Errorf("audit: no anchor %q under %s/%s/anchors", id, env.cfg.Vault.KVMount, env.cfg.Audit.Checkpoints)
+			}
+			return writeOut(c.stdout, out, func(w io.Writer) error { return audit.WriteAnchorJSON(w, a) })
+		},
+	}
+	cmd.Flags().StringVarP(&out, "out", "o", "", "write to this file instead of stdout")
+	cmd.Flags().StringVar(&anchorID, "anchor-id", "", "which anchor (default: audit.anchor_id, else derived from the log path)")
+	return cmd
+}
+
+// writeOut writes with fn to the file out (mode 0644: public material), or
+// to stdout when out is empty.
+func writeOut(stdout io.Writer, out string, fn func(io.Writer) error) error {
+	if out == "" {
+		return fn(stdout)
+	}
+	fh, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	if err := fn(fh); err != nil {
+		fh.Close()
+		return err
+	}
+	return fh.Close()
 }

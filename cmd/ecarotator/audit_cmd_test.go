@@ -110,7 +110,7 @@ func TestAuditVerifySucceedsOnAnIntactLog(t *testing.T) {
 	if code != ExitOK {
 		t.Fatalf("exit %d\n%s%s", code, out, errOut)
 	}
-	for _, want := range []string{": OK", "records: 10 (seq 1..10)", "MAC: every record checked", "checkpoint: not checked"} {
+	for _, want := range []string{": OK", "records: 10 (seq 1..10)", "MAC: every record checked", "anchor: not checked"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("stdout lacks %q:\n%s", want, out)
 		}

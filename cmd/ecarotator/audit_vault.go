@@ -54,10 +54,10 @@ func auditVaultClient(cfg *config.Config) (*vaultapi.Client, error) {
 	return c, nil
 }
 
-// auditMAC resolves the MAC the audit commands check records with: a key
-// file given on the command line (offline verification), else the config's
-// audit.mac (Vault transit key, or a key read from KV, by default at
-// audit.DefaultKVKeyPath). Auditors never create the key.
+// auditMAC resolves the MAC the audit commands check records with: a lab
+// key file given on the command line (offline verification), else the
+// config's audit.mac (Vault transit, checked through transit/verify; or,
+// in lab mode, the key read from kv_path). Auditors never create a key.
 func auditMAC(ctx context.Context, cfg *config.Config, vc *vaultapi.Client, keyFile string) (audit.MACer, error) {
 	if keyFile != "" {
 		b, err := os.ReadFile(keyFile)

@@ -1,6 +1,10 @@
 # Auditor: read the audit trail and the history of app paths; never a
-# credential, never the journal (it holds staged secrets).
+# credential, never the journal (it holds staged secrets). Nothing here can
+# compute a MAC or a signature: auditors check, only the daemon signs.
 
+# The Vault sink's records and head, and the signed anchors of the file
+# chains (<checkpoint_path>/anchors/<id>). No key lives under this path:
+# config validation refuses a lab kv_path here.
 path "secret/data/ecarotator/audit/*" {
   capabilities = ["read", "list"]
 }
@@ -20,13 +24,18 @@ path "secret/metadata/salesforce" {
   capabilities = ["list"]
 }
 
-# Transit MAC mode (audit.mac.transit_key): verify record MACs and
-# checkpoints without ever holding the key, and derive the fingerprint key.
-path "transit/verify/ecarotator-audit" {
+# Record MACs (audit.mac.transit_key): check them with transit/verify on
+# the exact path the code calls. verify answers valid/invalid and computes
+# nothing; transit/hmac (which would compute a MAC) is not granted.
+path "transit/verify/ecarotator-audit/sha2-256" {
   capabilities = ["update"]
 }
-path "transit/hmac/ecarotator-audit" {
-  capabilities = ["update"]
+
+# Chain-head signatures (audit.mac.sign_key, ed25519): read the public key
+# (`ecarotator audit public-key`; verify uses it offline). transit/sign is
+# not granted, and the key is not exportable.
+path "transit/keys/ecarotator-audit-sign" {
+  capabilities = ["read"]
 }
 
 # `ecarotator audit fingerprint` reads an app's secret to recompute its

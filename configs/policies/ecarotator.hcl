@@ -40,20 +40,30 @@ path "secret/data/ecarotator/devhub/*" {
   capabilities = ["read"]
 }
 
-# Audit trail sink in Vault: append events and advance the chain head with
-# check-and-set.
-path "secret/data/ecarotator/audit/*" {
+# Audit trail sink in Vault: records are created once (check-and-set 0)
+# and never rewritten; the head is advanced with check-and-set.
+path "secret/data/ecarotator/audit/records/*" {
+  capabilities = ["create", "read"]
+}
+path "secret/data/ecarotator/audit/head" {
+  capabilities = ["create", "read", "update"]
+}
+# Anchors of the file chains: the signed head, advanced with check-and-set.
+path "secret/data/ecarotator/audit/checkpoint/anchors/*" {
   capabilities = ["create", "read", "update"]
 }
 path "secret/metadata/ecarotator/audit/*" {
   capabilities = ["read", "list"]
 }
 
-# MAC of audit events with a transit key the daemon can use but never read.
-path "transit/hmac/ecarotator-audit" {
+# MAC of audit records with a transit key the daemon can use but never read
+# or export (transit/hmac/<key>/sha2-256).
+path "transit/hmac/ecarotator-audit/*" {
   capabilities = ["update"]
 }
-path "transit/hmac/ecarotator-audit/*" {
+# Signature of the chain head with the ed25519 key only the daemon uses;
+# auditors hold the public key.
+path "transit/sign/ecarotator-audit-sign" {
   capabilities = ["update"]
 }
 

@@ -197,14 +197,24 @@ type Audit struct {
 	FailClosed   *bool     `yaml:"fail_closed" json:"fail_closed"`       // default true
 	MAC          AuditMAC  `yaml:"mac" json:"mac"`
 	VaultSink    AuditSink `yaml:"vault_sink" json:"vault_sink"`
-	Checkpoints  string    `yaml:"checkpoint_path" json:"checkpoint_path"` // KV path of signed chain-head checkpoints, default ecarotator/audit/checkpoint
+	Checkpoints  string    `yaml:"checkpoint_path" json:"checkpoint_path"` // KV base path of the signed chain-head anchors, default ecarotator/audit/checkpoint
+	// AnchorID names this writer's anchor at <checkpoint_path>/anchors/<id>
+	// (default: derived from the file's absolute path). Replicas that each
+	// write their own file must set distinct ids.
+	AnchorID string `yaml:"anchor_id" json:"anchor_id"`
 }
 
-// AuditMAC says where the audit MAC key lives (exactly one).
+// AuditMAC says where the audit keys live. The default is Vault transit:
+// transit_key (default ecarotator-audit) MACs every record and sign_key
+// (default ecarotator-audit-sign, type ed25519) signs the chain head; the
+// daemon can use both and read neither, auditors verify with the public
+// key. kv_path selects the lab mode instead: one symmetric key read from KV
+// MACs records and heads, so whoever can read it can forge (verify says so).
 type AuditMAC struct {
-	TransitKey   string `yaml:"transit_key" json:"transit_key"`     // Vault transit key name, e.g. ecarotator-audit
+	TransitKey   string `yaml:"transit_key" json:"transit_key"`     // Vault transit key name, default ecarotator-audit
 	TransitMount string `yaml:"transit_mount" json:"transit_mount"` // default "transit"
-	KVPath       string `yaml:"kv_path" json:"kv_path"`             // KV path with field "key" (base64), read at start
+	SignKey      string `yaml:"sign_key" json:"sign_key"`           // transit ed25519 key for the chain head, default ecarotator-audit-sign
+	KVPath       string `yaml:"kv_path" json:"kv_path"`             // lab mode only: KV path with field "key" (base64), read at start
 }
 
 // AuditSink configures the Vault audit sink.

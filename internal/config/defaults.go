@@ -22,7 +22,8 @@ const (
 	DefaultAuditSinkPath   = "ecarotator/audit"
 	DefaultCheckpointPath  = "ecarotator/audit/checkpoint"
 	DefaultMFASeedPrefix   = "ecarotator/mfa"
-	DefaultAuditMACKeyPath = "ecarotator/audit/mac-key"
+	DefaultAuditTransitKey = "ecarotator-audit"
+	DefaultAuditSignKey    = "ecarotator-audit-sign"
 	DefaultSchedule        = "@weekly"
 )
 
@@ -121,8 +122,9 @@ func (c *Config) applyDefaults() {
 		a.MaxFileBytes = 100 << 20
 	}
 	setStr(&a.MAC.TransitMount, "transit")
-	if a.MAC.TransitKey == "" && a.MAC.KVPath == "" {
-		a.MAC.KVPath = DefaultAuditMACKeyPath
+	if a.MAC.KVPath == "" { // transit unless the lab mode is asked for
+		setStr(&a.MAC.TransitKey, DefaultAuditTransitKey)
+		setStr(&a.MAC.SignKey, DefaultAuditSignKey)
 	}
 	setStr(&a.VaultSink.Path, DefaultAuditSinkPath)
 	setStr(&a.Checkpoints, DefaultCheckpointPath)

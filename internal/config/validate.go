@@ -20,6 +20,8 @@ var (
 	nameRe      = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
 	vaultPathRe = regexp.MustCompile(`^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$`)
 	apiVerRe    = regexp.MustCompile(`^\d+\.0$`)
+	// auditKeyName: transit key names and anchor ids (one Vault path segment).
+	auditKeyName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
 )
 
 // Validate returns every problem in c, each with its field path. It expects
@@ -308,10 +310,29 @@ func (c *Config) validateAudit(v *validator) {
 	if a.MaxFileBytes < 4096 {
 		v.add("audit.max_file_bytes", "must be at least 4096")
 	}
-	if a.MAC.TransitKey != "" && a.MAC.KVPath != "" {
-		v.add("audit.mac", "set transit_key or kv_path, not both")
+	if a.MAC.KVPath != "" && (a.MAC.TransitKey != "" || a.MAC.SignKey != "") {
+		v.add("audit.mac", "set transit_key/sign_key (transit, the default) or kv_path (lab mode), not both")
 	}
 	v.vaultPath("audit.mac.kv_path", a.MAC.KVPath)
+	// Auditors read everything under the sink and anchor paths: a KV key
+	// there would let them forge.
+	for _, p := range []string{a.VaultSink.Path, a.Checkpoints, "ecarotator/audit"} {
+		if k := a.MAC.KVPath; k != "" && p != "" && (k == p || strings.HasPrefix(k, strings.TrimSuffix(p, "/")+"/")) {
+			v.add("audit.mac.kv_path", "must not be under %s/, which auditors can read (e.g. ecarotator/keys/audit-mac)", p)
+			break
+		}
+	}
+	for _, k := range []struct{ field, name string }{{"audit.mac.transit_key", a.MAC.TransitKey}, {"audit.mac.sign_key", a.MAC.SignKey}} {
+		if k.name != "" && !auditKeyName.MatchString(k.name) {
+			v.add(k.field, "must be a transit key name (letters, digits, '.', '_', '-')")
+		}
+	}
+	if a.MAC.TransitKey != "" && a.MAC.TransitKey == a.MAC.SignKey {
+		v.add("audit.mac.sign_key", "must differ from transit_key (an HMAC key and an ed25519 signing key)")
+	}
+	if a.AnchorID != "" && !auditKeyName.MatchString(a.AnchorID) {
+		v.add("audit.anchor_id", "must be letters, digits, '.', '_', '-' (at most 128)")
+	}
 	v.vaultPath("audit.vault_sink.path", a.VaultSink.Path)
 	v.vaultPath("audit.checkpoint_path", a.Checkpoints)
 }

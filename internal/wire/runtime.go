@@ -118,9 +118,20 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger, o RuntimeOpti
 	return r, nil
 }
 
-// AuditLog opens the audit trail writer the config describes, creating the
-// KV MAC key on first use.
+// AuditLog opens the audit trail writer the config describes: records
+// MAC'd with the transit key (or, in lab mode, a KV key created on first
+// use), the chain head signed with the transit ed25519 key and anchored in
+// Vault. The daemon and every CLI command that audits open it the same
+// way; they share the file under its lock. It fails (and the daemon with
+// it) when the file does not reach its anchor: an *audit.AnchorError that
+// names `ecarotator audit repair`.
 func AuditLog(ctx context.Context, cfg *config.Config, vc *vault.Client, log *zap.Logger) (*audit.Log, error) {
+	return AuditLogWith(ctx, cfg, vc, log, audit.Options{})
+}
+
+// AuditLogWith is AuditLog with the repair switches and actor of extra
+// (`ecarotator audit repair`).
+func AuditLogWith(ctx context.Context, cfg *config.Config, vc *vault.Client, log *zap.Logger, extra audit.Options) (*audit.Log, error) {
 	a := cfg.Audit
 	mac, err := audit.MACFromConfig(ctx, vc.API(), cfg.Vault.KVMount, a.MAC, true)
 	if err != nil {
@@ -130,10 +141,18 @@ func AuditLog(ctx context.Context, cfg *config.Config, vc *vault.Client, log *za
 		File:           a.File,
 		MaxFileBytes:   a.MaxFileBytes,
 		MAC:            mac,
+		Signer:         audit.SignerFromConfig(vc.API(), a.MAC, mac),
 		Vault:          vc.API(),
 		KVMount:        cfg.Vault.KVMount,
 		CheckpointPath: a.Checkpoints,
+		AnchorID:       a.AnchorID,
+		RepairTornTail: extra.RepairTornTail,
+		RepairAnchor:   extra.RepairAnchor,
+		RepairActor:    extra.RepairActor,
 		Logger:         log.Named("audit"),
+	}
+	if audit.LabMode(a.MAC) {
+		log.Warn("audit: lab mode (audit.mac.kv_path): records and anchors use one symmetric KV key; whoever can read it can forge the trail. Use transit in production.")
 	}
 	if a.VaultSink.Enabled {
 		o.SinkPath = a.VaultSink.Path
