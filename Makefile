@@ -11,7 +11,7 @@ export ECAROTATOR_VAULT_BIN := $(VAULT_BIN)
 TESTFLAGS ?= -race -count=1
 INTEGRATION_TIMEOUT ?= 30m
 
-.PHONY: all build test test-unit test-integration lint vault bench demo clean fuzz
+.PHONY: all build test test-unit test-integration lint vault bench demo clean fuzz images
 
 all: build
 
@@ -34,6 +34,10 @@ lint:
 	$(GO) vet ./...
 	$(GO) vet -tags integration ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
+
+## images: the ecarotator, sfsim and Vault images FROM scratch, no pull (scripts/images.sh; needs a Docker engine)
+images: vault
+	scripts/images.sh
 
 ## vault: build the real Vault server once and cache it outside the checkout
 vault:
