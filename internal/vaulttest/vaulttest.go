@@ -124,11 +124,11 @@ func Start(t testing.TB) *Server {
 		s.startDev(t)
 		return s
 	}
-	if s, err := startContainer(t); err == nil {
+	s, err := startContainer(t)
+	if err == nil {
 		return s
-	} else {
-		t.Logf("vaulttest: testcontainers Vault unavailable: %v", err)
 	}
+	t.Logf("vaulttest: testcontainers Vault unavailable: %v", err)
 	noVault(t, "no Vault: set VAULT_ADDR+VAULT_TOKEN, run `make vault` (builds "+BinaryPath()+"), or start a Docker engine")
 	return nil
 }
