@@ -160,6 +160,10 @@ func TestDockerComposeStack(t *testing.T) {
 	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
 		t.Logf("audit verify (in the ecarotator container): %s", line)
 	}
+	out, err = compose(2*time.Minute, "exec", "-T", "ecarotator", "ecarotator", "-c", "/etc/ecarotator/compose.yaml", "audit", "list")
+	if err != nil || !strings.Contains(out, "rotation.succeeded") || !strings.Contains(out, rotated.RotationID) {
+		t.Fatalf("audit list inside the stack: no rotation.succeeded for rotation %s (%v)\n%s", rotated.RotationID, err, out)
+	}
 }
 
 // getJSON GETs url (with a Vault token when given) and decodes a 200 answer.
