@@ -10,8 +10,11 @@ export ECAROTATOR_VAULT_BIN := $(VAULT_BIN)
 # -race needs cgo; everything else builds with CGO_ENABLED=0.
 TESTFLAGS ?= -race -count=1
 INTEGRATION_TIMEOUT ?= 30m
+# Run once, verbosely, in their own step of test-integration (their logs name
+# the containers, the Vault version and the rotation seen through the API).
+DOCKER_TESTS := TestDockerComposeStack|TestRotationAgainstTestcontainersVault
 
-.PHONY: all build test test-unit test-integration lint vault bench demo clean fuzz
+.PHONY: all build test test-unit test-integration test-deploy lint vault bench demo clean fuzz images
 
 all: build
 
@@ -19,21 +22,31 @@ build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/...
 
 ## test: unit + integration (integration runs against a real Vault; `make vault` builds it once)
-test: test-unit test-integration
+test: test-unit test-deploy test-integration
 
 test-unit:
 	$(GO) test $(TESTFLAGS) ./...
 
+## test-deploy: the Kubernetes manifests, strictly decoded into k8s.io/api types (tools/kubeval, its own module)
+test-deploy:
+	cd tools/kubeval && $(GO) test -count=1 ./...
+
 test-integration: vault
 	@echo "== real Vault check (server version below)"
 	set -o pipefail; $(GO) test -count=1 -tags integration -v -run '^TestRealVaultKVv2CheckAndSet$$' ./integration/ | grep -E 'vaulttest:|^(--- |ok|FAIL|PASS)'
-	$(GO) test $(TESTFLAGS) -tags integration -timeout $(INTEGRATION_TIMEOUT) ./...
+	@echo "== Docker: the compose stack and a testcontainers Vault (skip without an engine; ECAROTATOR_REQUIRE_DOCKER=1 fails instead)"
+	set -o pipefail; $(GO) test $(TESTFLAGS) -tags integration -v -run '^($(DOCKER_TESTS))$$' ./integration/ | grep -E 'docker_[a-z_]+test.go|vaulttest:|^ {8}|^(--- |ok|FAIL|PASS)'
+	$(GO) test $(TESTFLAGS) -tags integration -timeout $(INTEGRATION_TIMEOUT) -skip '^($(DOCKER_TESTS))$$' ./...
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) vet -tags integration ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
+
+## images: the ecarotator, sfsim and Vault images FROM scratch, no pull (scripts/images.sh; needs a Docker engine)
+images: vault
+	scripts/images.sh
 
 ## vault: build the real Vault server once and cache it outside the checkout
 vault:

@@ -58,6 +58,9 @@ type envOptions struct {
 	verifyTO string
 	// persistent starts a file-backed Vault that survives Stop/Restart.
 	persistent bool
+	// startVault, when set, starts the Vault instead (e.g.
+	// vaulttest.StartContainer for the testcontainers path).
+	startVault func(testing.TB) *vaulttest.Server
 }
 
 func newEnv(t testing.TB, o envOptions) *env {
@@ -72,9 +75,12 @@ func newEnv(t testing.TB, o envOptions) *env {
 		o.verifyTO = "20s"
 	}
 	e := &env{t: t, dir: t.TempDir(), logs: &syncBuf{}}
-	if o.persistent {
+	switch {
+	case o.startVault != nil:
+		e.vault = o.startVault(t)
+	case o.persistent:
 		e.vault = vaulttest.StartPersistent(t)
-	} else {
+	default:
 		e.vault = vaulttest.Start(t)
 	}
 	enableAuditTransit(t, e.vault.Client(t))

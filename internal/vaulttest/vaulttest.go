@@ -4,7 +4,8 @@
 // in the environment), the Vault binary built by `make vault` (cached outside
 // the checkout, see BinaryPath), then a Docker engine for testcontainers-go's
 // Vault module. With ECAROTATOR_REQUIRE_VAULT=1 (CI sets it) finding none
-// fails the test instead of skipping it.
+// fails the test instead of skipping it. StartContainer takes the
+// testcontainers path on purpose.
 package vaulttest
 
 import (
@@ -40,6 +41,37 @@ const RequireEnv = "ECAROTATOR_REQUIRE_VAULT"
 // BinaryEnv overrides the path of the Vault binary.
 const BinaryEnv = "ECAROTATOR_VAULT_BIN"
 
+// RequireDockerEnv names the variable that turns "no Docker engine" into a
+// failure for the tests that need one (CI sets it).
+const RequireDockerEnv = "ECAROTATOR_REQUIRE_DOCKER"
+
+// ImageEnv overrides the image the testcontainers path runs.
+const ImageEnv = "ECAROTATOR_VAULT_IMAGE"
+
+// LocalImage is the Vault image `make images` builds FROM scratch from the
+// cached binary (scripts/images.sh). The localhost/ prefix means it is
+// never pulled from Docker Hub.
+const LocalImage = "localhost/ecarotator-vault:" + Version
+
+// OfficialImage is HashiCorp's image, the testcontainers path's fallback
+// where a registry can be reached.
+const OfficialImage = "hashicorp/vault:" + Version
+
+// ryukDisabledEnv is testcontainers-go's documented switch for its reaper
+// container, whose image cannot be pulled where no registry is reachable.
+const ryukDisabledEnv = "TESTCONTAINERS_RYUK_DISABLED"
+
+// hostOverrideEnv is testcontainers-go's documented variable for the host
+// where published ports are reached.
+const hostOverrideEnv = "TESTCONTAINERS_HOST_OVERRIDE"
+
+// localDockerSocket reports whether the engine is reached through a unix
+// socket on this machine (DOCKER_HOST unset or unix://).
+func localDockerSocket() bool {
+	h := os.Getenv("DOCKER_HOST")
+	return h == "" || strings.HasPrefix(h, "unix://")
+}
+
 // Server is a Vault server a test can use.
 type Server struct {
 	Addr    string // http://127.0.0.1:PORT
@@ -47,6 +79,9 @@ type Server struct {
 	Version string // as reported by sys/seal-status
 	Source  string // "external", "binary" or "testcontainers"
 	Bin     string // path of the vault binary (Source "binary" only)
+	// Image and ContainerID name the container (Source "testcontainers").
+	Image       string
+	ContainerID string
 
 	mu        sync.Mutex
 	cmd       *exec.Cmd
@@ -89,9 +124,11 @@ func Start(t testing.TB) *Server {
 		s.startDev(t)
 		return s
 	}
-	if s := startContainer(t); s != nil {
+	s, err := startContainer(t)
+	if err == nil {
 		return s
 	}
+	t.Logf("vaulttest: testcontainers Vault unavailable: %v", err)
 	noVault(t, "no Vault: set VAULT_ADDR+VAULT_TOKEN, run `make vault` (builds "+BinaryPath()+"), or start a Docker engine")
 	return nil
 }
@@ -374,29 +411,87 @@ func waitFor(t testing.TB, limit time.Duration, f func() error) {
 	}
 }
 
-func startContainer(t testing.TB) *Server {
+// StartContainer returns a real Vault in a Docker container started through
+// testcontainers-go's Vault module, stopped and removed at the end of the
+// test: the image in $ECAROTATOR_VAULT_IMAGE, else LocalImage (`make
+// images`), else OfficialImage. Without a Docker engine the test is skipped,
+// or fails when ECAROTATOR_REQUIRE_DOCKER=1.
+func StartContainer(t testing.TB) *Server {
+	t.Helper()
+	s, err := startContainer(t)
+	if err != nil {
+		msg := "testcontainers Vault: " + err.Error()
+		if os.Getenv(RequireDockerEnv) == "1" {
+			t.Fatalf("vaulttest: %s (%s=1 requires Docker)", msg, RequireDockerEnv)
+		}
+		t.Skipf("vaulttest: %s", msg)
+	}
+	return s
+}
+
+// errNoDocker reports that no Docker engine socket was found.
+var errNoDocker = errors.New("no Docker engine (DOCKER_HOST unset, no /var/run/docker.sock)")
+
+func startContainer(t testing.TB) (*Server, error) {
 	t.Helper()
 	if os.Getenv("DOCKER_HOST") == "" && !fileExists("/var/run/docker.sock") {
-		return nil
+		return nil, errNoDocker
 	}
+	// Ryuk (the reaper) is a second image to pull; t.Cleanup removes the
+	// container instead. An explicit setting is respected. Set before
+	// testcontainers-go reads its configuration (once per process).
+	if _, ok := os.LookupEnv(ryukDisabledEnv); !ok {
+		_ = os.Setenv(ryukDisabledEnv, "true")
+	}
+	// With a local engine socket the published ports are on this host's
+	// loopback. Left alone, testcontainers-go takes a /.dockerenv file
+	// (present on some sandboxed hosts) to mean "inside a container" and
+	// dials a gateway address instead, which is not ours to dial.
+	if _, ok := os.LookupEnv(hostOverrideEnv); !ok && localDockerSocket() {
+		_ = os.Setenv(hostOverrideEnv, "127.0.0.1")
+	}
+	images := []string{LocalImage, OfficialImage}
+	if img := os.Getenv(ImageEnv); img != "" {
+		images = []string{img}
+	}
+	var errs []error
+	for _, img := range images {
+		s, err := runContainer(t, img)
+		if err == nil {
+			return s, nil
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", img, err))
+	}
+	return nil, errors.Join(errs...)
+}
+
+func runContainer(t testing.TB, img string) (*Server, error) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	token := "root"
-	c, err := tcvault.Run(ctx, "hashicorp/vault:"+Version, tcvault.WithToken(token))
-	if err != nil {
-		t.Logf("vaulttest: testcontainers Vault unavailable: %v", err)
-		return nil
+	token := "root-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	c, err := tcvault.Run(ctx, img, tcvault.WithToken(token))
+	if c != nil {
+		// Registered even when Run failed: a container that started but
+		// never became ready is removed too.
+		t.Cleanup(func() {
+			if err := c.Terminate(context.Background()); err != nil {
+				t.Logf("vaulttest: terminate container: %v", err)
+			}
+		})
 	}
-	t.Cleanup(func() { _ = c.Terminate(context.Background()) })
+	if err != nil {
+		return nil, err
+	}
 	addr, err := c.HttpHostAddress(ctx)
 	if err != nil {
-		t.Logf("vaulttest: testcontainers Vault address: %v", err)
-		return nil
+		return nil, fmt.Errorf("address: %w", err)
 	}
-	s := &Server{Addr: addr, Token: token, Source: "testcontainers"}
+	s := &Server{Addr: addr, Token: token, Source: "testcontainers", Image: img, ContainerID: c.GetContainerID()}
+	t.Logf("vaulttest: container %.12s from image %s at %s", s.ContainerID, img, addr)
 	s.waitKV(t)
 	s.readVersion(t)
-	return s
+	return s, nil
 }
 
 func noVault(t testing.TB, msg string) {
