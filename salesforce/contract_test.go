@@ -230,8 +230,8 @@ func TestContractFullRotation(t *testing.T) {
 	if err := basic.Verify(ctx, tokenURL, rotator.Credentials{Key: next.Key, Secret: next.Secret}); err != nil {
 		t.Errorf("Verify(new) with a Basic header: %v", err)
 	}
-	if err := basic.Verify(ctx, sim.TokenURL(sfsim.LoginHost), rotator.Credentials{Key: next.Key, Secret: next.Secret}); !errors.Is(err, rotator.ErrRejected) {
-		t.Errorf("Verify on the login host = %v, want ErrRejected (client credentials need My Domain)", err)
+	if err := basic.Verify(ctx, sim.TokenURL(sfsim.LoginHost), rotator.Credentials{Key: next.Key, Secret: next.Secret}); !errors.Is(err, rotator.ErrMisconfigured) {
+		t.Errorf("Verify on the login host = %v, want ErrMisconfigured (client credentials need My Domain)", err)
 	}
 	if err := v.Verify(ctx, sim.TokenURL(subscriber), rotator.Credentials{Key: next.Key, Secret: next.Secret}); err != nil {
 		t.Errorf("Verify(new) in the subscriber org: %v", err)
@@ -292,7 +292,7 @@ func TestContractAuthentication(t *testing.T) {
 		}, nil},
 		{"client credentials on the login host is rejected", func(o *salesforce.Options) {
 			o.Auth = salesforce.Auth{Method: salesforce.AuthClientCredentials, ClientID: rotatorKey, ClientSecret: rotator.NewSecret(rotatorSecret)}
-		}, rotator.ErrRejected},
+		}, rotator.ErrMisconfigured},
 		{"a wrong client secret is rejected", func(o *salesforce.Options) {
 			o.LoginURL = sim.OrgURL(devhub)
 			o.Auth = salesforce.Auth{Method: salesforce.AuthClientCredentials, ClientID: rotatorKey, ClientSecret: rotator.NewSecret("wrong")}
@@ -327,7 +327,9 @@ func TestContractExpiredTokenIsRenewedOnce(t *testing.T) {
 	c, _ := simClient(t, sim)
 	app, cons := target(t, c)
 	before := countRequests(sim, sfsim.LoginHost, http.MethodPost, sfsim.RouteToken)
-	sim.Advance(sfsim.DefaultTokenTTL + time.Minute)
+	// The access token lapses (x/oauth2/jwt signs with the wall clock, so
+	// the sim clock is not moved: a later exp would read as expired).
+	sim.ExpireTokens()
 	if _, err := c.PrimaryKey(t.Context(), app.ID, cons.ID); err != nil {
 		t.Fatalf("PrimaryKey after expiry: %v", err)
 	}

@@ -23,7 +23,7 @@ func TestVerify(t *testing.T) {
 		{"a token means the pair works", serveGolden(t, 200, "oauth_token.json"), nil, true},
 		{"invalid_client is a rejection", serveGolden(t, 400, "oauth_invalid_client.json"), rotator.ErrRejected, false},
 		{"invalid_client_id is a rejection", serveGolden(t, 400, "oauth_invalid_client_id.json"), rotator.ErrRejected, false},
-		{"invalid_grant is a rejection", serveGolden(t, 400, "oauth_invalid_grant_domain.json"), rotator.ErrRejected, false},
+		{"invalid_grant on the wrong domain is a configuration error", serveGolden(t, 400, "oauth_invalid_grant_domain.json"), rotator.ErrMisconfigured, false},
 		{"a 503 is unreachable", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(503) }, rotator.ErrUnreachable, false},
 		{"a reset is unreachable", resetConn, rotator.ErrUnreachable, false},
 		{"an oversized body is neither", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, 200, string(make([]byte, 2<<20))) }, nil, false},
