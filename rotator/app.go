@@ -63,6 +63,8 @@ type App struct {
 
 	SecretAccessMode SecretAccessMode // of the app's Dev Hub
 	OwnECA           string           // developer name of ecarotator's own ECA on that Dev Hub
+	// ECAID, when set, pins the ECA's app id (0x…): no lookup by name.
+	ECAID string
 }
 
 // Validate checks what the engine relies on; it reports every problem at once.

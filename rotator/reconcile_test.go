@@ -46,8 +46,10 @@ func TestAmbiguousCallsAreReconciledByReRead(t *testing.T) {
 }
 
 // When Salesforce does not return the secret of an Active entry on GET, a
-// crash between POST and persist loses the secret for good: the engine
-// deletes that entry and stages again (the one case with two POSTs).
+// crash between POST and persist loses the secret for good. The resume
+// first waits (bounded) in case the secret-access setting applies late,
+// then deletes that entry and fails cleanly — no second POST in the same
+// attempt; the next attempt stages afresh.
 func TestStagedEntryWithoutReturnableSecretIsDeletedAndRestaged(t *testing.T) {
 	w := rotatortest.NewWorld(1)
 	w.Org.StagedGetReturnsSecret = false
@@ -55,7 +57,20 @@ func TestStagedEntryWithoutReturnableSecretIsDeletedAndRestaged(t *testing.T) {
 	wantErr(t, err, errCrash)
 	lost, _ := w.Org.Slot(w.AppID, w.Consumer())
 	advancePastLease(w)
-	rotate(t, newEngine(t, w, "b", nil), w.App)
+	start := w.Clock.Now()
+	_, err = newEngine(t, w, "b", nil).Rotate(context.Background(), w.App, rotator.Request{Actor: operator})
+	wantErr(t, err, rotator.ErrSecretNotReturned)
+	if waited := w.Clock.Now().Sub(start); waited < 30*time.Second {
+		t.Errorf("waited %s for the secret, want a bounded wait close to the settle budget", waited)
+	}
+	if sc, ok := w.Org.Slot(w.AppID, w.Consumer()); ok {
+		t.Fatalf("the secret-less staged entry %s is left in the slot", sc.ID)
+	}
+	if got := w.Org.Count(rotatortest.OpStage); got != 1 {
+		t.Errorf("POSTs after the failed resume = %d, want 1", got)
+	}
+	w.Clock.Advance(24 * time.Hour) // past the attempt's backoff
+	rotate(t, newEngine(t, w, "c", nil), w.App)
 	cur, _ := w.Store.Current(w.App.VaultPath)
 	if cur.Current.Key == lost.Key {
 		t.Errorf("the unreturnable pair %s was promoted", lost.Key)
