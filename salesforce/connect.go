@@ -201,7 +201,7 @@ func segs(ids ...string) ([]string, error) {
 // secret-access gate closed, a permission) is returned as is: the caller
 // may open the gate and ask again.
 func (c *Client) FindApp(ctx context.Context, developerName string) (rotator.AppRef, error) {
-	ref, err := c.findAppByUsage(ctx, developerName)
+	ref, err := c.FindAppByUsage(ctx, developerName)
 	if err == nil || !errors.Is(err, rotator.ErrNotFound) {
 		return ref, err
 	}
@@ -216,9 +216,9 @@ func (c *Client) FindApp(ctx context.Context, developerName string) (rotator.App
 	return rotator.AppRef{ID: rec.ID, DeveloperName: rec.DeveloperName, Label: rec.Label, Distribution: rec.DistributionState}, nil
 }
 
-// findAppByUsage walks the usage pages until an empty page (nextPageUrl is
+// FindAppByUsage resolves an ECA through OAuth usage only: it walks the usage pages until an empty page (nextPageUrl is
 // present even on the last page).
-func (c *Client) findAppByUsage(ctx context.Context, developerName string) (rotator.AppRef, error) {
+func (c *Client) FindAppByUsage(ctx context.Context, developerName string) (rotator.AppRef, error) {
 	if developerName == "" {
 		return rotator.AppRef{}, errors.New("salesforce: find app: empty developer name")
 	}

@@ -42,17 +42,17 @@ type oauthFail struct {
 func (e *oauthFail) Error() string { return e.code + ": " + e.desc }
 
 var (
-	errClientID      = &oauthFail{http.StatusBadRequest, "invalid_client_id", "client identifier invalid"}
-	errClientSecret  = &oauthFail{http.StatusBadRequest, "invalid_client", "invalid client credentials"}
-	errNotInstalled  = &oauthFail{http.StatusBadRequest, "app_not_found", "External client app is not installed in this org"}
-	errNoRunAs       = &oauthFail{http.StatusBadRequest, "invalid_grant", "no client credentials user enabled"}
-	errAssertion     = &oauthFail{http.StatusBadRequest, "invalid_grant", "invalid assertion"}
-	errAudience      = &oauthFail{http.StatusBadRequest, "invalid_grant", "audience is invalid"}
-	errNotApproved   = &oauthFail{http.StatusBadRequest, "invalid_grant", "user hasn't approved this consumer"}
+	errClientID     = &oauthFail{http.StatusBadRequest, "invalid_client_id", "client identifier invalid"}
+	errClientSecret = &oauthFail{http.StatusBadRequest, "invalid_client", "invalid client credentials"}
+	errNotInstalled = &oauthFail{http.StatusBadRequest, "app_not_found", "External client app is not installed in this org"}
+	errNoRunAs      = &oauthFail{http.StatusBadRequest, "invalid_grant", "no client credentials user enabled"}
+	errAssertion    = &oauthFail{http.StatusBadRequest, "invalid_grant", "invalid assertion"}
+	errAudience     = &oauthFail{http.StatusBadRequest, "invalid_grant", "audience is invalid"}
+	errNotApproved  = &oauthFail{http.StatusBadRequest, "invalid_grant", "user hasn't approved this consumer"}
 	// errExpired is what Salesforce answers for a JWT past its exp.
 	errExpired = &oauthFail{http.StatusBadRequest, "invalid_grant", "expired authorization code"}
 	// errExpTooFar is an invented text (Behavior.JWTMaxLifetime only).
-	errExpTooFar = &oauthFail{http.StatusBadRequest, "invalid_grant", "assertion expiration is too far in the future"}
+	errExpTooFar     = &oauthFail{http.StatusBadRequest, "invalid_grant", "assertion expiration is too far in the future"}
 	errJWTNotEnabled = &oauthFail{http.StatusBadRequest, "invalid_grant", "JWT bearer flow is not enabled for this app"}
 )
 
