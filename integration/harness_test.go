@@ -168,6 +168,12 @@ log:
 	return e
 }
 
+// settingApplied moves the simulator's clock past the secret-access
+// setting's delay, as a person working by hand waits for it to apply.
+func (e *env) settingApplied() {
+	e.sim.Advance(time.Duration(e.sim.Behavior().SettingDelay))
+}
+
 func (e *env) getenv(k string) string {
 	if k == "VAULT_TOKEN" {
 		return e.vault.Token
