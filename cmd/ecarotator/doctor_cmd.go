@@ -291,15 +291,13 @@ func doctorApp(ctx context.Context, rt *wire.Runtime, cfg *config.Config, c *sal
 			obs("reads gated by the setting", "no")
 		}
 		row("credential reads", checkOK, fmt.Sprintf("consumers readable with the setting %s", onOff(access)), "")
+	case errors.Is(err, rotator.ErrPermission) && !access && hub.SecretAccess == string(rotator.SecretAccessToggle):
+		obs("reads gated by the setting", "yes")
+		row("credential reads", checkOK, "refused while the setting is off (gated); toggle mode opens the setting before reading, and doctor never changes it", "")
 	case errors.Is(err, rotator.ErrPermission) && !access:
 		obs("reads gated by the setting", "yes")
-		fix := "Salesforce refuses credential reads while the secret-access setting is off; "
-		if hub.SecretAccess == string(rotator.SecretAccessToggle) {
-			fix += "toggle mode opens it for each rotation (doctor never changes it); to check reads now, turn the setting on and run doctor again"
-		} else {
-			fix += "turn it on (secret_access: always_on needs it on)"
-		}
-		row("credential reads", checkFail, "refused with the setting off: "+err.Error(), fix)
+		row("credential reads", checkFail, "refused with the setting off: "+err.Error(),
+			"Salesforce refuses credential reads while the secret-access setting is off and secret_access is always_on: turn the setting on, or use secret_access: toggle")
 	default:
 		row("credential reads", checkFail, err.Error(), "grant the integration user External Client App Developer and View Client Secret")
 	}
