@@ -119,6 +119,12 @@ func TestDoctor(t *testing.T) {
 				if out.Observed["devhub/Billing: reads gated by the setting"] != "yes" {
 					t.Errorf("observed %v, want reads gated: yes", out.Observed)
 				}
+				code, _, text, _ := e.cli(nil, "doctor")
+				if code != 0 || !strings.Contains(text, "\nready\n") || !strings.Contains(text, "Observed Salesforce behaviours") {
+					t.Errorf("doctor (table) exit %d:\n%s", code, text)
+				}
+				t.Logf("doctor output:\n%s", text)
+				e.noMutatingCall(access, before)
 				return
 			}
 			if code != 4 || out.Ready {
