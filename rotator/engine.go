@@ -259,6 +259,7 @@ type run struct {
 	resumed      bool
 
 	appRef   AppRef
+	cache    ecaCache // the app's cached ECA identifiers
 	consumer Consumer
 	primary  string
 	stored   StoredCredentials

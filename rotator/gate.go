@@ -31,14 +31,118 @@ func settleDelay(n int) time.Duration {
 	return min(d, 4*time.Second)
 }
 
-// findApp resolves the ECA: a pinned App.ECAID wins (no lookup), else the
-// issuer's lookup (usage, then SOQL). A journal that already names an app
-// id must agree.
+// ECACacheKey is the journal name under which an app's ECA identifiers
+// (app id, consumer id, distribution state) are cached between rotations,
+// in the app's state in Vault. App names cannot contain "/", so it never
+// collides with an app's journal.
+func ECACacheKey(app string) string { return "eca/" + app }
+
+// Cache Extra keys.
+const (
+	cacheDeveloperName = "developer_name"
+	cacheDistribution  = "distribution"
+)
+
+// ecaCache is the cached lookup of one app, loaded once per run.
+type ecaCache struct {
+	entry  JournalEntry
+	ver    int
+	loaded bool
+	hit    bool // the run uses the cached app id
+}
+
+// loadCache reads the app's cached ECA identifiers (best effort: a
+// failure only means a lookup).
+func (e *Engine) loadCache(ctx context.Context, r *run) {
+	if r.cache.loaded {
+		return
+	}
+	r.cache.loaded = true
+	j, v, err := e.o.Journal.Load(ctx, ECACacheKey(r.app.Name))
+	if err != nil {
+		return
+	}
+	r.cache.entry, r.cache.ver = j, v
+}
+
+// saveCache records the identifiers preflight resolved, when they differ
+// from the cache (best effort, fenced by the lease).
+func (e *Engine) saveCache(ctx context.Context, r *run) {
+	if r.app.ECAID != "" || r.appRef.ID == "" || r.consumer.ID == "" {
+		return
+	}
+	c := r.cache.entry
+	dist := r.appRef.Distribution
+	if dist == "" && c.AppID == r.appRef.ID {
+		dist = c.Extra[cacheDistribution]
+	}
+	if c.AppID == r.appRef.ID && c.ConsumerID == r.consumer.ID && c.Extra[cacheDeveloperName] == r.app.ECA && c.Extra[cacheDistribution] == dist {
+		return
+	}
+	n := JournalEntry{App: ECACacheKey(r.app.Name), Step: StepPreflight, AppID: r.appRef.ID, ConsumerID: r.consumer.ID,
+		UpdatedAt: e.now(), Extra: map[string]string{cacheDeveloperName: r.app.ECA}}
+	if dist != "" {
+		n.Extra[cacheDistribution] = dist
+	}
+	v, err := e.o.Journal.Save(ctx, ECACacheKey(r.app.Name), n, r.cache.ver, &r.lease)
+	if err != nil {
+		r.log.Warn("cache eca identifiers", zap.Error(err))
+		return
+	}
+	r.cache.entry, r.cache.ver = n, v
+	r.log.Info("eca identifiers cached", zap.String("app_id", n.AppID), zap.String("consumer_id", n.ConsumerID), zap.String("distribution", dist))
+}
+
+// lookup resolves the ECA and lists its consumers. A cached app id is used
+// first; when Salesforce no longer knows it (or the cached consumer is
+// gone) the cache is ignored and the ECA looked up again — re-validation
+// happens only on such a mismatch.
+func (e *Engine) lookup(ctx context.Context, r *run) (AppRef, []Consumer, error) {
+	ref, err := e.findApp(ctx, r)
+	if err != nil {
+		return AppRef{}, nil, err
+	}
+	consumers, err := r.iss.Consumers(ctx, ref.ID)
+	if err == nil && r.cache.hit && !hasConsumer(consumers, r.cache.entry.ConsumerID) {
+		err = fmt.Errorf("cached consumer %s: %w", r.cache.entry.ConsumerID, ErrNotFound)
+	}
+	if err != nil && r.cache.hit && errors.Is(err, ErrNotFound) {
+		r.log.Info("cached eca identifiers no longer match; looking the ECA up again", zap.Error(err))
+		r.cache.hit, r.cache.entry = false, JournalEntry{}
+		if ref, err = e.findApp(ctx, r); err != nil {
+			return AppRef{}, nil, err
+		}
+		consumers, err = r.iss.Consumers(ctx, ref.ID)
+	}
+	if err != nil {
+		return AppRef{}, nil, fmt.Errorf("list consumers of %s: %w", r.app.ECA, err)
+	}
+	return ref, consumers, nil
+}
+
+func hasConsumer(cs []Consumer, id string) bool {
+	for _, c := range cs {
+		if c.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+// findApp resolves the ECA: a pinned App.ECAID wins (no lookup), then the
+// cache (unless lookup dropped it), else the issuer's lookup (usage, then
+// SOQL). A journal that already names an app id must agree.
 func (e *Engine) findApp(ctx context.Context, r *run) (AppRef, error) {
 	var ref AppRef
-	if r.app.ECAID != "" {
+	e.loadCache(ctx, r)
+	c := r.cache.entry
+	switch {
+	case r.app.ECAID != "":
 		ref = AppRef{ID: r.app.ECAID, DeveloperName: r.app.ECA}
-	} else {
+	case c.AppID != "" && c.Extra[cacheDeveloperName] == r.app.ECA && (r.j.AppID == "" || r.j.AppID == c.AppID):
+		ref = AppRef{ID: c.AppID, DeveloperName: r.app.ECA, Distribution: c.Extra[cacheDistribution]}
+		r.cache.hit = true
+	default:
 		var err error
 		if ref, err = r.iss.FindApp(ctx, r.app.ECA); err != nil {
 			return AppRef{}, fmt.Errorf("find eca %s: %w", r.app.ECA, err)

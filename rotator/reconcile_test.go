@@ -99,3 +99,44 @@ func TestStagedEntryLostBeforePromotionRestartsFromStage(t *testing.T) {
 	rotate(t, e, w.App)
 	checkInvariants(t, w, false)
 }
+
+// The ECA's app id and consumer id are cached in the app's state after the
+// first rotation: the next one does not look the ECA up again, unless the
+// cached id no longer matches, when it looks it up and re-caches.
+func TestECAIdentifiersAreCachedAndRevalidatedOnMismatch(t *testing.T) {
+	w := rotatortest.NewWorld(1)
+	rotate(t, newEngine(t, w, "a", nil), w.App)
+	if got := w.Org.Count(rotatortest.OpFindApp); got != 1 {
+		t.Fatalf("first rotation: FindApp calls = %d, want 1", got)
+	}
+	cached, _, err := w.Journal.Load(context.Background(), rotator.ECACacheKey(w.App.Name))
+	if err != nil || cached.AppID != w.AppID || cached.ConsumerID != w.Consumer() {
+		t.Fatalf("cache = %+v, %v; want app %s consumer %s", cached, err, w.AppID, w.Consumer())
+	}
+	w.Clock.Advance(time.Hour)
+	rotate(t, newEngine(t, w, "a", nil), w.App)
+	if got := w.Org.Count(rotatortest.OpFindApp); got != 1 {
+		t.Errorf("second rotation looked the ECA up again: FindApp calls = %d, want 1", got)
+	}
+	w.Org.RenumberApp(w.App.ECA, "0xINEW")
+	w.Clock.Advance(time.Hour)
+	rotate(t, newEngine(t, w, "a", nil), w.App)
+	if got := w.Org.Count(rotatortest.OpFindApp); got != 2 {
+		t.Errorf("after the app id changed: FindApp calls = %d, want 2 (one re-validation)", got)
+	}
+	if cached, _, _ := w.Journal.Load(context.Background(), rotator.ECACacheKey(w.App.Name)); cached.AppID != "0xINEW" {
+		t.Errorf("cache not refreshed: %+v", cached)
+	}
+	checkInvariants(t, w, false)
+}
+
+// A pinned ECAID skips the lookup entirely.
+func TestPinnedECAIDSkipsTheLookup(t *testing.T) {
+	w := rotatortest.NewWorld(1)
+	w.App.ECAID = w.AppID
+	rotate(t, newEngine(t, w, "a", nil), w.App)
+	if got := w.Org.Count(rotatortest.OpFindApp); got != 0 {
+		t.Errorf("FindApp calls = %d, want 0 with a pinned eca_id", got)
+	}
+	checkInvariants(t, w, false)
+}

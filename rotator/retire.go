@@ -209,15 +209,7 @@ func (e *Engine) retireSlot(ctx context.Context, r *run, revoke bool) error {
 
 // retireLookup resolves the ECA and lists its consumers.
 func (e *Engine) retireLookup(ctx context.Context, r *run) (AppRef, []Consumer, error) {
-	ref, err := e.findApp(ctx, r)
-	if err != nil {
-		return AppRef{}, nil, err
-	}
-	consumers, err := r.iss.Consumers(ctx, ref.ID)
-	if err != nil {
-		return AppRef{}, nil, fmt.Errorf("list consumers of %s: %w", r.app.ECA, err)
-	}
-	return ref, consumers, nil
+	return e.lookup(ctx, r)
 }
 
 // retireFail ends a failed retire: exposure restored, journal cleared (a

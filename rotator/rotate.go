@@ -142,6 +142,7 @@ func (e *Engine) steps(ctx context.Context, r *run) (Result, error) {
 			return e.fail(ctx, r, StepPreflight, err)
 		}
 	}
+	e.saveCache(ctx, r)
 	if err := e.stepDone(ctx, r, StepPreflight); err != nil {
 		return e.fail(ctx, r, StepPreflight, err)
 	}

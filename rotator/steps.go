@@ -14,24 +14,21 @@ import (
 // when the secret-access setting is already on, the staged slot (foreign
 // check). Every stop it makes happens before anything is changed.
 func (e *Engine) preflight(ctx context.Context, r *run) error {
-	ref, err := e.findApp(ctx, r)
+	ref, consumers, err := e.lookup(ctx, r)
 	if err != nil {
 		return err
 	}
-	if r.j.AppID != "" && r.j.AppID != ref.ID {
-		return fmt.Errorf("eca %s: app id changed from %s to %s during the rotation: %w", r.app.ECA, r.j.AppID, ref.ID, ErrConflict)
-	}
 	r.appRef = ref
-	consumers, err := r.iss.Consumers(ctx, ref.ID)
-	if err != nil {
-		return fmt.Errorf("list consumers of %s: %w", r.app.ECA, err)
-	}
 	stored, meta, err := e.readStore(ctx, r.app.VaultPath)
 	if err != nil {
 		return err
 	}
 	r.stored, r.meta = stored, meta
-	c, err := pickConsumer(r.app, consumers, stored.Current.Key, r.j.ConsumerID)
+	hint := r.j.ConsumerID
+	if hint == "" && r.cache.hit && r.app.ConsumerID == "" {
+		hint = r.cache.entry.ConsumerID
+	}
+	c, err := pickConsumer(r.app, consumers, stored.Current.Key, hint)
 	if err != nil {
 		return err
 	}
