@@ -55,7 +55,7 @@ type Org struct {
 	// (ErrPermission), and the next n Stage/Staged answers carry no
 	// secret: a setting that applies late.
 	WithholdCredentials, WithholdStaged int
-	withheldCreds, withheldStaged      int
+	withheldCreds, withheldStaged       int
 	// BeforeMutation, when set, is called (without the Org's lock) before
 	// every mutating call; tests check invariants there.
 	BeforeMutation func(op string)
