@@ -293,6 +293,7 @@ func faultsMarkdown(cases []faultCase) string {
 	}
 	b.WriteString("\nError class → sentinel: transient → `ErrUnreachable`; rate-limited → `ErrRateLimited`; auth → `ErrRejected`;\n")
 	b.WriteString("permission → `ErrPermission`; not-found → `ErrNotFound`; slot-occupied → `ErrSlotOccupied`; ambiguous →\n")
-	b.WriteString("`ErrAmbiguous` and `ErrUnreachable`; final → none (inspect `*salesforce.APIError`).\n")
+	b.WriteString("`ErrAmbiguous` and `ErrUnreachable`; config → `ErrMisconfigured`; final → none (inspect `*salesforce.APIError`).\n")
+	b.WriteString(uncertaintyMarkdown())
 	return b.String()
 }

@@ -175,7 +175,13 @@ func runDoctor(ctx context.Context, rt *wire.Runtime, cfg *config.Config, onlyHu
 				fields[i] = p.field
 			}
 			perms, err := c.UserPermissions(ctx, id.UserID, fields)
-			if err != nil {
+			var apiErr *salesforce.APIError
+			if errors.As(err, &apiErr) && apiErr.Code == "INVALID_FIELD" {
+				// The permission field names are assumed; an org that does
+				// not know them is not a failure of the org.
+				row("permissions", checkInfo, "this org does not know the assumed permission fields ("+apiErr.Message+"); check the permissions by hand", "")
+				rep.Observed[hub.Name+": ECA permission field names"] = "unknown to the org"
+			} else if err != nil {
 				row("permissions", checkFail, "cannot read the user's permission sets: "+err.Error(), "grant the integration user read access to its permission set assignments, or check the permissions by hand")
 			} else {
 				var missing, have []string
