@@ -170,6 +170,10 @@ func TestContractStrictLoginAndDiscovery(t *testing.T) {
 	if err != nil || !perms["PermissionsApiEnabled"] || !perms["PermissionsViewClientSecret"] {
 		t.Errorf("UserPermissions = %v, %v", perms, err)
 	}
+	rest, meta, known, err := c.SecretAccessSettings(ctx)
+	if err != nil || !rest || meta || !known {
+		t.Errorf("SecretAccessSettings = rest %v metadata %v (known %v), %v; want true, false, known", rest, meta, known, err)
+	}
 	lims, err := c.Limits(ctx)
 	if err != nil || lims["DailyApiRequests"].Max == 0 {
 		t.Errorf("Limits = %v, %v", lims, err)

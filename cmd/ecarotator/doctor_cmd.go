@@ -200,7 +200,7 @@ func runDoctor(ctx context.Context, rt *wire.Runtime, cfg *config.Config, onlyHu
 			}
 		}
 
-		access, accessErr := c.SecretAccess(ctx)
+		access, meta, metaKnown, accessErr := c.SecretAccessSettings(ctx)
 		switch {
 		case accessErr != nil:
 			row("secret access (REST)", checkFail, accessErr.Error(), "reading ExternalClientAppSettings needs Modify Metadata; grant it to the integration user")
@@ -210,7 +210,13 @@ func runDoctor(ctx context.Context, rt *wire.Runtime, cfg *config.Config, onlyHu
 		default:
 			row("secret access (REST)", checkOK, fmt.Sprintf("enableClientSecretInRestApiAccess = %t (mode %s)", access, hub.SecretAccess), "")
 		}
-		row("secret access (Metadata)", checkInfo, "enableConsumerSecretApiAccess (deprecated in API 66.0) is not used by ecarotator and not read", "")
+		switch {
+		case accessErr != nil:
+		case metaKnown:
+			row("secret access (Metadata)", checkInfo, fmt.Sprintf("enableConsumerSecretApiAccess = %t (deprecated in API 66.0; ecarotator does not use it)", meta), "")
+		default:
+			row("secret access (Metadata)", checkInfo, "enableConsumerSecretApiAccess not returned (absent = off; deprecated in API 66.0; ecarotator does not use it)", "")
+		}
 
 		for _, a := range cfg.Apps {
 			if a.DevHub != hub.Name || a.Disabled || (onlyApp != "" && a.Name != onlyApp) {

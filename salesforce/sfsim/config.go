@@ -99,6 +99,9 @@ type OrgConfig struct {
 	Port int `yaml:"port" json:"port,omitempty"`
 	// SecretAccess is ExternalClientAppSettings.enableClientSecretInRestApiAccess.
 	SecretAccess bool `yaml:"secretAccess" json:"secretAccess,omitempty"`
+	// MetadataSecretAccess is ExternalClientAppSettings.enableConsumerSecretApiAccess
+	// (the Metadata API setting, deprecated in 66.0): reported, never used.
+	MetadataSecretAccess bool `yaml:"metadataSecretAccess" json:"metadataSecretAccess,omitempty"`
 	// APILimit is the daily API request limit (default 100000).
 	APILimit int `yaml:"apiLimit" json:"apiLimit,omitempty"`
 	// PropagationDelay overrides Config.PropagationDelay for this org.

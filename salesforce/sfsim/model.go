@@ -32,13 +32,15 @@ type org struct {
 	SecretAccess bool   `json:"secretAccess"`
 	// SecretAccessSince is when updateMetadata last switched SecretAccess
 	// on (sim clock); secrets are returned from SettingDelay later.
-	SecretAccessSince time.Time         `json:"secretAccessSince,omitempty"`
-	APILimit          int               `json:"apiLimit"`
-	PropagationDelay  *Duration         `json:"propagationDelay,omitempty"`
-	Users             []UserConfig      `json:"users,omitempty"`
-	ECAs              []*eca            `json:"ecas,omitempty"`
-	Installs          []string          `json:"installs,omitempty"`
-	RunAs             map[string]string `json:"runAs,omitempty"`
+	SecretAccessSince time.Time `json:"secretAccessSince,omitempty"`
+	// MetadataSecretAccess is enableConsumerSecretApiAccess.
+	MetadataSecretAccess bool              `json:"metadataSecretAccess,omitempty"`
+	APILimit             int               `json:"apiLimit"`
+	PropagationDelay     *Duration         `json:"propagationDelay,omitempty"`
+	Users                []UserConfig      `json:"users,omitempty"`
+	ECAs                 []*eca            `json:"ecas,omitempty"`
+	Installs             []string          `json:"installs,omitempty"`
+	RunAs                map[string]string `json:"runAs,omitempty"`
 	// UsageDay is the sim-day (UTC midnight) Usage counts for.
 	UsageDay time.Time `json:"usageDay"`
 	Usage    int       `json:"usage"`
@@ -141,7 +143,7 @@ func buildOrgs(cfg []OrgConfig, ids *idSource) ([]*org, error) {
 	for _, oc := range cfg {
 		o := &org{
 			Name: oc.Name, OrgID: oc.OrgID, DevHub: oc.DevHub, Port: oc.Port,
-			SecretAccess: oc.SecretAccess, APILimit: oc.APILimit, PropagationDelay: oc.PropagationDelay,
+			SecretAccess: oc.SecretAccess, MetadataSecretAccess: oc.MetadataSecretAccess, APILimit: oc.APILimit, PropagationDelay: oc.PropagationDelay,
 			Installs: append([]string(nil), oc.Installs...), RunAs: oc.RunAs,
 		}
 		if o.OrgID == "" {

@@ -195,8 +195,8 @@ func (s *Sim) serveSOAP(w http.ResponseWriter, r *http.Request, host string, rt 
 				b.WriteString(`<records xsi:nil="true"/>`)
 				continue
 			}
-			fmt.Fprintf(&b, `<records xsi:type="%s"><fullName>%s</fullName><enableClientSecretInRestApiAccess>%t</enableClientSecretInRestApiAccess></records>`,
-				settingsType, settingsFullName, o.SecretAccess)
+			fmt.Fprintf(&b, `<records xsi:type="%s"><fullName>%s</fullName><enableClientSecretInRestApiAccess>%t</enableClientSecretInRestApiAccess><enableConsumerSecretApiAccess>%t</enableConsumerSecretApiAccess></records>`,
+				settingsType, settingsFullName, o.SecretAccess, o.MetadataSecretAccess)
 		}
 		b.WriteString("</result></readMetadataResponse>")
 		writeSOAP(w, b.String())
