@@ -221,7 +221,9 @@ func (e *Engine) openEarly(ctx context.Context, r *run, cause error) error {
 // secret: a setting can apply late, and a POST staged sent meanwhile would
 // create an entry whose secret we never see.
 func (e *Engine) settleExposure(ctx context.Context, r *run) error {
-	if r.app.SecretAccessMode != SecretAccessToggle || r.j.PriorExposure == nil || *r.j.PriorExposure || r.done(StepPersist) {
+	// Until verify is done something still needs a secret (the POST, the
+	// read-back), also when a failed verify is resumed after a restore.
+	if r.app.SecretAccessMode != SecretAccessToggle || r.j.PriorExposure == nil || *r.j.PriorExposure || r.done(StepVerify) {
 		return nil
 	}
 	start, waited := e.now(), time.Duration(0)
@@ -306,10 +308,35 @@ func (e *Engine) settleStaged(ctx context.Context, r *run, id string) error {
 	return fmt.Errorf("staged %s: no secret after %s (polls %s); entry deleted: %w", id, waited, strconv.Itoa(int(waited/time.Millisecond))+"ms", ErrSecretNotReturned)
 }
 
-// settleSleep waits d on SettleSleep, renewing the lease first.
+// settleSleep waits d on SettleSleep in slices of at most a third of the
+// lease and renews the lease before every slice and after the last. The
+// renewal is unconditional: SettleSleep runs on the wall clock, which the
+// engine's Clock (possibly a test's fake) does not see, so "half of the
+// lease used" cannot be judged from it.
 func (e *Engine) settleSleep(ctx context.Context, r *run, d time.Duration) error {
-	if err := e.renew(ctx, r); err != nil {
-		return err
+	for d > 0 {
+		slice := min(d, e.o.LockTTL/3)
+		if err := e.renewNow(ctx, r); err != nil {
+			return err
+		}
+		if err := e.o.SettleSleep(ctx, slice); err != nil {
+			return err
+		}
+		d -= slice
 	}
-	return e.o.SettleSleep(ctx, d)
+	return e.renewNow(ctx, r)
+}
+
+// renewNow extends the app lease at once (when held).
+func (e *Engine) renewNow(ctx context.Context, r *run) error {
+	h := &r.appLease
+	if !h.ok {
+		return nil
+	}
+	l, err := e.o.Locker.Renew(ctx, h.l, e.o.LockTTL)
+	if err != nil {
+		return fmt.Errorf("renew lease %s: %w", h.l.Name, err)
+	}
+	h.l, r.lease = l, l
+	return nil
 }
