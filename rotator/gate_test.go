@@ -156,3 +156,20 @@ func TestPreflightProvesTheCurrentPair(t *testing.T) {
 		})
 	}
 }
+
+// A dry run never opens the setting: with reads gated in toggle mode the
+// plan says so instead of reporting a problem.
+func TestPlanReportsGatedReadsWithoutAProblem(t *testing.T) {
+	w := rotatortest.NewWorld(1)
+	w.Org.GateReads = true
+	p, err := newEngine(t, w, "a", nil).Plan(context.Background(), w.App, w.Clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.ReadsGated || !p.DevHubOK || len(p.Problems) != 0 {
+		t.Errorf("plan %+v, want reads gated, dev hub ok, no problems", p)
+	}
+	if w.Org.Access() || w.Org.Count(rotatortest.OpSetAccess) != 0 {
+		t.Error("the plan opened the setting")
+	}
+}
