@@ -26,9 +26,9 @@ type PlanResult struct {
 	// setting is off; in toggle mode the rotation opens it first (a plan
 	// never does), so the Salesforce facts below stay empty.
 	ReadsGated bool
-	AppID       string
-	ConsumerID  string
-	PrimaryKey  string
+	AppID      string
+	ConsumerID string
+	PrimaryKey string
 
 	ExposureMode   SecretAccessMode
 	SecretAccess   *bool // nil when it could not be read
