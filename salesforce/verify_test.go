@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -110,5 +111,28 @@ func TestVerifyWithRetry(t *testing.T) {
 				t.Errorf("waits %d, want %d", got, tt.wantWaits)
 			}
 		})
+	}
+}
+
+// x/oauth2's RetrieveError embeds the raw body in its text: a token
+// endpoint that echoes the secret (in its description or elsewhere in the
+// body) must not get it into our error, for either grant.
+func TestTokenErrorsNeverEchoTheSecret(t *testing.T) {
+	body := `{"error":"invalid_client","error_description":"bad secret ` + testStagedSecret + `","debug":"` + testStagedSecret + `"}`
+	f := newFake(t)
+	f.tokenHandler = func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, 400, body) }
+	err := NewVerifier(VerifierOptions{}).Verify(t.Context(), f.srv.URL+tokenPath, testPair)
+	if !errors.Is(err, rotator.ErrRejected) {
+		t.Fatalf("err = %v, want a rejection", err)
+	}
+	assertNoLeak(t, "verify error", err.Error())
+	if strings.Contains(err.Error(), testStagedSecret) {
+		t.Errorf("the secret is in the error: %v", err)
+	}
+	// A 2xx that is not a token: x/oauth2's parse error may quote the body.
+	f.tokenHandler = func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, 200, `not json `+testStagedSecret) }
+	err = NewVerifier(VerifierOptions{}).Verify(t.Context(), f.srv.URL+tokenPath, testPair)
+	if err == nil || strings.Contains(err.Error(), testStagedSecret) {
+		t.Errorf("err = %v, want a parse error without the body", err)
 	}
 }
