@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"go.uber.org/zap"
@@ -305,7 +304,7 @@ func (e *Engine) settleStaged(ctx context.Context, r *run, id string) error {
 	if err := e.save(ctx, r); err != nil {
 		return err
 	}
-	return fmt.Errorf("staged %s: no secret after %s (polls %s); entry deleted: %w", id, waited, strconv.Itoa(int(waited/time.Millisecond))+"ms", ErrSecretNotReturned)
+	return fmt.Errorf("staged %s: no secret after waiting %s; entry deleted: %w", id, waited, ErrSecretNotReturned)
 }
 
 // settleSleep waits d on SettleSleep in slices of at most a third of the

@@ -40,6 +40,8 @@
 // recording transport keeps the cause (dial failure, reset, timeout); and it
 // signs with the wall clock (no injectable clock), so a test that moves a
 // simulator's clock ahead must not expect a later JWT to be valid there.
+// x/oauth2 bounds token response bodies at 1 MiB itself, so
+// Options.MaxBodyBytes applies to the REST and SOAP calls only.
 // Options.Audience is auto (My Domain, then the login URL; the one that
 // logs in is remembered for the Client's life and logged), login, mydomain
 // or a URL.

@@ -162,7 +162,7 @@ var AllPermissions = []string{PermAPIEnabled, PermExternalClientAppDeveloper, Pe
 
 // queryLocked implements GET /services/data/vXX.X/query?q=… for
 // ExternalClientApplication, User and PermissionSetAssignment.
-func (s *Sim) queryLocked(w http.ResponseWriter, r *http.Request, o *org, _ *UserConfig) {
+func (s *Sim) queryLocked(w http.ResponseWriter, r *http.Request, o *org, version string) {
 	q := r.URL.Query().Get("q")
 	m := soqlRE.FindStringSubmatch(q)
 	if m == nil || len(q) > 4000 {
@@ -244,7 +244,7 @@ func (s *Sim) queryLocked(w http.ResponseWriter, r *http.Request, o *org, _ *Use
 		if limit >= 0 && len(records) >= limit {
 			break
 		}
-		rec := map[string]any{"attributes": map[string]string{"type": object, "url": fmt.Sprintf("%sv%s/sobjects/%s/%v", dataPrefix, "65.0", object, row["id"])}}
+		rec := map[string]any{"attributes": map[string]string{"type": object, "url": fmt.Sprintf("%sv%s/sobjects/%s/%v", dataPrefix, version, object, row["id"])}}
 		for _, f := range fields {
 			head, tail, nested := strings.Cut(f, ".")
 			if !nested {

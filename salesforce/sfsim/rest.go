@@ -113,7 +113,7 @@ func (s *Sim) serveREST(w *respWriter, r *http.Request, host string, rt route) {
 		s.limitsLocked(w, o)
 		return
 	case RouteQuery:
-		s.queryLocked(w, r, o, u)
+		s.queryLocked(w, r, o, rt.version)
 		return
 	}
 	// The secret-access setting gates these reads too unless ReadsUngated.
