@@ -89,6 +89,13 @@ func newEnv(t testing.TB, o envOptions) *env {
 	if err != nil {
 		t.Fatalf("sfsim config: %v", err)
 	}
+	// The harness default is a real org's worst case as far as we know
+	// it: strict profile (reads gated by the secret-access setting) and a
+	// setting that applies 2s after it is switched on.
+	scfg.Profile = sfsim.ProfileStrict
+	if scfg.Behavior.SettingDelay < sfsim.Duration(2*time.Second) {
+		scfg.Behavior.SettingDelay = sfsim.Duration(2 * time.Second)
+	}
 	if o.simSetup != nil {
 		o.simSetup(&scfg)
 	}
@@ -132,7 +139,7 @@ devhubs:
       method: jwt
       client_id: 3MVG9DEMO.rotator.consumer.key.0000000000000000000000000000000000000000000001
       username: rotator@devhub.example
-      audience: %[3]s
+      audience: auto
       vault_path: ecarotator/devhubs/devhub
       own_eca: rotator
 apps:
@@ -166,6 +173,12 @@ log:
 		t.Fatal(err)
 	}
 	return e
+}
+
+// settingApplied moves the simulator's clock past the secret-access
+// setting's delay, as a person working by hand waits for it to apply.
+func (e *env) settingApplied() {
+	e.sim.Advance(time.Duration(e.sim.Behavior().SettingDelay))
 }
 
 func (e *env) getenv(k string) string {

@@ -197,6 +197,7 @@ func TestDriftAndForeignStagedStopWithoutMutation(t *testing.T) {
 	if err := sf.SetSecretAccess(ctx, true); err != nil {
 		t.Fatal(err)
 	}
+	e.settingApplied() // a human waits for the setting before staging by hand
 	ref, err := sf.FindApp(ctx, "Billing")
 	if err != nil {
 		t.Fatal(err)

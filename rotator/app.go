@@ -70,6 +70,8 @@ type App struct {
 	SecretRead      SecretRead    // how the new pair is read after the deploy (default auto)
 	MetadataOverlap time.Duration // how long the old pair still works after a metadata rotation (default 0)
 	DeployTimeout   time.Duration // bound of one deploy's checkDeployStatus polling (default DefaultDeployTimeout)
+	// ECAID, when set, pins the ECA's app id (0x…): no lookup by name.
+	ECAID string
 }
 
 // Validate checks what the engine relies on; it reports every problem at once.

@@ -77,6 +77,13 @@ type Options struct {
 	// secret-access setting being open (toggle mode); default a
 	// JournalLedger on Journal.
 	Exposure ExposureLedger
+	// SettleWait bounds the wait for a secret-access setting that
+	// applies late (Salesforce answers 200 without the secret meanwhile);
+	// default 60s of accumulated waits.
+	SettleWait time.Duration
+	// SettleSleep waits between those polls; default a wall-clock timer,
+	// because the delay is Salesforce's, not ours.
+	SettleSleep func(ctx context.Context, d time.Duration) error
 }
 
 func (o *Options) validate() error {
@@ -112,6 +119,12 @@ func (o *Options) validate() error {
 	}
 	if o.NewID == nil {
 		o.NewID = randomID
+	}
+	if o.SettleWait <= 0 {
+		o.SettleWait = DefaultSettleWait
+	}
+	if o.SettleSleep == nil {
+		o.SettleSleep = sleepTimer
 	}
 	if o.Exposure == nil && o.Journal != nil {
 		o.Exposure = JournalLedger{Journal: o.Journal}
@@ -252,6 +265,7 @@ type run struct {
 	resumed      bool
 
 	appRef   AppRef
+	cache    ecaCache // the app's cached ECA identifiers
 	consumer Consumer
 	primary  string
 	stored   StoredCredentials

@@ -37,6 +37,10 @@ var (
 	// ErrSlotOccupied: the consumer's single staged slot already holds a
 	// credential.
 	ErrSlotOccupied = errors.New("staged slot occupied")
+	// ErrMisconfigured: Salesforce answered that the app or org is set up
+	// so that the request cannot work (app_not_found, no client-credentials
+	// run-as user, flow not enabled, wrong host); retrying does not help.
+	ErrMisconfigured = errors.New("salesforce configuration does not allow this request")
 )
 
 // Engine errors. They describe why a rotation stopped; callers (the daemon,
@@ -69,4 +73,8 @@ var (
 	// ErrStagedLost: the staged credential of this rotation disappeared
 	// before it was promoted (deleted or expired).
 	ErrStagedLost = errors.New("staged credential disappeared before promotion")
+	// ErrSecretNotReturned: Salesforce kept answering without the secret
+	// (a secret-access setting that had not taken effect) for longer than
+	// the bounded wait; the staged entry this rotation created was deleted.
+	ErrSecretNotReturned = errors.New("salesforce did not return the secret in time")
 )

@@ -22,9 +22,13 @@ type PlanResult struct {
 
 	DevHubOK    bool
 	DevHubError string
-	AppID       string
-	ConsumerID  string
-	PrimaryKey  string
+	// ReadsGated: Salesforce refused the reads while the secret-access
+	// setting is off; in toggle mode the rotation opens it first (a plan
+	// never does), so the Salesforce facts below stay empty.
+	ReadsGated bool
+	AppID      string
+	ConsumerID string
+	PrimaryKey string
 
 	ExposureMode   SecretAccessMode
 	SecretAccess   *bool // nil when it could not be read
@@ -143,7 +147,21 @@ func (e *Engine) Plan(ctx context.Context, app App, now time.Time) (PlanResult, 
 
 // planSalesforce fills the Salesforce half of a plan with reads only.
 func (e *Engine) planSalesforce(ctx context.Context, iss Issuer, app App, stored StoredCredentials, j JournalEntry, p *PlanResult, problem func(string, ...any)) {
-	ref, err := iss.FindApp(ctx, app.ECA)
+	gated := func(err error) bool {
+		if app.SecretAccessMode != SecretAccessToggle || !errors.Is(err, ErrPermission) {
+			return false
+		}
+		p.DevHubOK, p.ReadsGated = true, true
+		p.ExposureMode, p.ExposureOK = app.SecretAccessMode, true
+		return true
+	}
+	ref, err := AppRef{ID: app.ECAID, DeveloperName: app.ECA}, error(nil)
+	if app.ECAID == "" {
+		ref, err = iss.FindApp(ctx, app.ECA)
+	}
+	if gated(err) {
+		return
+	}
 	if err != nil {
 		p.DevHubError = err.Error()
 		problem("dev hub %s: find eca %s: %v", app.DevHub, app.ECA, err)
@@ -151,6 +169,9 @@ func (e *Engine) planSalesforce(ctx context.Context, iss Issuer, app App, stored
 	}
 	p.DevHubOK, p.AppID = true, ref.ID
 	consumers, err := iss.Consumers(ctx, ref.ID)
+	if gated(err) {
+		return
+	}
 	if err != nil {
 		problem("list consumers: %v", err)
 		return
@@ -161,7 +182,9 @@ func (e *Engine) planSalesforce(ctx context.Context, iss Issuer, app App, stored
 		return
 	}
 	p.ConsumerID = c.ID
-	if p.PrimaryKey, err = iss.PrimaryKey(ctx, ref.ID, c.ID); err != nil {
+	if p.PrimaryKey, err = iss.PrimaryKey(ctx, ref.ID, c.ID); gated(err) {
+		return
+	} else if err != nil {
 		problem("read primary key: %v", err)
 		return
 	}

@@ -20,6 +20,9 @@ type AppRef struct {
 	ID            string // the usage "identifier", used in credential URLs
 	DeveloperName string
 	Label         string
+	// Distribution is ExternalClientApplication.DistributionState (Local,
+	// Packaged) when the lookup read it (SOQL), else empty.
+	Distribution string
 }
 
 // Consumer is one OAuth consumer of an ECA (most ECAs have exactly one).

@@ -146,25 +146,43 @@ func (e *Engine) retireRun(ctx context.Context, r *run, revoke bool) (Result, er
 // retireSlot deletes the Rotated entry holding the previous key. It needs
 // the secret-access setting (all staged routes are gated), hence a journal.
 func (e *Engine) retireSlot(ctx context.Context, r *run, revoke bool) error {
-	ref, err := r.iss.FindApp(ctx, r.app.ECA)
-	if err != nil {
-		return fmt.Errorf("find eca %s: %w", r.app.ECA, err)
-	}
-	r.appRef = ref
-	consumers, err := r.iss.Consumers(ctx, ref.ID)
-	if err != nil {
-		return fmt.Errorf("list consumers of %s: %w", r.app.ECA, err)
-	}
-	if r.consumer, err = pickConsumer(r.app, consumers, r.stored.Current.Key, r.j.ConsumerID); err != nil {
-		return err
-	}
-	if r.jv == 0 {
-		r.j = JournalEntry{RotationID: r.stored.RotationID, App: r.app.Name, Step: StepRetire, AppID: ref.ID,
+	newJournal := func() error {
+		r.j = JournalEntry{RotationID: r.stored.RotationID, App: r.app.Name, Step: StepRetire, AppID: r.appRef.ID,
 			ConsumerID: r.consumer.ID, BaseVersion: r.meta.Version, Actor: r.actor, StartedAt: e.now()}
 		if revoke {
 			r.setExtra(ExtraRevoke, "true")
 		}
+		return e.save(ctx, r)
+	}
+	ref, consumers, err := e.retireLookup(ctx, r)
+	if err != nil && e.gateMayOpen(r, err) {
+		// The reads are gated by the secret-access setting: journal, open
+		// it (toggle mode), read again.
+		if r.jv == 0 {
+			if err := newJournal(); err != nil {
+				return err
+			}
+		}
+		if err := e.openExposure(ctx, r); err != nil {
+			return err
+		}
+		ref, consumers, err = e.retireLookup(ctx, r)
+	}
+	if err != nil {
+		return err
+	}
+	r.appRef = ref
+	if r.consumer, err = pickConsumer(r.app, consumers, r.stored.Current.Key, r.j.ConsumerID); err != nil {
+		return err
+	}
+	if r.jv != 0 && (r.j.AppID == "" || r.j.ConsumerID == "") {
+		r.j.AppID, r.j.ConsumerID = ref.ID, r.consumer.ID
 		if err := e.save(ctx, r); err != nil {
+			return err
+		}
+	}
+	if r.jv == 0 {
+		if err := newJournal(); err != nil {
 			return err
 		}
 	}
@@ -191,6 +209,11 @@ func (e *Engine) retireSlot(ctx context.Context, r *run, revoke bool) error {
 	}
 	r.setExtra(ExtraOp, "")
 	return e.save(ctx, r)
+}
+
+// retireLookup resolves the ECA and lists its consumers.
+func (e *Engine) retireLookup(ctx context.Context, r *run) (AppRef, []Consumer, error) {
+	return e.lookup(ctx, r)
 }
 
 // retireFail ends a failed retire: exposure restored, journal cleared (a

@@ -139,14 +139,24 @@ func (e *Engine) steps(ctx context.Context, r *run) (Result, error) {
 	if strategy == StrategyMetadata {
 		return e.metadataSteps(ctx, r)
 	}
-	if err := e.preflight(ctx, r); err != nil {
+	err = e.preflight(ctx, r)
+	if err != nil && e.gateMayOpen(r, err) {
+		// Toggle mode and a read refused while the setting is off: open
+		// it (journaled first, I5), then read again.
+		if oerr := e.openEarly(ctx, r, err); oerr != nil {
+			return e.fail(ctx, r, StepPreflight, oerr)
+		}
+		err = e.preflight(ctx, r)
+	}
+	if err != nil {
 		return e.fail(ctx, r, StepPreflight, err)
 	}
-	if r.jv == 0 {
+	if r.jv == 0 || r.j.Step == StepLock {
 		if err := e.begin(ctx, r); err != nil {
 			return e.fail(ctx, r, StepPreflight, err)
 		}
 	}
+	e.saveCache(ctx, r)
 	if err := e.stepDone(ctx, r, StepPreflight); err != nil {
 		return e.fail(ctx, r, StepPreflight, err)
 	}
@@ -177,10 +187,15 @@ func (e *Engine) steps(ctx context.Context, r *run) (Result, error) {
 // before this point, so a failure before it leaves no trace but events.
 func (e *Engine) begin(ctx context.Context, r *run) error {
 	now := e.now()
+	early := r.j // a journal openEarly created (Step lock), else zero
 	r.j = JournalEntry{
 		RotationID: e.o.NewID(), App: r.app.Name, Step: StepPreflight, Done: true,
 		AppID: r.appRef.ID, ConsumerID: r.consumer.ID, BaseVersion: r.meta.Version,
 		Actor: r.actor, StartedAt: now,
+	}
+	if r.jv != 0 && early.Step == StepLock {
+		r.j.RotationID, r.j.StartedAt = early.RotationID, early.StartedAt
+		r.j.PriorExposure, r.j.Extra, r.j.Attempts = early.PriorExposure, early.Extra, early.Attempts
 	}
 	r.setExtra(ExtraOldKey, r.primary)
 	if r.strategy.Strategy != "" {

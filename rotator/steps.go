@@ -14,24 +14,21 @@ import (
 // when the secret-access setting is already on, the staged slot (foreign
 // check). Every stop it makes happens before anything is changed.
 func (e *Engine) preflight(ctx context.Context, r *run) error {
-	ref, err := r.iss.FindApp(ctx, r.app.ECA)
+	ref, consumers, err := e.lookup(ctx, r)
 	if err != nil {
-		return fmt.Errorf("find eca %s: %w", r.app.ECA, err)
-	}
-	if r.j.AppID != "" && r.j.AppID != ref.ID {
-		return fmt.Errorf("eca %s: app id changed from %s to %s during the rotation: %w", r.app.ECA, r.j.AppID, ref.ID, ErrConflict)
+		return err
 	}
 	r.appRef = ref
-	consumers, err := r.iss.Consumers(ctx, ref.ID)
-	if err != nil {
-		return fmt.Errorf("list consumers of %s: %w", r.app.ECA, err)
-	}
 	stored, meta, err := e.readStore(ctx, r.app.VaultPath)
 	if err != nil {
 		return err
 	}
 	r.stored, r.meta = stored, meta
-	c, err := pickConsumer(r.app, consumers, stored.Current.Key, r.j.ConsumerID)
+	hint := r.j.ConsumerID
+	if hint == "" && r.cache.hit && r.app.ConsumerID == "" {
+		hint = r.cache.entry.ConsumerID
+	}
+	c, err := pickConsumer(r.app, consumers, stored.Current.Key, hint)
 	if err != nil {
 		return err
 	}
@@ -42,7 +39,7 @@ func (e *Engine) preflight(ctx context.Context, r *run) error {
 	managed := meta.Managed && !stored.Current.IsZero()
 	// A journal exists only once a rotation passed this check, adoption
 	// permission included, so a resumed rotation may finish adopting.
-	if !managed && !r.adopt && r.jv == 0 {
+	if !managed && !r.adopt && !r.done(StepPreflight) {
 		return fmt.Errorf("vault path %s: %w", r.app.VaultPath, ErrNotManaged)
 	}
 	if managed && r.primary != stored.Current.Key && (r.j.Pending.Key == "" || r.primary != r.j.Pending.Key) {
@@ -52,6 +49,11 @@ func (e *Engine) preflight(ctx context.Context, r *run) error {
 			return err
 		}
 		return fmt.Errorf("salesforce %s, vault %s: %w", r.primary, stored.Current.Key, ErrDrift)
+	}
+	if managed && r.j.Pending.IsZero() && !r.done(StepStage) {
+		if err := e.checkCurrentPair(ctx, r); err != nil {
+			return err
+		}
 	}
 	on, err := r.iss.SecretAccess(ctx)
 	if err != nil {
@@ -163,6 +165,9 @@ func (e *Engine) expose(ctx context.Context, r *run) error {
 		return nil
 	}
 	if err := e.openExposure(ctx, r); err != nil {
+		return err
+	}
+	if err := e.settleExposure(ctx, r); err != nil {
 		return err
 	}
 	r.advance(StepExpose, true)
@@ -307,11 +312,9 @@ func (e *Engine) stage(ctx context.Context, r *run) error {
 				r.log.Info("adopting staged credential from the slot", zap.String("staged_id", sc.ID), zap.String(LogKeyKey, sc.Key))
 				return e.persist(ctx, r, sc)
 			}
-			r.log.Warn("staged credential without a returnable secret; deleting and staging again", zap.String("staged_id", sc.ID))
-			if err := e.deleteStaged(ctx, r, sc.ID); err != nil {
-				return err
-			}
-			continue
+			// Ours but shown without its secret: the setting may not have
+			// applied yet. Wait (bounded); never POST a second time.
+			return e.settleStaged(ctx, r, sc.ID)
 		}
 		if len(r.staged) > 0 {
 			sc := r.staged[0]
@@ -347,12 +350,13 @@ func (e *Engine) stage(ctx context.Context, r *run) error {
 		if err == nil && !sc.Secret.IsZero() {
 			return e.persist(ctx, r, sc)
 		}
-		if err == nil {
-			// A POST response without the secret is as good as lost: the
-			// re-read finds the entry and deletes it.
-			r.log.Warn("staged POST returned no secret; re-reading the slot", zap.String("staged_id", sc.ID))
-			r.staged = nil
-			continue
+		if sc.ID != "" && sc.Secret.IsZero() && (err == nil || errors.Is(err, ErrAmbiguous)) {
+			// Created, but answered without its secret (a secret-access
+			// setting that has not applied yet): wait for the secret on
+			// GET, bounded; if it never comes, delete the entry and fail.
+			// A second POST would meet the same late setting.
+			r.log.Warn("staged POST returned no secret; waiting for the setting to apply", zap.String("staged_id", sc.ID))
+			return e.settleStaged(ctx, r, sc.ID)
 		}
 		if !errors.Is(err, ErrAmbiguous) && !errors.Is(err, ErrSlotOccupied) {
 			return fmt.Errorf("stage: %w", err)

@@ -2,6 +2,7 @@ package salesforce
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
@@ -36,7 +37,7 @@ func TestJWTAssertionCarriesTheDocumentedClaims(t *testing.T) {
 	if ct := reqs[0].Header.Get("Content-Type"); ct != "application/x-www-form-urlencoded" {
 		t.Errorf("content type %q", ct)
 	}
-	now := time.Unix(1_800_000_000, 0)
+	now := time.Now()
 	var claims jwt.RegisteredClaims
 	tok, err := jwt.ParseWithClaims(form.Get("assertion"), &claims, func(tok *jwt.Token) (any, error) {
 		return &testKey().PublicKey, nil
@@ -47,11 +48,21 @@ func TestJWTAssertionCarriesTheDocumentedClaims(t *testing.T) {
 	if claims.Issuer != "3MVGCLIENT" || claims.Subject != "rotator@example.com" {
 		t.Errorf("iss/sub = %q/%q", claims.Issuer, claims.Subject)
 	}
-	if len(claims.Audience) != 1 || claims.Audience[0] != "https://test.salesforce.com" {
-		t.Errorf("aud = %v", claims.Audience)
-	}
 	if exp := claims.ExpiresAt.Sub(now); exp <= 0 || exp > 3*time.Minute {
 		t.Errorf("exp is %v from now, want within 3 minutes", exp)
+	}
+	// aud must be one JSON string, never an array (golang-jwt's default
+	// for ClaimStrings): every Salesforce reference client sends a string.
+	payload, err := base64.RawURLEncoding.DecodeString(strings.Split(form.Get("assertion"), ".")[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var raw map[string]any
+	if err := json.Unmarshal(payload, &raw); err != nil {
+		t.Fatal(err)
+	}
+	if aud, ok := raw["aud"].(string); !ok || aud != "https://test.salesforce.com" {
+		t.Errorf("aud = %#v, want the JSON string https://test.salesforce.com", raw["aud"])
 	}
 }
 
@@ -187,9 +198,9 @@ func TestTokenEndpointErrors(t *testing.T) {
 		wantClass  Class
 		wantTokens int
 	}{
-		{"invalid_grant is a final rejection", 400, "oauth_invalid_grant_domain.json", rotator.ErrRejected, ClassAuth, 1},
+		{"invalid_grant on the wrong domain is a final configuration error", 400, "oauth_invalid_grant_domain.json", rotator.ErrMisconfigured, ClassConfig, 1},
 		{"invalid_client is a final rejection", 400, "oauth_invalid_client.json", rotator.ErrRejected, ClassAuth, 1},
-		{"unsupported_grant_type is final and matches nothing", 400, "oauth_unsupported_grant.json", nil, ClassFinal, 1},
+		{"unsupported_grant_type is a final configuration error", 400, "oauth_unsupported_grant.json", rotator.ErrMisconfigured, ClassConfig, 1},
 		{"a 503 from the token host is retried then unreachable", 503, "", rotator.ErrUnreachable, ClassTransient, 4},
 	}
 	for _, tt := range tests {

@@ -87,9 +87,15 @@ type Options struct {
 	// https://test.salesforce.com, or a My Domain URL. Client credentials
 	// require a My Domain host.
 	LoginURL string
-	// Audience is the JWT aud; defaults to the sandbox login URL when
-	// LoginURL is test.salesforce.com, otherwise the production one.
+	// Audience is the JWT aud: AudienceAuto (default, also ""), AudienceLogin,
+	// AudienceMyDomain or an explicit URL. Auto tries the My Domain URL
+	// (when known) and then the login URL, and keeps the first that logs
+	// in for the life of the Client (logged once).
 	Audience string
+	// MyDomainURL is the org's My Domain URL (https://acme.my.salesforce.com),
+	// the "mydomain" audience. When empty and LoginURL is a My Domain host,
+	// LoginURL is used.
+	MyDomainURL string
 	// APIVersion such as "65.0" (default) or "v66.0"; lower than 65.0 is
 	// rejected.
 	APIVersion string
@@ -131,9 +137,13 @@ type Client struct {
 	hc         *http.Client
 	log        *zap.Logger
 	tokenURL   string
-	audience   string
+	audiences  []string // candidates, in order (JWT)
+	audMode    string
+	audMu      sync.Mutex
+	audChosen  string // the audience that logged in (auto: remembered)
 	version    string // "65.0"
 	key        *rsa.PrivateKey
+	keyPEM     []byte
 	slotCodes  map[string]bool
 	mu         sync.Mutex // guards sess and fetching
 	sess       *session
@@ -148,6 +158,7 @@ var _ rotator.Issuer = (*Client)(nil)
 type session struct {
 	tok      *oauth2.Token
 	instance *url.URL
+	id       string // the identity URL from the token response
 }
 
 // New validates opts and returns a Client. No network call is made; the
@@ -225,13 +236,18 @@ func New(opts Options) (*Client, error) {
 				c.key = k
 			}
 		}
-		c.audience = opts.Audience
-		if c.audience == "" {
-			c.audience = ProductionLoginURL
-			if login != nil && strings.EqualFold(login.Hostname(), "test.salesforce.com") {
-				c.audience = SandboxLoginURL
+		if c.key != nil {
+			if p, err := keyPEM(c.key); err != nil {
+				problems = append(problems, "auth.private_key: cannot encode")
+			} else {
+				c.keyPEM = p
 			}
 		}
+		mode, auds, err := audienceCandidates(opts.Audience, login, opts.MyDomainURL)
+		if err != nil {
+			problems = append(problems, "audience: "+err.Error())
+		}
+		c.audMode, c.audiences = mode, auds
 	case AuthClientCredentials:
 		if a.ClientID == "" {
 			problems = append(problems, "auth.client_id: required")
@@ -547,18 +563,14 @@ func (c *Client) invalidate(s *session) {
 // authenticate performs the configured grant, retrying transient failures.
 func (c *Client) authenticate(ctx context.Context) (*session, error) {
 	for attempt := 1; ; attempt++ {
-		form, user, pass, err := c.grant()
-		if err != nil {
-			return nil, err
-		}
-		tr, apiErr := tokenRequest(ctx, c.hc, c.tokenURL, form, user, pass, c.opts.MaxBodyBytes, c.opts.RequestTimeout)
+		tr, apiErr := c.grant(ctx)
 		if apiErr == nil {
 			inst, err := checkBaseURL(tr.InstanceURL)
 			if err != nil {
 				return nil, &APIError{Op: "POST " + tokenPath, Status: http.StatusOK, Code: "BAD_INSTANCE_URL", Message: "token response instance_url rejected: " + err.Error(), Class: ClassFinal}
 			}
 			c.log.Debug("salesforce authenticated", zap.String(logKeyMethod, c.opts.Auth.Method))
-			return &session{tok: tr.Token, instance: inst}, nil
+			return &session{tok: tr.Token, instance: inst, id: tr.ID}, nil
 		}
 		if apiErr.Class != ClassTransient || ctx.Err() != nil {
 			return nil, apiErr
@@ -574,25 +586,90 @@ func (c *Client) authenticate(ctx context.Context) (*session, error) {
 	}
 }
 
-// grant builds the token request form for the configured method.
-func (c *Client) grant() (form url.Values, user, pass string, err error) {
+// grant performs one token request with the configured method. For JWT in
+// auto mode it tries each audience candidate until one logs in, and
+// remembers it; a transient failure stops the walk (it says nothing about
+// the audience).
+func (c *Client) grant(ctx context.Context) (*tokenResponse, *APIError) {
 	a := c.opts.Auth
-	switch a.Method {
-	case AuthJWT:
-		assertion, err := signAssertion(c.key, a.ClientID, a.Username, c.audience, c.opts.Now())
-		if err != nil {
-			return nil, "", "", &APIError{Op: "POST " + tokenPath, Code: "JWT_SIGN", Message: "cannot sign assertion", Class: ClassFinal, err: err}
-		}
-		return url.Values{"grant_type": {jwtGrantType}, "assertion": {assertion}}, "", "", nil
-	default:
-		form = url.Values{"grant_type": {"client_credentials"}}
-		if a.Basic {
-			return form, a.ClientID, a.ClientSecret.Reveal(), nil
-		}
-		form.Set("client_id", a.ClientID)
-		form.Set("client_secret", a.ClientSecret.Reveal())
-		return form, "", "", nil
+	if a.Method != AuthJWT {
+		return clientCredentialsFetch(ctx, c.hc, c.opts.RequestTimeout, c.tokenURL, a.ClientID, a.ClientSecret, a.Basic)
 	}
+	c.audMu.Lock()
+	chosen := c.audChosen
+	c.audMu.Unlock()
+	cands := c.audiences
+	if chosen != "" {
+		cands = []string{chosen}
+	}
+	var last *APIError
+	for _, aud := range cands {
+		tr, apiErr := jwtFetch(ctx, c.hc, c.opts.RequestTimeout, c.keyPEM, a.ClientID, a.Username, c.tokenURL, aud)
+		if apiErr == nil {
+			if chosen == "" {
+				c.audMu.Lock()
+				c.audChosen = aud
+				c.audMu.Unlock()
+				c.log.Info("jwt audience chosen", zap.String("audience", aud), zap.String("mode", c.audMode))
+			}
+			return tr, nil
+		}
+		last = apiErr
+		if apiErr.Class != ClassAuth && apiErr.Class != ClassConfig {
+			return nil, apiErr
+		}
+		if len(cands) > 1 {
+			c.log.Info("jwt audience refused, trying the next", zap.String("audience", aud), zap.NamedError(logKeyErr, apiErr))
+		}
+	}
+	return nil, last
+}
+
+// Audience reports the JWT audience that logged in (empty before the first
+// login or for client credentials) and the configured mode.
+func (c *Client) Audience() (audience, mode string) {
+	c.audMu.Lock()
+	defer c.audMu.Unlock()
+	return c.audChosen, c.audMode
+}
+
+// audienceCandidates resolves Options.Audience into the audiences to try.
+func audienceCandidates(opt string, login *url.URL, myDomain string) (mode string, auds []string, err error) {
+	loginAud := ProductionLoginURL
+	if login != nil {
+		h := strings.ToLower(login.Hostname())
+		switch {
+		case h == "test.salesforce.com" || strings.HasSuffix(h, ".sandbox.my.salesforce.com"):
+			loginAud = SandboxLoginURL
+		case strings.HasSuffix(h, "salesforce.com"):
+			loginAud = ProductionLoginURL
+		default:
+			// A simulator or a proxy: its own URL is the login URL.
+			loginAud = strings.TrimSuffix(login.String(), "/")
+		}
+	}
+	md := strings.TrimSuffix(strings.TrimSpace(myDomain), "/")
+	if md == "" && login != nil && strings.HasSuffix(strings.ToLower(login.Hostname()), ".my.salesforce.com") {
+		md = strings.TrimSuffix(login.String(), "/")
+	}
+	switch strings.TrimSpace(opt) {
+	case "", AudienceAuto:
+		if md != "" && md != loginAud {
+			return AudienceAuto, []string{md, loginAud}, nil
+		}
+		return AudienceAuto, []string{loginAud}, nil
+	case AudienceLogin:
+		return AudienceLogin, []string{loginAud}, nil
+	case AudienceMyDomain:
+		if md == "" {
+			return AudienceMyDomain, nil, errors.New(`"mydomain" needs the org's My Domain URL (my_domain_url)`)
+		}
+		return AudienceMyDomain, []string{md}, nil
+	}
+	if _, err := checkBaseURL(opt); err != nil && !strings.HasPrefix(opt, "https://") {
+		return "", nil, fmt.Errorf("%q is not auto, login, mydomain or an https URL", opt)
+	}
+	return "url", []string{strings.TrimSuffix(strings.TrimSpace(opt), "/")}, nil
 }
 
 // InstanceURL authenticates if needed and returns the org's instance URL

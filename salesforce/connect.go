@@ -194,9 +194,31 @@ func segs(ids ...string) ([]string, error) {
 	return out, nil
 }
 
-// FindApp resolves an ECA by developer name by walking the usage pages
-// until an empty page (nextPageUrl is present even on the last page).
+// FindApp resolves an ECA by developer name: first by walking the usage
+// pages (Salesforce's own recipe), then — because usage lists only apps
+// "that have OAuth usage data", i.e. an active token — with SOQL on
+// ExternalClientApplication. A usage error other than "not listed" (the
+// secret-access gate closed, a permission) is returned as is: the caller
+// may open the gate and ask again.
 func (c *Client) FindApp(ctx context.Context, developerName string) (rotator.AppRef, error) {
+	ref, err := c.FindAppByUsage(ctx, developerName)
+	if err == nil || !errors.Is(err, rotator.ErrNotFound) {
+		return ref, err
+	}
+	rec, qerr := c.FindECA(ctx, developerName)
+	if qerr != nil {
+		if errors.Is(qerr, rotator.ErrNotFound) {
+			return rotator.AppRef{}, err
+		}
+		return rotator.AppRef{}, qerr
+	}
+	c.log.Info("eca found by SOQL (not listed in OAuth usage)", zap.String("eca", rec.DeveloperName))
+	return rotator.AppRef{ID: rec.ID, DeveloperName: rec.DeveloperName, Label: rec.Label, Distribution: rec.DistributionState}, nil
+}
+
+// FindAppByUsage resolves an ECA through OAuth usage only: it walks the usage pages until an empty page (nextPageUrl is
+// present even on the last page).
+func (c *Client) FindAppByUsage(ctx context.Context, developerName string) (rotator.AppRef, error) {
 	if developerName == "" {
 		return rotator.AppRef{}, errors.New("salesforce: find app: empty developer name")
 	}

@@ -57,7 +57,7 @@ func TestFindAppWalksPagesUntilAnEmptyOne(t *testing.T) {
 			if app.ID != tt.wantID {
 				t.Errorf("id %q, want %q", app.ID, tt.wantID)
 			}
-			if got := len(f.requests()); got != tt.wantPages {
+			if got := len(f.usageRequests()); got != tt.wantPages {
 				t.Errorf("pages read %d, want %d", got, tt.wantPages)
 			}
 		})
@@ -71,7 +71,7 @@ func TestFindAppStopsWhenTheServerIgnoresPage(t *testing.T) {
 	if _, err := c.FindApp(t.Context(), "Nope"); !errors.Is(err, rotator.ErrNotFound) {
 		t.Fatalf("err = %v", err)
 	}
-	if got := len(f.requests()); got != 2 {
+	if got := len(f.usageRequests()); got != 2 {
 		t.Errorf("pages read %d, want 2 (stop on a repeated page)", got)
 	}
 }

@@ -61,6 +61,7 @@ func publicPEM(t testing.TB) string {
 func simConfig(t testing.TB) sfsim.Config {
 	all := []string{sfsim.PermAPIEnabled, sfsim.PermExternalClientAppDeveloper, sfsim.PermViewClientSecret, sfsim.PermModifyMetadata}
 	return sfsim.Config{
+		Profile: contractProfile,
 		Orgs: []sfsim.OrgConfig{
 			{
 				Name: devhub, DevHub: true, SecretAccess: true,
@@ -91,6 +92,91 @@ func simConfig(t testing.TB) sfsim.Config {
 				RunAs:    map[string]string{targetECA: "runas@sub.example"},
 			},
 		},
+	}
+}
+
+// contractProfile is the sfsim profile the contract tests run against:
+// strict (the default) when run on their own, and lenient again under
+// TestContractLenientProfile. Contract tests are not parallel.
+var contractProfile = sfsim.ProfileStrict
+
+// TestContractLenientProfile runs every contract test against the lenient
+// profile too: the client must work whichever way Salesforce decides the
+// uncertain behaviours.
+func TestContractLenientProfile(t *testing.T) {
+	contractProfile = sfsim.ProfileLenient
+	t.Cleanup(func() { contractProfile = sfsim.ProfileStrict })
+	for name, fn := range map[string]func(*testing.T){
+		"full rotation":                      TestContractFullRotation,
+		"authentication":                     TestContractAuthentication,
+		"expired token is renewed once":      TestContractExpiredTokenIsRenewedOnce,
+		"secret access gate":                 TestContractSecretAccessGate,
+		"missing permissions":                TestContractMissingPermissions,
+		"occupied slot, not found and final": TestContractOccupiedSlotNotFoundAndFinal,
+		"rate limit":                         TestContractRateLimit,
+		"verify waits for propagation":       TestContractVerifyWaitsForPropagation,
+		"strict login and discovery":         TestContractStrictLoginAndDiscovery,
+	} {
+		t.Run(name, fn)
+	}
+}
+
+// TestContractStrictLoginAndDiscovery: the client's JWT (aud a string) logs
+// in whatever the profile; audience auto falls back from a refused My
+// Domain audience to the login URL and remembers it; an ECA with no active
+// token is found through SOQL; discovery reads work.
+func TestContractStrictLoginAndDiscovery(t *testing.T) {
+	sim := startSim(t, func(c *sfsim.Config) { c.Behavior.JWTAudiences = []string{"LOGIN"} })
+	// JWTAudiences needs the real login URL: set after start.
+	b := sim.Behavior()
+	b.JWTAudiences = []string{sim.LoginURL()}
+	sim.SetBehavior(b)
+	c, logs := simClient(t, sim, func(o *salesforce.Options) {
+		o.Audience = salesforce.AudienceAuto
+		o.MyDomainURL = sim.OrgURL(devhub)
+	})
+	ctx := t.Context()
+	app, err := c.FindApp(ctx, targetECA)
+	if err != nil {
+		t.Fatalf("FindApp: %v", err)
+	}
+	if aud, mode := c.Audience(); aud != sim.LoginURL() || mode != salesforce.AudienceAuto {
+		t.Errorf("audience %q (%s), want the login URL after My Domain was refused", aud, mode)
+	}
+	if n := logs.FilterMessage("jwt audience chosen").Len(); n != 1 {
+		t.Errorf("audience choice logged %d times, want 1", n)
+	}
+	sim.ExpireTokens()
+	before := countRequests(sim, sfsim.LoginHost, http.MethodPost, sfsim.RouteToken)
+	if _, err := c.Consumers(ctx, app.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got := countRequests(sim, sfsim.LoginHost, http.MethodPost, sfsim.RouteToken) - before; got != 1 {
+		t.Errorf("re-login token requests = %d, want 1 (the remembered audience only)", got)
+	}
+	rec, err := c.FindECA(ctx, targetECA)
+	if err != nil || rec.ID != app.ID || rec.DistributionState != sfsim.DistributionLocal {
+		t.Errorf("FindECA = %+v, %v", rec, err)
+	}
+	vs, err := c.Versions(ctx)
+	if err != nil || len(vs) == 0 || vs[len(vs)-1].Version != "67.0" {
+		t.Errorf("Versions = %v, %v", vs, err)
+	}
+	id, err := c.Identity(ctx)
+	if err != nil || id.Username != rotatorUser {
+		t.Errorf("Identity = %+v, %v", id, err)
+	}
+	perms, err := c.UserPermissions(ctx, id.UserID, []string{"PermissionsApiEnabled", "PermissionsViewClientSecret"})
+	if err != nil || !perms["PermissionsApiEnabled"] || !perms["PermissionsViewClientSecret"] {
+		t.Errorf("UserPermissions = %v, %v", perms, err)
+	}
+	rest, meta, known, err := c.SecretAccessSettings(ctx)
+	if err != nil || !rest || meta || !known {
+		t.Errorf("SecretAccessSettings = rest %v metadata %v (known %v), %v; want true, false, known", rest, meta, known, err)
+	}
+	lims, err := c.Limits(ctx)
+	if err != nil || lims["DailyApiRequests"].Max == 0 {
+		t.Errorf("Limits = %v, %v", lims, err)
 	}
 }
 
@@ -230,8 +316,8 @@ func TestContractFullRotation(t *testing.T) {
 	if err := basic.Verify(ctx, tokenURL, rotator.Credentials{Key: next.Key, Secret: next.Secret}); err != nil {
 		t.Errorf("Verify(new) with a Basic header: %v", err)
 	}
-	if err := basic.Verify(ctx, sim.TokenURL(sfsim.LoginHost), rotator.Credentials{Key: next.Key, Secret: next.Secret}); !errors.Is(err, rotator.ErrRejected) {
-		t.Errorf("Verify on the login host = %v, want ErrRejected (client credentials need My Domain)", err)
+	if err := basic.Verify(ctx, sim.TokenURL(sfsim.LoginHost), rotator.Credentials{Key: next.Key, Secret: next.Secret}); !errors.Is(err, rotator.ErrMisconfigured) {
+		t.Errorf("Verify on the login host = %v, want ErrMisconfigured (client credentials need My Domain)", err)
 	}
 	if err := v.Verify(ctx, sim.TokenURL(subscriber), rotator.Credentials{Key: next.Key, Secret: next.Secret}); err != nil {
 		t.Errorf("Verify(new) in the subscriber org: %v", err)
@@ -292,7 +378,7 @@ func TestContractAuthentication(t *testing.T) {
 		}, nil},
 		{"client credentials on the login host is rejected", func(o *salesforce.Options) {
 			o.Auth = salesforce.Auth{Method: salesforce.AuthClientCredentials, ClientID: rotatorKey, ClientSecret: rotator.NewSecret(rotatorSecret)}
-		}, rotator.ErrRejected},
+		}, rotator.ErrMisconfigured},
 		{"a wrong client secret is rejected", func(o *salesforce.Options) {
 			o.LoginURL = sim.OrgURL(devhub)
 			o.Auth = salesforce.Auth{Method: salesforce.AuthClientCredentials, ClientID: rotatorKey, ClientSecret: rotator.NewSecret("wrong")}
@@ -327,7 +413,9 @@ func TestContractExpiredTokenIsRenewedOnce(t *testing.T) {
 	c, _ := simClient(t, sim)
 	app, cons := target(t, c)
 	before := countRequests(sim, sfsim.LoginHost, http.MethodPost, sfsim.RouteToken)
-	sim.Advance(sfsim.DefaultTokenTTL + time.Minute)
+	// The access token lapses (x/oauth2/jwt signs with the wall clock, so
+	// the sim clock is not moved: a later exp would read as expired).
+	sim.ExpireTokens()
 	if _, err := c.PrimaryKey(t.Context(), app.ID, cons.ID); err != nil {
 		t.Fatalf("PrimaryKey after expiry: %v", err)
 	}

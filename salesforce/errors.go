@@ -48,6 +48,11 @@ const (
 	// rotator.ErrAmbiguous and rotator.ErrUnreachable; the caller must
 	// re-read state before doing anything else.
 	ClassAmbiguous
+	// ClassConfig: the token endpoint said the app or org is set up so the
+	// request cannot work (app_not_found, no client-credentials run-as
+	// user, unsupported_grant_type, a login host for client credentials).
+	// Not retried; matches rotator.ErrMisconfigured.
+	ClassConfig
 )
 
 var classNames = [...]string{
@@ -59,6 +64,7 @@ var classNames = [...]string{
 	ClassNotFound:     "not-found",
 	ClassSlotOccupied: "slot-occupied",
 	ClassAmbiguous:    "ambiguous",
+	ClassConfig:       "config",
 }
 
 // String returns the class's stable lower-case name (used in logs).
@@ -146,6 +152,8 @@ func (e *APIError) Is(target error) bool {
 		return target == rotator.ErrSlotOccupied
 	case ClassAmbiguous:
 		return target == rotator.ErrAmbiguous || target == rotator.ErrUnreachable
+	case ClassConfig:
+		return target == rotator.ErrMisconfigured
 	}
 	return false
 }
@@ -236,10 +244,47 @@ func classifyREST(status int, code string, idempotent bool) Class {
 	return ClassFinal
 }
 
-// classifyOAuth decides the class of a token endpoint error.
-func classifyOAuth(status int, code string) Class {
+// classifyOAuth decides the class of a token endpoint error from its code
+// alone.
+func classifyOAuth(status int, code string) Class { return classifyOAuthError(status, code, "") }
+
+// Token endpoint error descriptions that say "configuration", not "wrong
+// credentials". Matching Salesforce's text is deliberate: it is outside
+// input, the only signal inside invalid_grant.
+var configGrantTexts = []string{
+	"no client credentials user enabled",
+	"request not supported on this domain",
+	"not installed in this org",
+}
+
+// classifyOAuthError decides the class of a token endpoint error. The
+// vocabulary (errors seen from Salesforce, doc or field reports):
+//
+//	invalid_client, invalid_client_credentials   wrong secret          → auth (rejected)
+//	invalid_client_id                            unknown/unpropagated key → auth (rejected)
+//	invalid_grant: user hasn't approved this consumer,
+//	  expired authorization code (a JWT past its exp), invalid assertion,
+//	  audience is invalid, authentication failure → auth (rejected)
+//	invalid_grant: no client credentials user enabled,
+//	  request not supported on this domain        → config
+//	app_not_found (ECA not installed in the org)  → config
+//	unsupported_grant_type (flow not enabled)     → config
+//	inactive_user, inactive_org, unauthorized_client → auth (rejected)
+//	rate_limit_exceeded                           → rate-limited
+//	no code: 5xx/429 → transient, 401 → auth, 403 → permission, else final
+func classifyOAuthError(status int, code, desc string) Class {
 	switch code {
-	case "invalid_client", "invalid_client_id", "invalid_grant", "inactive_user", "inactive_org", "unauthorized_client":
+	case "app_not_found", "unsupported_grant_type":
+		return ClassConfig
+	case "invalid_grant":
+		d := strings.ToLower(desc)
+		for _, t := range configGrantTexts {
+			if strings.Contains(d, t) {
+				return ClassConfig
+			}
+		}
+		return ClassAuth
+	case "invalid_client", "invalid_client_id", "invalid_client_credentials", "inactive_user", "inactive_org", "unauthorized_client":
 		return ClassAuth
 	case "rate_limit_exceeded":
 		return ClassRateLimited

@@ -113,6 +113,17 @@ func (f *fake) serve(w http.ResponseWriter, r *http.Request) {
 func (f *fake) handle(pattern string, h http.HandlerFunc) { f.mux.HandleFunc(pattern, h) }
 
 // requests returns the recorded non-token requests.
+// usageRequests returns the recorded GET usage requests.
+func (f *fake) usageRequests() []recorded {
+	var out []recorded
+	for _, r := range f.requests() {
+		if strings.HasSuffix(r.Path, "/apps/oauth/usage") {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
 func (f *fake) requests() []recorded {
 	f.mu.Lock()
 	defer f.mu.Unlock()

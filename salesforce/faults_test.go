@@ -101,7 +101,9 @@ func faultCases() []faultCase {
 	return []faultCase{
 		{name: "a 503 from the login host is retried", call: "token (JWT)", fault: f(sfsim.LoginHost, "POST", sfsim.RouteToken, sfsim.FaultUnavailable, 1), run: findApp, outcome: outcomeRetriedOK, minCalls: 2, maxCalls: 2},
 		{name: "a reset on the token request is retried", call: "token (JWT)", fault: f(sfsim.LoginHost, "POST", sfsim.RouteToken, sfsim.FaultResetBefore, 1), run: findApp, outcome: outcomeRetriedOK, minCalls: 2, maxCalls: 2},
-		{name: "two 503s on usage are retried", call: "GET usage", fault: f(devhub, "GET", sfsim.RouteUsage, sfsim.FaultUnavailable, 2), run: findApp, outcome: outcomeRetriedOK, minCalls: 3, maxCalls: 3},
+		// Strict usage lists only the rotator's own ECA (the one with a token):
+		// page 0 (two 503s, then 200) and the empty page 1, then SOQL.
+		{name: "two 503s on usage are retried", call: "GET usage", fault: f(devhub, "GET", sfsim.RouteUsage, sfsim.FaultUnavailable, 2), run: findApp, outcome: outcomeRetriedOK, minCalls: 4, maxCalls: 4},
 		{name: "a lasting 503 on usage gives up after the backoff bound", call: "GET usage", fault: f(devhub, "GET", sfsim.RouteUsage, sfsim.FaultUnavailable, 0), run: findApp, want: rotator.ErrUnreachable, outcome: outcomeRetriedOut, minCalls: 4, maxCalls: 4},
 		{name: "a reset before reading credentials is retried", call: "GET credentials", fault: f(devhub, "GET", sfsim.RouteConsumer, sfsim.FaultResetBefore, 1), run: creds, outcome: outcomeRetriedOK, minCalls: 2, maxCalls: 2},
 		{name: "a reset after reading credentials is retried", call: "GET credentials", fault: f(devhub, "GET", sfsim.RouteConsumer, sfsim.FaultResetAfter, 1), run: creds, outcome: outcomeRetriedOK, minCalls: 2, maxCalls: 2},
@@ -291,7 +293,8 @@ func faultsMarkdown(cases []faultCase) string {
 	}
 	b.WriteString("\nError class → sentinel: transient → `ErrUnreachable`; rate-limited → `ErrRateLimited`; auth → `ErrRejected`;\n")
 	b.WriteString("permission → `ErrPermission`; not-found → `ErrNotFound`; slot-occupied → `ErrSlotOccupied`; ambiguous →\n")
-	b.WriteString("`ErrAmbiguous` and `ErrUnreachable`; final → none (inspect `*salesforce.APIError`).\n")
+	b.WriteString("`ErrAmbiguous` and `ErrUnreachable`; config → `ErrMisconfigured`; final → none (inspect `*salesforce.APIError`).\n")
 	b.WriteString(metadataFaultsMarkdown()) // mdapi_faults_test.go
+	b.WriteString(uncertaintyMarkdown())
 	return b.String()
 }

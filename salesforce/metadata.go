@@ -57,6 +57,9 @@ type soapResponse struct {
 				Records []struct {
 					FullName string `xml:"fullName"`
 					Enabled  string `xml:"enableClientSecretInRestApiAccess"`
+					// Metadata is the (deprecated in 66.0) Metadata API
+					// secret-access setting; nil when not returned.
+					Metadata *string `xml:"enableConsumerSecretApiAccess"`
 				} `xml:"records"`
 			} `xml:"result"`
 		} `xml:"readMetadataResponse"`
@@ -130,6 +133,33 @@ func (c *Client) SecretAccess(ctx context.Context) (bool, error) {
 		}
 	}
 	return false, nil
+}
+
+// SecretAccessSettings reads both secret-access settings of
+// ExternalClientAppSettings: enableClientSecretInRestApiAccess (REST, the
+// one ecarotator toggles) and enableConsumerSecretApiAccess (Metadata API,
+// deprecated in 66.0; metadataKnown is false when Salesforce omits it).
+func (c *Client) SecretAccessSettings(ctx context.Context) (rest, metadata, metadataKnown bool, err error) {
+	const op = "POST " + RouteSOAP + " readMetadata"
+	status, b, err := c.soapCall(ctx, "readMetadata", readSettingsBody())
+	if err != nil {
+		return false, false, false, err
+	}
+	r, derr := decodeSOAP(b)
+	if derr != nil || r.Body.Read == nil {
+		return false, false, false, decodeErr(op, status, ClassFinal)
+	}
+	for _, rec := range r.Body.Read.Result.Records {
+		if rec.FullName == "" || rec.FullName == settingsFullName {
+			rest, _ = strconv.ParseBool(strings.TrimSpace(rec.Enabled))
+			if rec.Metadata != nil {
+				metadata, _ = strconv.ParseBool(strings.TrimSpace(*rec.Metadata))
+				metadataKnown = true
+			}
+			return rest, metadata, metadataKnown, nil
+		}
+	}
+	return false, false, false, nil
 }
 
 // SetSecretAccess sets ExternalClientAppSettings.enableClientSecretInRestApiAccess

@@ -144,10 +144,13 @@ func TestClassifyOAuth(t *testing.T) {
 	}{
 		{"invalid_client is a rejection", 400, "invalid_client", ClassAuth},
 		{"invalid_client_id is a rejection", 400, "invalid_client_id", ClassAuth},
+		{"invalid_client_credentials is a rejection like invalid_client", 400, "invalid_client_credentials", ClassAuth},
 		{"invalid_grant is a rejection", 400, "invalid_grant", ClassAuth},
 		{"inactive_user is a rejection", 400, "inactive_user", ClassAuth},
 		{"rate_limit_exceeded is rate limiting", 400, "rate_limit_exceeded", ClassRateLimited},
-		{"unsupported_grant_type is final", 400, "unsupported_grant_type", ClassFinal},
+		{"app_not_found is a configuration error", 400, "app_not_found", ClassConfig},
+		{"unsupported_grant_type is a configuration error", 400, "unsupported_grant_type", ClassConfig},
+		{"an unknown code is final", 400, "invalid_request", ClassFinal},
 		{"a 503 without a body is transient", 503, "", ClassTransient},
 		{"a 429 without a body is transient", 429, "", ClassTransient},
 		{"a 400 without a body is final", 400, "", ClassFinal},
@@ -155,6 +158,28 @@ func TestClassifyOAuth(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := classifyOAuth(tt.status, tt.code); got != tt.want {
+				t.Errorf("got %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestClassifyOAuthInvalidGrantTexts(t *testing.T) {
+	tests := []struct {
+		name, desc string
+		want       Class
+	}{
+		{"a user who has not approved the consumer is a rejection", "user hasn't approved this consumer", ClassAuth},
+		{"an expired JWT (expired authorization code) is a rejection", "expired authorization code", ClassAuth},
+		{"an invalid assertion is a rejection", "invalid assertion", ClassAuth},
+		{"a wrong audience is a rejection", "audience is invalid", ClassAuth},
+		{"a missing run-as user is a configuration error", "no client credentials user enabled", ClassConfig},
+		{"client credentials on the login host is a configuration error", "request not supported on this domain", ClassConfig},
+		{"an app not installed in the org is a configuration error", "External client app is not installed in this org", ClassConfig},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := classifyOAuthError(400, "invalid_grant", tt.desc); got != tt.want {
 				t.Errorf("got %v, want %v", got, tt.want)
 			}
 		})
@@ -290,23 +315,37 @@ func TestNewValidatesOptions(t *testing.T) {
 	}
 }
 
-func TestJWTAudienceDefaults(t *testing.T) {
+func TestJWTAudienceCandidates(t *testing.T) {
 	tests := []struct {
-		name, login, audience, want string
+		name, login, myDomain, audience string
+		want                            []string
+		wantErr                         bool
 	}{
-		{"production login defaults to the production audience", ProductionLoginURL, "", ProductionLoginURL},
-		{"sandbox login defaults to the sandbox audience", SandboxLoginURL, "", SandboxLoginURL},
-		{"My Domain defaults to the production audience", "https://acme.my.salesforce.com", "", ProductionLoginURL},
-		{"an explicit audience wins", "https://acme.my.salesforce.com", "https://acme.my.salesforce.com", "https://acme.my.salesforce.com"},
+		{"auto on the production login host tries the login URL", ProductionLoginURL, "", "", []string{ProductionLoginURL}, false},
+		{"auto with a known My Domain tries it first, then login", ProductionLoginURL, "https://acme.my.salesforce.com", "auto", []string{"https://acme.my.salesforce.com", ProductionLoginURL}, false},
+		{"auto on a My Domain token host tries it first", "https://acme.my.salesforce.com", "", "", []string{"https://acme.my.salesforce.com", ProductionLoginURL}, false},
+		{"auto on a sandbox My Domain falls back to the sandbox login", "https://acme--dev.sandbox.my.salesforce.com", "", "", []string{"https://acme--dev.sandbox.my.salesforce.com", SandboxLoginURL}, false},
+		{"login on the sandbox host is the sandbox login URL", SandboxLoginURL, "", "login", []string{SandboxLoginURL}, false},
+		{"login on a My Domain host is the production login URL", "https://acme.my.salesforce.com", "", "login", []string{ProductionLoginURL}, false},
+		{"mydomain uses the configured My Domain", ProductionLoginURL, "https://acme.my.salesforce.com/", "mydomain", []string{"https://acme.my.salesforce.com"}, false},
+		{"mydomain without a known My Domain is an error", ProductionLoginURL, "", "mydomain", nil, true},
+		{"an explicit URL is used as is", ProductionLoginURL, "", "https://site.force.com/customers", []string{"https://site.force.com/customers"}, false},
+		{"a word that is no mode nor URL is an error", ProductionLoginURL, "", "sometimes", nil, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := New(Options{LoginURL: tt.login, Audience: tt.audience, Auth: Auth{Method: AuthJWT, ClientID: "id", Username: "u", Key: testKey()}})
+			c, err := New(Options{LoginURL: tt.login, MyDomainURL: tt.myDomain, Audience: tt.audience, Auth: Auth{Method: AuthJWT, ClientID: "id", Username: "u", Key: testKey()}})
+			if tt.wantErr {
+				if err == nil {
+					t.Fatalf("want an error, got audiences %v", c.audiences)
+				}
+				return
+			}
 			if err != nil {
 				t.Fatal(err)
 			}
-			if c.audience != tt.want {
-				t.Errorf("audience %q, want %q", c.audience, tt.want)
+			if strings.Join(c.audiences, " ") != strings.Join(tt.want, " ") {
+				t.Errorf("audiences %v, want %v", c.audiences, tt.want)
 			}
 		})
 	}

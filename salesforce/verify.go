@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"net/url"
 	"time"
 
 	"go.uber.org/zap"
@@ -60,11 +59,14 @@ func NewVerifier(opts VerifierOptions) *Verifier {
 }
 
 // Verify requests a token with c at tokenURL (the org's My Domain
-// .../services/oauth2/token). It returns nil when Salesforce issued a token,
-// an error matching rotator.ErrRejected for invalid_client,
-// invalid_client_id or invalid_grant, rotator.ErrUnreachable for network
-// failures and 5xx, rotator.ErrRateLimited for rate_limit_exceeded. Other
-// answers (unsupported_grant_type …) match no sentinel.
+// .../services/oauth2/token) through golang.org/x/oauth2/clientcredentials.
+// It returns nil when Salesforce issued a token, an error matching
+// rotator.ErrRejected for a refused pair (invalid_client,
+// invalid_client_credentials, invalid_client_id, most invalid_grant texts),
+// rotator.ErrMisconfigured when the org cannot issue a client-credentials
+// token for this app at all (app_not_found, no run-as user,
+// unsupported_grant_type), rotator.ErrUnreachable for network failures and
+// 5xx, rotator.ErrRateLimited for rate_limit_exceeded.
 func (v *Verifier) Verify(ctx context.Context, tokenURL string, c rotator.Credentials) error {
 	u, err := checkBaseURL(tokenURL)
 	if err != nil {
@@ -73,15 +75,7 @@ func (v *Verifier) Verify(ctx context.Context, tokenURL string, c rotator.Creden
 	if c.Key == "" || c.Secret.IsZero() {
 		return &APIError{Op: "POST " + tokenPath, Code: "EMPTY_CREDENTIALS", Message: "key and secret are required", Class: ClassFinal}
 	}
-	form := url.Values{"grant_type": {"client_credentials"}}
-	user, pass := "", ""
-	if v.opts.Basic {
-		user, pass = c.Key, c.Secret.Reveal()
-	} else {
-		form.Set("client_id", c.Key)
-		form.Set("client_secret", c.Secret.Reveal())
-	}
-	_, apiErr := tokenRequest(ctx, v.opts.HTTPClient, u.String(), form, user, pass, v.opts.MaxBodyBytes, v.opts.RequestTimeout)
+	_, apiErr := clientCredentialsFetch(ctx, v.opts.HTTPClient, v.opts.RequestTimeout, u.String(), c.Key, c.Secret, v.opts.Basic)
 	if apiErr != nil {
 		return apiErr
 	}

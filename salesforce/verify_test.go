@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -23,7 +24,7 @@ func TestVerify(t *testing.T) {
 		{"a token means the pair works", serveGolden(t, 200, "oauth_token.json"), nil, true},
 		{"invalid_client is a rejection", serveGolden(t, 400, "oauth_invalid_client.json"), rotator.ErrRejected, false},
 		{"invalid_client_id is a rejection", serveGolden(t, 400, "oauth_invalid_client_id.json"), rotator.ErrRejected, false},
-		{"invalid_grant is a rejection", serveGolden(t, 400, "oauth_invalid_grant_domain.json"), rotator.ErrRejected, false},
+		{"invalid_grant on the wrong domain is a configuration error", serveGolden(t, 400, "oauth_invalid_grant_domain.json"), rotator.ErrMisconfigured, false},
 		{"a 503 is unreachable", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(503) }, rotator.ErrUnreachable, false},
 		{"a reset is unreachable", resetConn, rotator.ErrUnreachable, false},
 		{"an oversized body is neither", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, 200, string(make([]byte, 2<<20))) }, nil, false},
@@ -110,5 +111,28 @@ func TestVerifyWithRetry(t *testing.T) {
 				t.Errorf("waits %d, want %d", got, tt.wantWaits)
 			}
 		})
+	}
+}
+
+// x/oauth2's RetrieveError embeds the raw body in its text: a token
+// endpoint that echoes the secret (in its description or elsewhere in the
+// body) must not get it into our error, for either grant.
+func TestTokenErrorsNeverEchoTheSecret(t *testing.T) {
+	body := `{"error":"invalid_client","error_description":"bad secret ` + testStagedSecret + `","debug":"` + testStagedSecret + `"}`
+	f := newFake(t)
+	f.tokenHandler = func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, 400, body) }
+	err := NewVerifier(VerifierOptions{}).Verify(t.Context(), f.srv.URL+tokenPath, testPair)
+	if !errors.Is(err, rotator.ErrRejected) {
+		t.Fatalf("err = %v, want a rejection", err)
+	}
+	assertNoLeak(t, "verify error", err.Error())
+	if strings.Contains(err.Error(), testStagedSecret) {
+		t.Errorf("the secret is in the error: %v", err)
+	}
+	// A 2xx that is not a token: x/oauth2's parse error may quote the body.
+	f.tokenHandler = func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, 200, `not json `+testStagedSecret) }
+	err = NewVerifier(VerifierOptions{}).Verify(t.Context(), f.srv.URL+tokenPath, testPair)
+	if err == nil || strings.Contains(err.Error(), testStagedSecret) {
+		t.Errorf("err = %v, want a parse error without the body", err)
 	}
 }

@@ -80,6 +80,9 @@ ec() { "$bin/ecarotator" -c "$cfg" "$@"; }
 step "ecarotator config validate"
 ec config validate
 
+step "ecarotator doctor: read-only readiness checks against the (strict) simulator"
+ec doctor
+
 step "ecarotator plan (no change is made)"
 ec plan
 

@@ -287,6 +287,8 @@ func printPlans(w io.Writer, plans []rotator.PlanResult) {
 		hub := "ok"
 		if !p.DevHubOK {
 			hub = "FAIL"
+		} else if p.ReadsGated {
+			hub = "ok (reads gated until the setting opens)"
 		}
 		probs := "-"
 		if len(p.Problems) > 0 {

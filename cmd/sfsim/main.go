@@ -51,6 +51,7 @@ func run(args []string, stdout, stderr io.Writer, ready chan<- *sfsim.Sim) int {
 	state := fs.String("state", "", "state file (JSON) that keeps the model across restarts; overrides stateFile")
 	host := fs.String("host", "", "address to bind (default 127.0.0.1 or the config's host)")
 	loginPort := fs.Int("login-port", -1, "login host port (default: the config's loginPort)")
+	profile := fs.String("profile", "", "strict or lenient (overrides the config's profile; default strict)")
 	ports := portFlags{}
 	fs.Var(ports, "port", "org=port for an org's My Domain listener (repeatable)")
 	if err := fs.Parse(args); err != nil {
@@ -77,6 +78,13 @@ func run(args []string, stdout, stderr io.Writer, ready chan<- *sfsim.Sim) int {
 	}
 	if *loginPort >= 0 {
 		cfg.LoginPort = *loginPort
+	}
+	if *profile != "" {
+		cfg.Profile = *profile
+		if err := cfg.Validate(); err != nil {
+			fmt.Fprintf(stderr, "sfsim: -profile: %v\n", err)
+			return 2
+		}
 	}
 	for name, port := range ports {
 		found := false

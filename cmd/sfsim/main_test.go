@@ -78,6 +78,7 @@ func TestRunRejectsBadInvocations(t *testing.T) {
 		{"a port for an unknown org is a usage error", []string{"-c", demo, "-port", "nope=1"}, 2},
 		{"a malformed port flag is a usage error", []string{"-c", demo, "-port", "devhub"}, 2},
 		{"a missing config file fails", []string{"-c", "does-not-exist.yaml"}, 1},
+		{"an unknown profile is a usage error", []string{"-c", demo, "-profile", "relaxed"}, 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

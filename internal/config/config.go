@@ -114,7 +114,7 @@ type DevHubAuth struct {
 	Method     string `yaml:"method" json:"method"`           // jwt (default) | client_credentials
 	ClientID   string `yaml:"client_id" json:"client_id"`     // consumer key of ecarotator's own ECA (public)
 	Username   string `yaml:"username" json:"username"`       // jwt: the pre-authorized user
-	Audience   string `yaml:"audience" json:"audience"`       // jwt: default login.salesforce.com, or test for sandboxes
+	Audience   string `yaml:"audience" json:"audience"`       // jwt: auto (default: My Domain, then login) | login | mydomain | an https URL
 	VaultPath  string `yaml:"vault_path" json:"vault_path"`   // KV path holding the key material
 	VaultField string `yaml:"vault_field" json:"vault_field"` // default private_key (jwt) / client_secret
 	Basic      bool   `yaml:"basic" json:"basic"`             // client_credentials: HTTP Basic instead of body
@@ -127,6 +127,7 @@ type App struct {
 	DevHub     string   `yaml:"devhub" json:"devhub"`
 	ECA        string   `yaml:"eca" json:"eca"`                 // ECA developer name
 	ConsumerID string   `yaml:"consumer_id" json:"consumer_id"` // required when the ECA has several consumers, unless Vault holds the current key
+	ECAID      string   `yaml:"eca_id" json:"eca_id"`           // optional: pin the ECA's app id (0x…), skipping the lookup by name
 	VaultPath  string   `yaml:"vault_path" json:"vault_path"`   // default <app_prefix>/<name>
 	Schedule   string   `yaml:"schedule" json:"schedule"`       // robfig/cron: 5 fields or @descriptor, optional CRON_TZ=
 	Window     Duration `yaml:"window" json:"window"`           // random start offset inside [slot, slot+window), default 1h

@@ -141,7 +141,7 @@ func TestEnvironmentOverridesTheFileAndDefaultsFillTheRest(t *testing.T) {
 		{"max age", app.MaxAge.D(), 30 * 24 * time.Hour},
 		{"verify url from My Domain", app.Verify.TokenURLs[0], "https://acme.my.salesforce.com/services/oauth2/token"},
 		{"token url", app.TokenURL, "https://acme.my.salesforce.com/services/oauth2/token"},
-		{"jwt audience", cfg.DevHubs[0].Auth.Audience, "https://login.salesforce.com"},
+		{"jwt audience", cfg.DevHubs[0].Auth.Audience, "auto"},
 		{"secret access", cfg.DevHubs[0].SecretAccess, "toggle"},
 		{"fail closed", cfg.Audit.AuditFailClosed(), true},
 	}

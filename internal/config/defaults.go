@@ -76,7 +76,7 @@ func (c *Config) applyDefaults() {
 		setStr(&d.Auth.Method, "jwt")
 		if d.Auth.Method == "jwt" {
 			setStr(&d.Auth.VaultField, "private_key")
-			setStr(&d.Auth.Audience, defaultAudience(d.LoginURL))
+			setStr(&d.Auth.Audience, "auto")
 		} else {
 			setStr(&d.Auth.VaultField, "client_secret")
 		}
@@ -142,20 +142,4 @@ func (c *Config) applyDefaults() {
 	setDur(&m.ApprovalTTL, time.Hour)
 
 	setStr(&c.Log.Level, "info")
-}
-
-// defaultAudience picks the JWT aud for a token host: test.salesforce.com for
-// sandboxes (test host or *.sandbox.my.salesforce.com), else
-// login.salesforce.com. Hosts that are neither (a simulator on loopback)
-// use the login URL itself.
-func defaultAudience(loginURL string) string {
-	l := strings.ToLower(loginURL)
-	switch {
-	case strings.Contains(l, "test.salesforce.com"), strings.Contains(l, ".sandbox.my.salesforce.com"):
-		return "https://test.salesforce.com"
-	case strings.Contains(l, "salesforce.com"):
-		return "https://login.salesforce.com"
-	default:
-		return strings.TrimRight(loginURL, "/")
-	}
 }

@@ -181,7 +181,13 @@ func (c *Config) validateDevHubs(v *validator) {
 		switch a.Method {
 		case "jwt":
 			v.required(p+".auth.username", a.Username)
-			if a.Audience != "" {
+			switch a.Audience {
+			case "", "auto", "login":
+			case "mydomain":
+				if d.MyDomainURL == "" && !strings.Contains(strings.ToLower(d.LoginURL), ".my.salesforce.com") {
+					v.add(p+".auth.audience", "mydomain needs my_domain_url (or a My Domain login_url)")
+				}
+			default:
 				v.url(p+".auth.audience", a.Audience)
 			}
 		case "client_credentials":

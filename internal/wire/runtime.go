@@ -168,6 +168,7 @@ func App(cfg *config.Config, a config.App) rotator.App {
 		DevHub:           a.DevHub,
 		ECA:              a.ECA,
 		ConsumerID:       a.ConsumerID,
+		ECAID:            a.ECAID,
 		VaultPath:        a.VaultPath,
 		TokenURL:         a.TokenURL,
 		VerifyURLs:       append([]string(nil), a.Verify.TokenURLs...),

@@ -115,6 +115,7 @@ func DevHub(ctx context.Context, hub config.DevHub, vc *vault.Client, log *zap.L
 	return salesforce.New(salesforce.Options{
 		LoginURL:       loginURL,
 		Audience:       hub.Auth.Audience,
+		MyDomainURL:    hub.MyDomainURL,
 		APIVersion:     hub.APIVersion,
 		Auth:           auth,
 		Logger:         log.Named("salesforce").With(zap.String("org", hub.Name)),

@@ -47,6 +47,15 @@ type Org struct {
 	// PropagationDelay: a newly promoted pair authenticates only this long
 	// after the promotion.
 	PropagationDelay time.Duration
+	// GateReads: FindApp, Consumers and PrimaryKey are refused
+	// (ErrPermission) while the secret-access setting is off.
+	GateReads bool
+	// WithholdCredentials / WithholdStaged: after the setting is switched
+	// on, the next n Credentials answers are refused as masked
+	// (ErrPermission), and the next n Stage/Staged answers carry no
+	// secret: a setting that applies late.
+	WithholdCredentials, WithholdStaged int
+	withheldCreds, withheldStaged       int
 	// BeforeMutation, when set, is called (without the Org's lock) before
 	// every mutating call; tests check invariants there.
 	BeforeMutation func(op string)
@@ -156,6 +165,13 @@ func (o *Org) lapseLocked(c *consumerState) {
 	}
 }
 
+func (o *Org) readGateLocked() error {
+	if o.GateReads {
+		return o.gateLocked()
+	}
+	return nil
+}
+
 func (o *Org) gateLocked() error {
 	if !o.secretAccess {
 		return fmt.Errorf("fake org: secret access via REST API is not enabled: %w", rotator.ErrPermission)
@@ -170,6 +186,9 @@ func (o *Org) FindApp(_ context.Context, devName string) (rotator.AppRef, error)
 	if f, ok := o.enter(OpFindApp); ok {
 		return rotator.AppRef{}, f.Err
 	}
+	if err := o.readGateLocked(); err != nil {
+		return rotator.AppRef{}, err
+	}
 	a, ok := o.apps[devName]
 	if !ok {
 		return rotator.AppRef{}, fmt.Errorf("fake org: eca %s: %w", devName, rotator.ErrNotFound)
@@ -183,6 +202,9 @@ func (o *Org) Consumers(_ context.Context, appID string) ([]rotator.Consumer, er
 	defer o.mu.Unlock()
 	if f, ok := o.enter(OpConsumers); ok {
 		return nil, f.Err
+	}
+	if err := o.readGateLocked(); err != nil {
+		return nil, err
 	}
 	for _, a := range o.apps {
 		if a.ref.ID == appID {
@@ -212,6 +234,10 @@ func (o *Org) Credentials(_ context.Context, appID, consumerID string) (rotator.
 	if err != nil {
 		return rotator.Credentials{}, err
 	}
+	if o.withheldCreds > 0 {
+		o.withheldCreds--
+		return rotator.Credentials{Key: c.primary.Key}, fmt.Errorf("fake org: SECRET_NOT_RETURNED: %w", rotator.ErrPermission)
+	}
 	return c.primary, nil
 }
 
@@ -221,6 +247,9 @@ func (o *Org) PrimaryKey(_ context.Context, appID, consumerID string) (string, e
 	defer o.mu.Unlock()
 	if f, ok := o.enter(OpPrimaryKey); ok {
 		return "", f.Err
+	}
+	if err := o.readGateLocked(); err != nil {
+		return "", err
 	}
 	c, err := o.consumerLocked(appID, consumerID)
 	if err != nil {
@@ -247,7 +276,10 @@ func (o *Org) Staged(_ context.Context, appID, consumerID string) ([]rotator.Sta
 		return []rotator.StagedCredential{}, nil
 	}
 	sc := *c.slot
-	if !o.StagedGetReturnsSecret {
+	if o.withheldStaged > 0 {
+		o.withheldStaged--
+		sc.Secret = rotator.Secret{}
+	} else if !o.StagedGetReturnsSecret {
 		sc.Secret = rotator.Secret{}
 	} else if sc.Status == rotator.StagedActive {
 		o.issued = append(o.issued, rotator.Credentials{Key: sc.Key, Secret: sc.Secret})
@@ -283,6 +315,13 @@ func (o *Org) Stage(_ context.Context, appID, consumerID string) (rotator.Staged
 		return rotator.StagedCredential{}, f.Err
 	}
 	o.stageOK++
+	if o.withheldStaged > 0 {
+		// The setting has not applied: created, answered without secret.
+		o.withheldStaged--
+		out := sc
+		out.Secret = rotator.Secret{}
+		return out, nil
+	}
 	o.issued = append(o.issued, pair)
 	return sc, nil
 }
@@ -365,6 +404,9 @@ func (o *Org) SetSecretAccess(_ context.Context, on bool) error {
 	f, faulty := o.enter(OpSetAccess)
 	if faulty && !f.Apply {
 		return f.Err
+	}
+	if on && !o.secretAccess {
+		o.withheldCreds, o.withheldStaged = o.WithholdCredentials, o.WithholdStaged
 	}
 	o.secretAccess = on
 	if faulty {
@@ -517,4 +559,14 @@ func (o *Org) Issued() []rotator.Credentials {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return append([]rotator.Credentials(nil), o.issued...)
+}
+
+// RenumberApp gives the ECA devName a new app id (as if it had been
+// recreated), so that a cached id no longer matches.
+func (o *Org) RenumberApp(devName, id string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if a, ok := o.apps[devName]; ok {
+		a.ref.ID = id
+	}
 }

@@ -13,9 +13,21 @@ import (
 type Verifier struct {
 	Org *Org
 
-	mu          sync.Mutex
-	unreachable map[string]int
-	calls       int
+	mu           sync.Mutex
+	unreachable  map[string]int
+	misconfigure map[string]bool
+	calls        int
+}
+
+// Misconfigure makes url answer like an org that cannot issue a
+// client-credentials token for the app (no run-as user, not installed).
+func (v *Verifier) Misconfigure(url string) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.misconfigure == nil {
+		v.misconfigure = map[string]bool{}
+	}
+	v.misconfigure[url] = true
 }
 
 var _ rotator.Verifier = (*Verifier)(nil)
@@ -39,7 +51,11 @@ func (v *Verifier) Verify(_ context.Context, url string, c rotator.Credentials) 
 		v.mu.Unlock()
 		return fmt.Errorf("fake verify %s: %w", url, rotator.ErrUnreachable)
 	}
+	mis := v.misconfigure[url]
 	v.mu.Unlock()
+	if mis {
+		return fmt.Errorf("fake verify %s: invalid_grant: no client credentials user enabled: %w", url, rotator.ErrMisconfigured)
+	}
 	if v.Org.Accepts(c) {
 		return nil
 	}

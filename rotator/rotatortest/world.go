@@ -65,7 +65,7 @@ func (w *World) Options(holder string, log *zap.Logger, hook func(string) error)
 	return rotator.Options{
 		Issuers: map[string]rotator.Issuer{"hub": w.Org}, Verifier: w.Verifier, Store: w.Store, Journal: w.Journal,
 		Locker: w.Locker, Audit: w.Audit, Clock: w.Clock, Logger: log, Backoff: TestBackoff(),
-		Holder: holder, LockTTL: 10 * time.Minute, OrphanAfter: 3, Hook: hook, Sleep: w.Clock.Sleep,
+		Holder: holder, LockTTL: 10 * time.Minute, OrphanAfter: 3, Hook: hook, Sleep: w.Clock.Sleep, SettleSleep: w.Clock.Sleep,
 	}
 }
 

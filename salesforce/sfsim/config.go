@@ -36,6 +36,22 @@ const (
 	FaultResetBefore = "reset-before" // reset the connection without applying the request
 	FaultResetAfter  = "reset-after"  // apply the request, then reset instead of answering
 	FaultLatency     = "latency"      // delay the request by Fault.Latency (wall clock)
+	// FaultResetEmptyBody resets the connection of a POST staged sent
+	// without a body (one third-party report; Salesforce documents the
+	// body-less POST and Infisical sends it). Opt-in: by default a
+	// body-less POST is accepted.
+	FaultResetEmptyBody = "reset-empty-body"
+)
+
+// Profiles accepted in Config.Profile.
+const (
+	// ProfileStrict (the default) takes the strict side of every
+	// uncertain behaviour: at least as strict as a real org is believed
+	// to be. Tests and the demo run it.
+	ProfileStrict = "strict"
+	// ProfileLenient turns on every lenient switch of Behavior (the
+	// simulator's behaviour before issue 11).
+	ProfileLenient = "lenient"
 )
 
 // Config describes a simulated Salesforce landscape. It is read from strict
@@ -44,6 +60,10 @@ const (
 type Config struct {
 	// Orgs are the Dev Hub and subscriber orgs.
 	Orgs []OrgConfig `yaml:"orgs" json:"orgs"`
+	// Profile is ProfileStrict (default) or ProfileLenient. Lenient turns
+	// on every lenient switch of Behavior (LenientSwitches); to mix, stay
+	// strict and set the switches wanted.
+	Profile string `yaml:"profile" json:"profile,omitempty"`
 	// Behavior holds the switches for behaviour the Salesforce docs leave open.
 	Behavior Behavior `yaml:"behavior" json:"behavior"`
 	// Faults are injected at start; SetFaults replaces them at run time.
@@ -197,9 +217,6 @@ type Behavior struct {
 	SecretAccessStatus  int    `yaml:"secretAccessStatus" json:"secretAccessStatus,omitempty"`
 	SecretAccessCode    string `yaml:"secretAccessCode" json:"secretAccessCode,omitempty"`
 	SecretAccessMessage string `yaml:"secretAccessMessage" json:"secretAccessMessage,omitempty"`
-	// AcceptEmptyStagePOST accepts a POST staged without a body (default
-	// false: the connection is reset, as Salesforce does).
-	AcceptEmptyStagePOST bool `yaml:"acceptEmptyStagePOST" json:"acceptEmptyStagePOST,omitempty"`
 	// StagedURLIsItem makes the staged object's "url" the staged item's own
 	// URL (Infisical's reading) instead of the primary credentials URL (the
 	// doc's reading, default).
@@ -210,8 +227,50 @@ type Behavior struct {
 	// MaxAPIVersion is the newest REST version served (default 67.0).
 	MaxAPIVersion float64 `yaml:"maxAPIVersion" json:"maxAPIVersion,omitempty"`
 
+	// Real-org strictness (issue 11). Every switch's zero value is the
+	// strict side; ProfileLenient sets the booleans to true.
+
+	// ArrayAudience accepts a JWT "aud" that is a JSON array. Strict
+	// (false): only a string, as every Salesforce reference shows.
+	ArrayAudience bool `yaml:"arrayAudience" json:"arrayAudience,omitempty"`
+	// JWTMaxLifetime, when positive, refuses a JWT whose exp is further
+	// ahead than this. Default 0: any future exp is accepted (Salesforce's
+	// "within 3 minutes" is advice; no report shows it enforced).
+	JWTMaxLifetime Duration `yaml:"jwtMaxLifetime" json:"jwtMaxLifetime,omitempty"`
+	// UsageListsAll makes GET /apps/oauth/usage list every ECA of the
+	// org. Strict (false): only ECAs with an active access token in the
+	// org ("apps that have OAuth usage data").
+	UsageListsAll bool `yaml:"usageListsAll" json:"usageListsAll,omitempty"`
+	// ReadsUngated serves usage, the consumer collection and part=key
+	// while the secret-access setting is off. Strict (false): the setting
+	// gates those reads too (sfdx-hardis annotates usage so).
+	ReadsUngated bool `yaml:"readsUngated" json:"readsUngated,omitempty"`
+	// SettingDelay is how long (sim clock) a secret-access setting
+	// switched on through updateMetadata takes to apply: meanwhile 200
+	// responses carry no "secret" (integrators report exactly that).
+	// Default 0; the integration harness runs 2s.
+	SettingDelay Duration `yaml:"settingDelay" json:"settingDelay,omitempty"`
+
 	// ---- Packaged ECAs and the Metadata API (issue 12; mdapi.go) ----
 	MetadataBehavior `yaml:",inline" json:",inline"`
+}
+
+// LenientSwitches names the Behavior booleans ProfileLenient turns on.
+var LenientSwitches = []string{"arrayAudience", "usageListsAll", "readsUngated"}
+
+// lenient returns b with every lenient switch on.
+func (b Behavior) lenient() Behavior {
+	b.ArrayAudience, b.UsageListsAll, b.ReadsUngated = true, true, true
+	return b
+}
+
+// effectiveBehavior is the Behavior in force for the config's profile.
+func (c Config) effectiveBehavior() Behavior {
+	b := c.Behavior
+	if c.Profile == ProfileLenient {
+		b = b.lenient()
+	}
+	return b.withDefaults()
 }
 
 // Default values for Behavior and Config.
@@ -465,7 +524,15 @@ func (c Config) Validate() error {
 	if c.PropagationDelay < 0 {
 		add("propagationDelay", "must not be negative")
 	}
+	switch c.Profile {
+	case "", ProfileStrict, ProfileLenient:
+	default:
+		add("profile", "want %q or %q, got %q", ProfileStrict, ProfileLenient, c.Profile)
+	}
 	b := c.Behavior
+	if b.JWTMaxLifetime < 0 || b.SettingDelay < 0 {
+		add("behavior", "jwtMaxLifetime and settingDelay must not be negative")
+	}
 	if b.OccupiedSlotStatus != 0 && (b.OccupiedSlotStatus < 400 || b.OccupiedSlotStatus > 599) {
 		add("behavior.occupiedSlotStatus", "want a 4xx or 5xx status")
 	}
@@ -485,7 +552,7 @@ func validateFaults(path string, faults []Fault) []error {
 	for i, f := range faults {
 		p := fmt.Sprintf("%s[%d]", path, i)
 		switch f.Kind {
-		case FaultUnavailable, FaultLimit, FaultResetBefore, FaultResetAfter:
+		case FaultUnavailable, FaultLimit, FaultResetBefore, FaultResetAfter, FaultResetEmptyBody:
 		case FaultLatency:
 			if f.Latency <= 0 {
 				errs = append(errs, fmt.Errorf("%s.latency: must be positive for a latency fault", p))

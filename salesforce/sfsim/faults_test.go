@@ -132,7 +132,8 @@ func TestFaults(t *testing.T) {
 			wantLog: []string{"", FaultResetAfter},
 		},
 		{
-			name: "a POST staged without a body resets without staging",
+			name:   "a POST staged without a body resets without staging when the opt-in fault is armed",
+			faults: []Fault{{Route: RouteStaged, Method: http.MethodPost, Kind: FaultResetEmptyBody, Count: 1}},
 			do: func(t *testing.T, s *Sim, tok string) {
 				_, err := send(http.MethodPost, consumerPath(s, billingID, billingCID)+"/staged", tok, "", nil)
 				if !isReset(err) {
@@ -142,7 +143,7 @@ func TestFaults(t *testing.T) {
 					t.Fatalf("slot = %+v, want empty", cs.Staged)
 				}
 			},
-			wantLog: []string{faultResetEmptyBody},
+			wantLog: []string{FaultResetEmptyBody},
 		},
 		{
 			name:   "a latency fault delays the request and is logged",

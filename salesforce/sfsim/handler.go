@@ -21,6 +21,12 @@ const (
 	RouteStagedItem  = "staged-item"
 	RouteSOAP        = "soap"
 	RouteOther       = "other"
+	// Endpoints real clients call first (discovery; doctor uses them).
+	RouteVersion  = "version"  // GET /services/data/vXX.X/ (resources)
+	RouteLimits   = "limits"   // GET /services/data/vXX.X/limits
+	RouteQuery    = "query"    // GET /services/data/vXX.X/query?q=
+	RouteUserInfo = "userinfo" // GET /services/oauth2/userinfo
+	RouteIdentity = "identity" // GET /id/{orgId}/{userId}
 )
 
 // Routes maps each route name to its path template.
@@ -35,14 +41,21 @@ var Routes = map[string]string{
 	RouteStagedItem:  "/services/data/{version}/apps/oauth/credentials/{app}/{consumer}/staged/{id}",
 	RouteSOAP:        "/services/Soap/m/{version}",
 	RouteOther:       "",
+	RouteVersion:     "/services/data/{version}/",
+	RouteLimits:      "/services/data/{version}/limits",
+	RouteQuery:       "/services/data/{version}/query",
+	RouteUserInfo:    "/services/oauth2/userinfo",
+	RouteIdentity:    "/id/{orgId}/{userId}",
 }
 
 const (
-	tokenPath   = "/services/oauth2/token"
-	revokePath  = "/services/oauth2/revoke"
-	dataPrefix  = "/services/data/"
-	soapPrefix  = "/services/Soap/m/"
-	adminPrefix = "/__sfsim/"
+	tokenPath    = "/services/oauth2/token"
+	revokePath   = "/services/oauth2/revoke"
+	userInfoPath = "/services/oauth2/userinfo"
+	identityPath = "/id/"
+	dataPrefix   = "/services/data/"
+	soapPrefix   = "/services/Soap/m/"
+	adminPrefix  = "/__sfsim/"
 )
 
 // routeByName returns the route name for a name or template, "" if unknown.
@@ -74,6 +87,14 @@ func classify(path string) route {
 		return route{name: RouteToken}
 	case path == revokePath:
 		return route{name: RouteRevoke}
+	case path == userInfoPath:
+		return route{name: RouteUserInfo}
+	case strings.HasPrefix(path, identityPath):
+		parts := strings.Split(strings.TrimPrefix(path, identityPath), "/")
+		if len(parts) != 2 || parts[0] == "" || parts[1] == "" {
+			return route{name: RouteOther}
+		}
+		return route{name: RouteIdentity, app: parts[0], consumer: parts[1]}
 	case path == dataPrefix || path == strings.TrimSuffix(dataPrefix, "/"):
 		return route{name: RouteVersions}
 	case strings.HasPrefix(path, soapPrefix):
@@ -88,6 +109,17 @@ func classify(path string) route {
 	}
 	parts := strings.Split(strings.TrimPrefix(path, dataPrefix), "/")
 	v, ok := strings.CutPrefix(parts[0], "v")
+	if ok && (len(parts) == 1 || (len(parts) == 2 && parts[1] == "")) {
+		return route{name: RouteVersion, version: v}
+	}
+	if ok && (len(parts) == 2 || (len(parts) == 3 && parts[2] == "")) {
+		switch parts[1] {
+		case "limits":
+			return route{name: RouteLimits, version: v}
+		case "query":
+			return route{name: RouteQuery, version: v}
+		}
+	}
 	if !ok || len(parts) < 4 || parts[1] != "apps" || parts[2] != "oauth" {
 		return route{name: RouteOther}
 	}
@@ -133,9 +165,6 @@ type Request struct {
 	// "reset-empty-body" for a POST staged without a body).
 	Fault string `json:"fault,omitempty"`
 }
-
-// faultResetEmptyBody marks a reset caused by a POST staged without a body.
-const faultResetEmptyBody = "reset-empty-body"
 
 // Requests returns a copy of the request log, oldest first.
 func (s *Sim) Requests() []Request {
@@ -279,6 +308,10 @@ func (h *hostHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.settleMD() // finish Metadata deploys that are due (mdapi.go)
 	rw := &respWriter{w: w}
+	if kind == FaultResetEmptyBody {
+		// Armed for this request; it resets only a body-less POST staged.
+		rw.resetEmpty, kind = true, ""
+	}
 	switch kind {
 	case FaultResetBefore:
 		s.record(entry)
@@ -299,7 +332,7 @@ func (h *hostHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.serve(rw, r, rt)
 	}
 	if rw.reset {
-		entry.Fault = faultResetEmptyBody
+		entry.Fault = FaultResetEmptyBody
 		s.record(entry)
 		resetConn(w)
 		return
@@ -318,6 +351,8 @@ func (h *hostHandler) serve(w *respWriter, r *http.Request, rt route) {
 		h.s.serveToken(w, r, h.org)
 	case RouteRevoke:
 		h.s.serveRevoke(w, r)
+	case RouteUserInfo, RouteIdentity:
+		h.s.serveIdentity(w, r, rt)
 	case RouteSOAP:
 		h.s.serveSOAP(w, r, h.org, rt)
 	case RouteOther:
@@ -338,6 +373,8 @@ type respWriter struct {
 	hdr     http.Header
 	status  int
 	reset   bool
+	// resetEmpty: a reset-empty-body fault is armed for this request.
+	resetEmpty bool
 }
 
 func (rw *respWriter) Header() http.Header {

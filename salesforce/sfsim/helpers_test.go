@@ -84,7 +84,11 @@ func testConfig(t testing.TB) Config {
 	t.Helper()
 	k, _ := keys(t)
 	all := []string{PermAPIEnabled, PermExternalClientAppDeveloper, PermViewClientSecret, PermModifyMetadata}
+	// The mechanics tests (paging, gates, limits, faults) predate the
+	// strict profile and run lenient; strict_test.go runs every switch at
+	// both values, and the client contract tests run both profiles.
 	return Config{
+		Profile: ProfileLenient,
 		Orgs: []OrgConfig{
 			{
 				Name: hub, OrgID: "00D00000000000DHUB", DevHub: true,

@@ -25,22 +25,25 @@ var ErrNotFound = errors.New("sfsim: not found")
 // org is the mutable model of one org. Its exported fields are the state file
 // format.
 type org struct {
-	Name             string            `json:"name"`
-	OrgID            string            `json:"orgId"`
-	DevHub           bool              `json:"devHub,omitempty"`
-	Port             int               `json:"port,omitempty"`
-	SecretAccess     bool              `json:"secretAccess"`
-	APILimit         int               `json:"apiLimit"`
-	PropagationDelay *Duration         `json:"propagationDelay,omitempty"`
-	Users            []UserConfig      `json:"users,omitempty"`
-	ECAs             []*eca            `json:"ecas,omitempty"`
-	Installs         []string          `json:"installs,omitempty"`
-	RunAs            map[string]string `json:"runAs,omitempty"`
+	Name         string `json:"name"`
+	OrgID        string `json:"orgId"`
+	DevHub       bool   `json:"devHub,omitempty"`
+	Port         int    `json:"port,omitempty"`
+	SecretAccess bool   `json:"secretAccess"`
+	// SecretAccessSince is when updateMetadata last switched SecretAccess
+	// on (sim clock); secrets are returned from SettingDelay later.
+	SecretAccessSince time.Time `json:"secretAccessSince,omitempty"`
+	// MetadataSecretAccess is enableConsumerSecretApiAccess.
+	MetadataSecretAccess bool              `json:"metadataSecretAccess,omitempty"`
+	APILimit             int               `json:"apiLimit"`
+	PropagationDelay     *Duration         `json:"propagationDelay,omitempty"`
+	Users                []UserConfig      `json:"users,omitempty"`
+	ECAs                 []*eca            `json:"ecas,omitempty"`
+	Installs             []string          `json:"installs,omitempty"`
+	RunAs                map[string]string `json:"runAs,omitempty"`
 	// UsageDay is the sim-day (UTC midnight) Usage counts for.
 	UsageDay time.Time `json:"usageDay"`
 	Usage    int       `json:"usage"`
-	// MetadataSecretAccess is enableConsumerSecretApiAccess (mdapi.go).
-	MetadataSecretAccess bool `json:"metadataSecretAccess,omitempty"`
 }
 
 // eca is one External Client App owned by a Dev Hub.
@@ -51,6 +54,7 @@ type eca struct {
 	ClientCredentialsUser string      `json:"clientCredentialsUser,omitempty"`
 	JWTCertificatePEM     string      `json:"jwtCertificatePEM,omitempty"`
 	PreAuthorizedUsers    []string    `json:"preAuthorizedUsers,omitempty"`
+	DistributionState     string      `json:"distributionState,omitempty"`
 	Consumers             []*consumer `json:"consumers"`
 	// Global OAuth settings and distribution state (mdapi.go).
 	MD ecaMetadata `json:"metadata"`
@@ -141,9 +145,8 @@ func buildOrgs(cfg []OrgConfig, ids *idSource) ([]*org, error) {
 	for _, oc := range cfg {
 		o := &org{
 			Name: oc.Name, OrgID: oc.OrgID, DevHub: oc.DevHub, Port: oc.Port,
-			SecretAccess: oc.SecretAccess, APILimit: oc.APILimit, PropagationDelay: oc.PropagationDelay,
+			SecretAccess: oc.SecretAccess, MetadataSecretAccess: oc.MetadataSecretAccess, APILimit: oc.APILimit, PropagationDelay: oc.PropagationDelay,
 			Installs: append([]string(nil), oc.Installs...), RunAs: oc.RunAs,
-			MetadataSecretAccess: oc.MetadataSecretAccess,
 		}
 		if o.OrgID == "" {
 			o.OrgID = ids.id("00D", 18)
@@ -163,6 +166,7 @@ func buildOrgs(cfg []OrgConfig, ids *idSource) ([]*org, error) {
 				DeveloperName: ec.DeveloperName, Label: ec.Label, ID: ec.ID,
 				ClientCredentialsUser: ec.ClientCredentialsUser, JWTCertificatePEM: ec.JWTCertificatePEM,
 				PreAuthorizedUsers: append([]string(nil), ec.PreAuthorizedUsers...),
+				DistributionState:  ec.Distribution(),
 			}
 			if e.ID == "" {
 				e.ID = ids.id("0xI", 18)

@@ -21,9 +21,6 @@ const JWTBearerGrant = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 // maxTokens is the token count from which issuing sweeps expired tokens.
 const maxTokens = 10000
 
-// maxJWTLifetime is how far in the future a JWT's exp may be.
-const maxJWTLifetime = 3 * time.Minute
-
 // tokenResponse is the token endpoint's success body (all strings).
 type tokenResponse struct {
 	AccessToken string `json:"access_token"`
@@ -45,15 +42,17 @@ type oauthFail struct {
 func (e *oauthFail) Error() string { return e.code + ": " + e.desc }
 
 var (
-	errClientID      = &oauthFail{http.StatusBadRequest, "invalid_client_id", "client identifier invalid"}
-	errClientSecret  = &oauthFail{http.StatusBadRequest, "invalid_client", "invalid client credentials"}
-	errNotInstalled  = &oauthFail{http.StatusBadRequest, "invalid_grant", "External client app is not installed in this org"}
-	errNoRunAs       = &oauthFail{http.StatusBadRequest, "invalid_grant", "no client credentials user enabled"}
-	errAssertion     = &oauthFail{http.StatusBadRequest, "invalid_grant", "invalid assertion"}
-	errAudience      = &oauthFail{http.StatusBadRequest, "invalid_grant", "audience is invalid"}
-	errNotApproved   = &oauthFail{http.StatusBadRequest, "invalid_grant", "user hasn't approved this consumer"}
-	errExpired       = &oauthFail{http.StatusBadRequest, "invalid_grant", "expired assertion"}
-	errExpTooFar     = &oauthFail{http.StatusBadRequest, "invalid_grant", "assertion expiration is more than 3 minutes in the future"}
+	errClientID     = &oauthFail{http.StatusBadRequest, "invalid_client_id", "client identifier invalid"}
+	errClientSecret = &oauthFail{http.StatusBadRequest, "invalid_client", "invalid client credentials"}
+	errNotInstalled = &oauthFail{http.StatusBadRequest, "app_not_found", "External client app is not installed in this org"}
+	errNoRunAs      = &oauthFail{http.StatusBadRequest, "invalid_grant", "no client credentials user enabled"}
+	errAssertion    = &oauthFail{http.StatusBadRequest, "invalid_grant", "invalid assertion"}
+	errAudience     = &oauthFail{http.StatusBadRequest, "invalid_grant", "audience is invalid"}
+	errNotApproved  = &oauthFail{http.StatusBadRequest, "invalid_grant", "user hasn't approved this consumer"}
+	// errExpired is what Salesforce answers for a JWT past its exp.
+	errExpired = &oauthFail{http.StatusBadRequest, "invalid_grant", "expired authorization code"}
+	// errExpTooFar is an invented text (Behavior.JWTMaxLifetime only).
+	errExpTooFar     = &oauthFail{http.StatusBadRequest, "invalid_grant", "assertion expiration is too far in the future"}
 	errJWTNotEnabled = &oauthFail{http.StatusBadRequest, "invalid_grant", "JWT bearer flow is not enabled for this app"}
 )
 
@@ -206,7 +205,7 @@ func (s *Sim) clientCredentials(r *http.Request, host string) (tokenResponse, er
 	if runAs == "" || u == nil {
 		return tokenResponse{}, errNoRunAs
 	}
-	resp := s.issueLocked(o, u, now)
+	resp := s.issueLocked(o, u, m.eca, now)
 	mac := hmac.New(sha256.New, []byte(m.secret))
 	mac.Write([]byte(resp.ID + resp.IssuedAt))
 	resp.Signature = base64.StdEncoding.EncodeToString(mac.Sum(nil))
@@ -214,7 +213,7 @@ func (s *Sim) clientCredentials(r *http.Request, host string) (tokenResponse, er
 }
 
 // issueLocked creates an access token for u in o.
-func (s *Sim) issueLocked(o *org, u *UserConfig, now time.Time) tokenResponse {
+func (s *Sim) issueLocked(o *org, u *UserConfig, via *eca, now time.Time) tokenResponse {
 	if len(s.tokens) >= max(s.sweepAt, maxTokens) {
 		for k, v := range s.tokens {
 			if !now.Before(v.expires) {
@@ -225,7 +224,7 @@ func (s *Sim) issueLocked(o *org, u *UserConfig, now time.Time) tokenResponse {
 		s.sweepAt = 2 * len(s.tokens)
 	}
 	tok := s.ids.token(o.OrgID)
-	s.tokens[tok] = session{org: o.Name, userID: u.UserID, username: u.Username, expires: now.Add(s.tokenTTL)}
+	s.tokens[tok] = session{org: o.Name, userID: u.UserID, username: u.Username, expires: now.Add(s.tokenTTL), eca: via}
 	return tokenResponse{
 		AccessToken: tok,
 		Scope:       "api",
@@ -271,11 +270,15 @@ func parseJWT(assertion string) (alg string, claims jwtClaims, signed, sig []byt
 	return hdr.Alg, claims, []byte(parts[0] + "." + parts[1]), sig, nil
 }
 
-// audiences reads "aud" as a string or an array of strings.
-func (c jwtClaims) audiences() []string {
+// audiences reads "aud" as a string, or (when arrays are allowed) an array
+// of strings.
+func (c jwtClaims) audiences(allowArray bool) []string {
 	var one string
 	if json.Unmarshal(c.Aud, &one) == nil {
 		return []string{one}
+	}
+	if !allowArray {
+		return nil
 	}
 	var many []string
 	_ = json.Unmarshal(c.Aud, &many)
@@ -329,7 +332,7 @@ func (s *Sim) jwtBearer(assertion, host string) (tokenResponse, error) {
 	if rsa.VerifyPKCS1v15(m.eca.pub, crypto.SHA256, sum[:], sig) != nil {
 		return tokenResponse{}, errAssertion
 	}
-	if !s.audienceOK(claims.audiences(), o, host) {
+	if !s.audienceOK(claims.audiences(s.behavior.ArrayAudience), o, host) {
 		return tokenResponse{}, errAudience
 	}
 	if claims.Exp == nil {
@@ -339,11 +342,13 @@ func (s *Sim) jwtBearer(assertion, host string) (tokenResponse, error) {
 	if err != nil {
 		return tokenResponse{}, errAssertion
 	}
-	exp := time.Unix(0, int64(min(max(expF, 0), 1e11)*float64(time.Second)))
+	// Compare in float seconds: a client writing milliseconds (or any
+	// huge value) must not overflow a time.Duration.
+	nowS := float64(now.UnixNano()) / 1e9
 	switch {
-	case !exp.After(now):
+	case !(expF > nowS): // also NaN
 		return tokenResponse{}, errExpired
-	case exp.After(now.Add(maxJWTLifetime)):
+	case s.behavior.JWTMaxLifetime > 0 && expF > nowS+time.Duration(s.behavior.JWTMaxLifetime).Seconds():
 		return tokenResponse{}, errExpTooFar
 	}
 	approved := false
@@ -353,7 +358,7 @@ func (s *Sim) jwtBearer(assertion, host string) (tokenResponse, error) {
 	if !approved {
 		return tokenResponse{}, errNotApproved
 	}
-	return s.issueLocked(o, u, now), nil
+	return s.issueLocked(o, u, m.eca, now), nil
 }
 
 // audienceOK checks aud against Behavior.JWTAudiences, or by default the

@@ -18,6 +18,9 @@ var minVersion = map[string]float64{
 	RouteConsumer:    60.0,
 	RouteStaged:      65.0,
 	RouteStagedItem:  65.0,
+	RouteVersion:     oldestVersion,
+	RouteLimits:      29.0,
+	RouteQuery:       oldestVersion,
 }
 
 // sfTime formats a time like other Connect REST dates.
@@ -102,8 +105,26 @@ func (s *Sim) serveREST(w *respWriter, r *http.Request, host string, rt route) {
 			fmt.Sprintf("HTTP Method '%s' not allowed. Allowed are %s", r.Method, allowed))
 		return
 	}
+	switch rt.name {
+	case RouteVersion:
+		s.versionResources(w, rt)
+		return
+	case RouteLimits:
+		s.limitsLocked(w, o)
+		return
+	case RouteQuery:
+		s.queryLocked(w, r, o, rt.version)
+		return
+	}
+	// The secret-access setting gates these reads too unless ReadsUngated.
+	gateReads := !s.behavior.ReadsUngated && !o.SecretAccess
 	if rt.name == RouteUsage {
-		s.usageLocked(w, r, o, rt)
+		if gateReads {
+			b := s.behavior
+			writeRESTError(w, b.SecretAccessStatus, b.SecretAccessCode, b.SecretAccessMessage)
+			return
+		}
+		s.usageLocked(w, r, o, rt, now)
 		return
 	}
 	if !u.has(PermExternalClientAppDeveloper) {
@@ -115,8 +136,16 @@ func (s *Sim) serveREST(w *respWriter, r *http.Request, host string, rt route) {
 		writeRESTError(w, http.StatusNotFound, "NOT_FOUND", "The requested resource does not exist")
 		return
 	}
+	if gateReads {
+		b := s.behavior
+		writeRESTError(w, b.SecretAccessStatus, b.SecretAccessCode, b.SecretAccessMessage)
+		return
+	}
+	// live: the setting is on and has applied; before that, 200s carry no
+	// secret.
+	live := o.SecretAccess && !now.Before(o.SecretAccessSince.Add(time.Duration(s.behavior.SettingDelay)))
 	if rt.name == RouteCredentials {
-		s.credentialsLocked(w, o, u, e, rt)
+		s.credentialsLocked(w, o, u, e, rt, live)
 		return
 	}
 	c := e.consumer(rt.consumer)
@@ -153,30 +182,12 @@ func (s *Sim) serveREST(w *respWriter, r *http.Request, host string, rt route) {
 	}
 	switch rt.name {
 	case RouteConsumer:
-		writeJSON(w, http.StatusOK, consumerJSON(c, e, rt.version, part != "key", part != "secret"))
+		writeJSON(w, http.StatusOK, consumerJSON(c, e, rt.version, part != "key" && live, part != "secret"))
 	case RouteStaged:
-		s.stagedLocked(w, r, u, e, c, rt, now)
+		s.stagedLocked(w, r, u, e, c, rt, now, live)
 	case RouteStagedItem:
-		s.stagedItemLocked(w, r, u, e, c, rt, now)
+		s.stagedItemLocked(w, r, u, e, c, rt, now, live)
 	}
-}
-
-// serveVersions implements GET /services/data/ (no authentication).
-func (s *Sim) serveVersions(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	maxV := s.behavior.MaxAPIVersion
-	s.mu.Unlock()
-	type version struct {
-		Label   string `json:"label"`
-		URL     string `json:"url"`
-		Version string `json:"version"`
-	}
-	out := []version{}
-	for v := 59.0; v <= maxV; v++ {
-		vs := strconv.FormatFloat(v, 'f', 1, 64)
-		out = append(out, version{Label: "v" + vs, URL: dataPrefix + "v" + vs, Version: vs})
-	}
-	writeJSON(w, http.StatusOK, out)
 }
 
 // usageApp is one item of the App OAuth Usage Collection.
@@ -188,7 +199,7 @@ type usageApp struct {
 
 // usageLocked implements GET /apps/oauth/usage?page&pageSize. nextPageUrl is
 // returned on every page; a page past the end has an empty apps array.
-func (s *Sim) usageLocked(w http.ResponseWriter, r *http.Request, o *org, rt route) {
+func (s *Sim) usageLocked(w http.ResponseWriter, r *http.Request, o *org, rt route, now time.Time) {
 	q := r.URL.Query()
 	page, pageSize := 0, 100
 	if v := q.Get("page"); v != "" {
@@ -209,6 +220,10 @@ func (s *Sim) usageLocked(w http.ResponseWriter, r *http.Request, o *org, rt rou
 	}
 	all := []usageApp{}
 	for _, a := range s.ecasIn(o) {
+		if !s.behavior.UsageListsAll && !s.activeTokenLocked(o, a.eca, now) {
+			// Strict: only apps "that have OAuth usage data".
+			continue
+		}
 		all = append(all, usageApp{Identifier: a.eca.ID, DeveloperName: a.eca.DeveloperName, Label: a.eca.Label})
 	}
 	start := min(page*pageSize, len(all))
@@ -251,8 +266,8 @@ func consumerJSON(c *consumer, e *eca, version string, withSecret, withKey bool)
 }
 
 // credentialsLocked implements GET /apps/oauth/credentials/{app}.
-func (s *Sim) credentialsLocked(w http.ResponseWriter, o *org, u *UserConfig, e *eca, rt route) {
-	secrets := s.behavior.CollectionIncludesSecrets && o.SecretAccess && u.has(PermViewClientSecret)
+func (s *Sim) credentialsLocked(w http.ResponseWriter, o *org, u *UserConfig, e *eca, rt route, live bool) {
+	secrets := s.behavior.CollectionIncludesSecrets && live && u.has(PermViewClientSecret)
 	items := []credsJSON{}
 	for _, c := range e.Consumers {
 		items = append(items, consumerJSON(c, e, rt.version, secrets, true))
@@ -277,12 +292,15 @@ type stagedJSON struct {
 	URL                  string `json:"url"`
 }
 
-func (s *Sim) stagedObj(e *eca, c *consumer, st *stagedCred, version string) stagedJSON {
+func (s *Sim) stagedObj(e *eca, c *consumer, st *stagedCred, version string, live bool) stagedJSON {
 	item := consumerURL(e, c, version) + "/staged/" + st.ID
 	out := stagedJSON{
 		CreatedBy: st.CreatedBy, CreatedDate: sfTime(st.Created), ExpirationDate: sfTime(st.Expires),
 		ID: st.ID, Key: st.Key, Secret: st.Secret, StagedCredentialsURL: item, State: st.State,
 		URL: consumerURL(e, c, version),
+	}
+	if !live {
+		out.Secret = ""
 	}
 	if s.behavior.StagedURLIsItem {
 		out.URL = item
@@ -291,7 +309,7 @@ func (s *Sim) stagedObj(e *eca, c *consumer, st *stagedCred, version string) sta
 }
 
 // stagedLocked implements GET and POST …/staged.
-func (s *Sim) stagedLocked(w *respWriter, r *http.Request, u *UserConfig, e *eca, c *consumer, rt route, now time.Time) {
+func (s *Sim) stagedLocked(w *respWriter, r *http.Request, u *UserConfig, e *eca, c *consumer, rt route, now time.Time, live bool) {
 	coll := consumerURL(e, c, rt.version) + "/staged"
 	if r.Method == http.MethodGet {
 		if c.Slot == nil {
@@ -302,7 +320,7 @@ func (s *Sim) stagedLocked(w *respWriter, r *http.Request, u *UserConfig, e *eca
 			writeJSON(w, http.StatusOK, map[string]any{"stagedCredentials": []stagedJSON{}, "url": coll})
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"stagedCredentials": []stagedJSON{s.stagedObj(e, c, c.Slot, rt.version)}, "url": coll})
+		writeJSON(w, http.StatusOK, map[string]any{"stagedCredentials": []stagedJSON{s.stagedObj(e, c, c.Slot, rt.version, live)}, "url": coll})
 		return
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, 64<<10))
@@ -310,8 +328,9 @@ func (s *Sim) stagedLocked(w *respWriter, r *http.Request, u *UserConfig, e *eca
 		writeRESTError(w, http.StatusBadRequest, "JSON_PARSER_ERROR", "Could not read the request body")
 		return
 	}
-	if len(body) == 0 && !s.behavior.AcceptEmptyStagePOST {
-		// Salesforce hangs and resets the socket on a body-less POST.
+	if len(body) == 0 && w.resetEmpty {
+		// The opt-in fault: one report says Salesforce hangs and resets
+		// the socket on a body-less POST.
 		w.abort()
 		return
 	}
@@ -329,11 +348,11 @@ func (s *Sim) stagedLocked(w *respWriter, r *http.Request, u *UserConfig, e *eca
 		CreatedBy: u.UserID, Created: now, Expires: now.Add(time.Duration(s.behavior.StagedValidity)),
 	}
 	s.saveLocked()
-	writeJSON(w, http.StatusCreated, map[string]any{"stagedCredentials": []stagedJSON{s.stagedObj(e, c, c.Slot, rt.version)}, "url": coll})
+	writeJSON(w, http.StatusCreated, map[string]any{"stagedCredentials": []stagedJSON{s.stagedObj(e, c, c.Slot, rt.version, live)}, "url": coll})
 }
 
 // stagedItemLocked implements GET, PATCH (rotate) and DELETE …/staged/{id}.
-func (s *Sim) stagedItemLocked(w http.ResponseWriter, r *http.Request, u *UserConfig, e *eca, c *consumer, rt route, now time.Time) {
+func (s *Sim) stagedItemLocked(w http.ResponseWriter, r *http.Request, u *UserConfig, e *eca, c *consumer, rt route, now time.Time, live bool) {
 	st := c.Slot
 	if st == nil || st.ID != rt.staged {
 		writeRESTError(w, http.StatusNotFound, "NOT_FOUND", "The requested resource does not exist")
@@ -341,7 +360,7 @@ func (s *Sim) stagedItemLocked(w http.ResponseWriter, r *http.Request, u *UserCo
 	}
 	switch r.Method {
 	case http.MethodGet:
-		writeJSON(w, http.StatusOK, s.stagedObj(e, c, st, rt.version))
+		writeJSON(w, http.StatusOK, s.stagedObj(e, c, st, rt.version, live))
 	case http.MethodDelete:
 		// The pair in the slot (staged or previous) stops working at once.
 		c.Slot = nil
@@ -373,6 +392,6 @@ func (s *Sim) stagedItemLocked(w http.ResponseWriter, r *http.Request, u *UserCo
 		c.Key, c.Secret, c.Since = st.Key, st.Secret, now
 		c.Slot = prev
 		s.saveLocked()
-		writeJSON(w, http.StatusOK, s.stagedObj(e, c, prev, rt.version))
+		writeJSON(w, http.StatusOK, s.stagedObj(e, c, prev, rt.version, live))
 	}
 }

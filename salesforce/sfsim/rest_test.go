@@ -411,7 +411,7 @@ func TestBehaviorSwitches(t *testing.T) {
 					t.Fatalf("PATCH url: %d %s", res.status, res.body)
 				}
 			}},
-		{name: "an empty-body POST can be accepted", b: Behavior{AcceptEmptyStagePOST: true},
+		{name: "an empty-body POST is accepted by default", b: Behavior{},
 			check: func(t *testing.T, s *Sim, tok string) {
 				if res := call(t, http.MethodPost, consumerPath(s, billingID, billingCID)+"/staged", tok, ""); res.status != 201 {
 					t.Fatalf("got %d %s", res.status, res.body)

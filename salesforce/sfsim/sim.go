@@ -67,6 +67,7 @@ type session struct {
 	userID   string
 	username string
 	expires  time.Time
+	eca      *eca // the ECA the token was issued through (OAuth usage)
 }
 
 // faultState is a configured fault and how many matches it has left.
@@ -145,7 +146,7 @@ func (s *Sim) seed(cfg Config) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.orgs = orgs
-	s.behavior = cfg.Behavior.withDefaults()
+	s.behavior = cfg.effectiveBehavior()
 	s.faults = newFaults(cfg.Faults)
 	s.tokens = map[string]session{}
 	s.propagation = time.Duration(cfg.PropagationDelay)
@@ -403,6 +404,14 @@ func (s *Sim) SetSecretAccess(org string, on bool) {
 		o.SecretAccess = on
 		s.saveLocked()
 	}
+}
+
+// ExpireTokens ends the life of every access token issued so far, as if
+// their TTL had passed, without moving the sim clock.
+func (s *Sim) ExpireTokens() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	clear(s.tokens)
 }
 
 // SetAPILimit changes the org's daily API request limit (n ≤ 0 restores the

@@ -241,6 +241,9 @@ func (s *Sim) serveSOAP(w http.ResponseWriter, r *http.Request, host string, rt 
 				continue
 			}
 			if rec.SecretAccess != nil {
+				if *rec.SecretAccess && !o.SecretAccess {
+					o.SecretAccessSince = s.nowLocked()
+				}
 				o.SecretAccess = *rec.SecretAccess
 				changed = true
 			}

@@ -1,0 +1,341 @@
+package rotator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// DefaultSettleWait bounds the wait for a late secret-access setting.
+const DefaultSettleWait = 60 * time.Second
+
+// Journal Extra keys of the gate handling (public facts only).
+const (
+	// ExtraOpenedEarly: toggle mode opened the setting during preflight
+	// because Salesforce gated a read (usage, consumers, part=key).
+	ExtraOpenedEarly = "opened_early"
+	// ExtraSettling: the staged id whose secret the rotation waits for.
+	ExtraSettling = "settling_staged_id"
+	// ExtraSettledAfter: how long the setting took to apply (last wait).
+	ExtraSettledAfter = "settled_after"
+)
+
+// settleDelay is the pause before poll attempt n (1-based): 250ms doubling
+// to at most 4s.
+func settleDelay(n int) time.Duration {
+	d := 250 * time.Millisecond << min(n-1, 4)
+	return min(d, 4*time.Second)
+}
+
+// ECACacheKey is the journal name under which an app's ECA identifiers
+// (app id, consumer id, distribution state) are cached between rotations,
+// in the app's state in Vault. App names cannot contain "/", so it never
+// collides with an app's journal.
+func ECACacheKey(app string) string { return "eca/" + app }
+
+// Cache Extra keys.
+const (
+	cacheDeveloperName = "developer_name"
+	cacheDistribution  = "distribution"
+)
+
+// ecaCache is the cached lookup of one app, loaded once per run.
+type ecaCache struct {
+	entry  JournalEntry
+	ver    int
+	loaded bool
+	hit    bool // the run uses the cached app id
+}
+
+// loadCache reads the app's cached ECA identifiers (best effort: a
+// failure only means a lookup).
+func (e *Engine) loadCache(ctx context.Context, r *run) {
+	if r.cache.loaded {
+		return
+	}
+	r.cache.loaded = true
+	j, v, err := e.o.Journal.Load(ctx, ECACacheKey(r.app.Name))
+	if err != nil {
+		return
+	}
+	r.cache.entry, r.cache.ver = j, v
+}
+
+// saveCache records the identifiers preflight resolved, when they differ
+// from the cache (best effort, fenced by the lease).
+func (e *Engine) saveCache(ctx context.Context, r *run) {
+	if r.app.ECAID != "" || r.appRef.ID == "" || r.consumer.ID == "" {
+		return
+	}
+	c := r.cache.entry
+	dist := r.appRef.Distribution
+	if dist == "" && c.AppID == r.appRef.ID {
+		dist = c.Extra[cacheDistribution]
+	}
+	if c.AppID == r.appRef.ID && c.ConsumerID == r.consumer.ID && c.Extra[cacheDeveloperName] == r.app.ECA && c.Extra[cacheDistribution] == dist {
+		return
+	}
+	n := JournalEntry{App: ECACacheKey(r.app.Name), Step: StepPreflight, AppID: r.appRef.ID, ConsumerID: r.consumer.ID,
+		UpdatedAt: e.now(), Extra: map[string]string{cacheDeveloperName: r.app.ECA}}
+	if dist != "" {
+		n.Extra[cacheDistribution] = dist
+	}
+	v, err := e.o.Journal.Save(ctx, ECACacheKey(r.app.Name), n, r.cache.ver, &r.lease)
+	if err != nil {
+		r.log.Warn("cache eca identifiers", zap.Error(err))
+		return
+	}
+	r.cache.entry, r.cache.ver = n, v
+	r.log.Info("eca identifiers cached", zap.String("app_id", n.AppID), zap.String("consumer_id", n.ConsumerID), zap.String("distribution", dist))
+}
+
+// lookup resolves the ECA and lists its consumers. A cached app id is used
+// first; when Salesforce no longer knows it (or the cached consumer is
+// gone) the cache is ignored and the ECA looked up again — re-validation
+// happens only on such a mismatch.
+func (e *Engine) lookup(ctx context.Context, r *run) (AppRef, []Consumer, error) {
+	ref, err := e.findApp(ctx, r)
+	if err != nil {
+		return AppRef{}, nil, err
+	}
+	consumers, err := r.iss.Consumers(ctx, ref.ID)
+	if err == nil && r.cache.hit && !hasConsumer(consumers, r.cache.entry.ConsumerID) {
+		err = fmt.Errorf("cached consumer %s: %w", r.cache.entry.ConsumerID, ErrNotFound)
+	}
+	if err != nil && r.cache.hit && errors.Is(err, ErrNotFound) {
+		r.log.Info("cached eca identifiers no longer match; looking the ECA up again", zap.Error(err))
+		r.cache.hit, r.cache.entry = false, JournalEntry{}
+		if ref, err = e.findApp(ctx, r); err != nil {
+			return AppRef{}, nil, err
+		}
+		consumers, err = r.iss.Consumers(ctx, ref.ID)
+	}
+	if err != nil {
+		return AppRef{}, nil, fmt.Errorf("list consumers of %s: %w", r.app.ECA, err)
+	}
+	return ref, consumers, nil
+}
+
+func hasConsumer(cs []Consumer, id string) bool {
+	for _, c := range cs {
+		if c.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+// findApp resolves the ECA: a pinned App.ECAID wins (no lookup), then the
+// cache (unless lookup dropped it), else the issuer's lookup (usage, then
+// SOQL). A journal that already names an app id must agree.
+func (e *Engine) findApp(ctx context.Context, r *run) (AppRef, error) {
+	var ref AppRef
+	e.loadCache(ctx, r)
+	c := r.cache.entry
+	switch {
+	case r.app.ECAID != "":
+		ref = AppRef{ID: r.app.ECAID, DeveloperName: r.app.ECA}
+	case c.AppID != "" && c.Extra[cacheDeveloperName] == r.app.ECA && (r.j.AppID == "" || r.j.AppID == c.AppID):
+		ref = AppRef{ID: c.AppID, DeveloperName: r.app.ECA, Distribution: c.Extra[cacheDistribution]}
+		r.cache.hit = true
+	default:
+		var err error
+		if ref, err = r.iss.FindApp(ctx, r.app.ECA); err != nil {
+			return AppRef{}, fmt.Errorf("find eca %s: %w", r.app.ECA, err)
+		}
+	}
+	if r.j.AppID != "" && r.j.AppID != ref.ID {
+		return AppRef{}, fmt.Errorf("eca %s: app id changed from %s to %s during the rotation: %w", r.app.ECA, r.j.AppID, ref.ID, ErrConflict)
+	}
+	return ref, nil
+}
+
+// checkCurrentPair proves, before any mutation, that Vault's current pair
+// gets a client-credentials token at every verify URL: the verify step
+// after PATCH rotate will need exactly that. A refused pair is drift (the
+// secret in Vault is not Salesforce's); an org that cannot issue a
+// client-credentials token for the app at all (not installed, no run-as
+// user, flow off) is a misconfiguration. Either way nothing is changed.
+func (e *Engine) checkCurrentPair(ctx context.Context, r *run) error {
+	for _, u := range r.app.VerifyURLs {
+		err := e.o.Verifier.Verify(ctx, u, r.stored.Current)
+		for attempt := 1; err != nil && errors.Is(err, ErrUnreachable) && attempt < 3; attempt++ {
+			// Only a transient failure is retried: a refusal is an answer.
+			_, wait := e.o.Backoff(attempt)
+			if serr := e.sleep(ctx, r, wait); serr != nil {
+				return serr
+			}
+			err = e.o.Verifier.Verify(ctx, u, r.stored.Current)
+		}
+		switch {
+		case err == nil:
+			continue
+		case errors.Is(err, ErrMisconfigured):
+			return fmt.Errorf("preflight: misconfiguration: the current pair (key %s) cannot get a client-credentials token at %s; fix the app's client-credentials setup (run-as user, installation) in that org: %w", r.stored.Current.Key, u, err)
+		case errors.Is(err, ErrRejected):
+			details := map[string]string{"vault_key": r.stored.Current.Key, "token_url": u, "why": "current pair refused"}
+			r.log.Error("drift detected: current pair refused", zap.String("token_url", u), zap.String(LogKeyKey, r.stored.Current.Key))
+			if rerr := e.record(ctx, r, EventDriftDetected, StepPreflight, OutcomeDenied, nil, details); rerr != nil {
+				return rerr
+			}
+			return fmt.Errorf("preflight: drift: Salesforce refuses Vault's current pair (key %s) at %s: %w: %w", r.stored.Current.Key, u, ErrDrift, err)
+		default:
+			return fmt.Errorf("preflight: check the current pair at %s: %w", u, err)
+		}
+	}
+	return nil
+}
+
+// gateMayOpen reports whether a preflight failure is Salesforce gating a
+// read behind the secret-access setting that toggle mode may open.
+func (e *Engine) gateMayOpen(r *run, err error) bool {
+	return r.app.SecretAccessMode == SecretAccessToggle && !r.exposureHeld && errors.Is(err, ErrPermission) && !isAbort(err)
+}
+
+// openEarly opens the setting during preflight. Without a journal it
+// first writes one at step "lock" (rotation id, actor), so the prior value
+// is journaled before the setting changes (I5) and every exit restores it.
+func (e *Engine) openEarly(ctx context.Context, r *run, cause error) error {
+	r.log.Info("a read is gated by the secret-access setting; opening it before preflight", zap.Error(cause))
+	if r.jv == 0 {
+		r.j = JournalEntry{RotationID: e.o.NewID(), App: r.app.Name, Step: StepLock, Done: true, Actor: r.actor, StartedAt: e.now()}
+		r.res.RotationID = r.j.RotationID
+		r.log = r.log.With(zap.String(LogKeyRotationID, r.j.RotationID))
+	}
+	r.setExtra(ExtraOpenedEarly, "true")
+	if err := e.save(ctx, r); err != nil {
+		return err
+	}
+	if err := e.openExposure(ctx, r); err != nil {
+		return err
+	}
+	return nil
+}
+
+// settleExposure waits, in toggle mode after the setting was opened by an
+// opening (ours or a shared one), until Salesforce returns the primary
+// secret: a setting can apply late, and a POST staged sent meanwhile would
+// create an entry whose secret we never see.
+func (e *Engine) settleExposure(ctx context.Context, r *run) error {
+	// Until verify is done something still needs a secret (the POST, the
+	// read-back), also when a failed verify is resumed after a restore.
+	if r.app.SecretAccessMode != SecretAccessToggle || r.j.PriorExposure == nil || *r.j.PriorExposure || r.done(StepVerify) {
+		return nil
+	}
+	start, waited := e.now(), time.Duration(0)
+	for n := 1; ; n++ {
+		_, err := r.iss.Credentials(ctx, r.appRef.ID, r.consumer.ID)
+		if err == nil {
+			if n > 1 {
+				r.log.Info("secret access setting applied", zap.Int("polls", n), zap.Duration("waited", waited))
+				r.setExtra(ExtraSettledAfter, waited.String())
+				return e.save(ctx, r)
+			}
+			return nil
+		}
+		if !errors.Is(err, ErrPermission) {
+			return fmt.Errorf("read credentials after opening secret access: %w", err)
+		}
+		d := settleDelay(n)
+		if waited+d > e.o.SettleWait {
+			return fmt.Errorf("secret access opened %s ago but Salesforce still withholds the secret: %w: %w", e.now().Sub(start).Round(time.Millisecond), ErrSecretNotReturned, err)
+		}
+		r.log.Info("secret access not applied yet; waiting", zap.Int("poll", n), zap.Duration("wait", d))
+		if err := e.settleSleep(ctx, r, d); err != nil {
+			return err
+		}
+		waited += d
+	}
+}
+
+// settleStaged waits for the secret of staged entry id (created by this
+// rotation) to appear on GET staged, bounded. It persists the pair when it
+// comes; otherwise it deletes the entry — never leaving a staged entry
+// whose secret we do not hold — and fails with ErrSecretNotReturned. All
+// of it is journaled (ExtraSettling names the entry while waiting).
+func (e *Engine) settleStaged(ctx context.Context, r *run, id string) error {
+	r.setExtra(ExtraSettling, id)
+	r.setExtra(ExtraOp, "")
+	if err := e.save(ctx, r); err != nil {
+		return err
+	}
+	waited := time.Duration(0)
+	for n := 1; ; n++ {
+		list, err := r.iss.Staged(ctx, r.appRef.ID, r.consumer.ID)
+		if err != nil {
+			return fmt.Errorf("read staged slot: %w", err)
+		}
+		var found *StagedCredential
+		for i := range list {
+			if list[i].ID == id {
+				found = &list[i]
+			}
+		}
+		if found == nil {
+			r.setExtra(ExtraSettling, "")
+			if err := e.save(ctx, r); err != nil {
+				return err
+			}
+			return fmt.Errorf("staged %s vanished while waiting for its secret: %w", id, ErrStagedLost)
+		}
+		if !found.Secret.IsZero() {
+			r.setExtra(ExtraSettling, "")
+			r.setExtra(ExtraSettledAfter, waited.String())
+			r.log.Info("staged secret returned after the setting applied", zap.String("staged_id", id), zap.Duration("waited", waited))
+			return e.persist(ctx, r, *found)
+		}
+		d := settleDelay(n)
+		if waited+d > e.o.SettleWait {
+			break
+		}
+		if err := e.settleSleep(ctx, r, d); err != nil {
+			return err
+		}
+		waited += d
+	}
+	r.log.Warn("staged secret never returned; deleting the staged entry", zap.String("staged_id", id), zap.Duration("waited", waited))
+	if err := e.deleteStaged(ctx, r, id); err != nil {
+		return err
+	}
+	r.setExtra(ExtraSettling, "")
+	if err := e.save(ctx, r); err != nil {
+		return err
+	}
+	return fmt.Errorf("staged %s: no secret after waiting %s; entry deleted: %w", id, waited, ErrSecretNotReturned)
+}
+
+// settleSleep waits d on SettleSleep in slices of at most a third of the
+// lease and renews the lease before every slice and after the last. The
+// renewal is unconditional: SettleSleep runs on the wall clock, which the
+// engine's Clock (possibly a test's fake) does not see, so "half of the
+// lease used" cannot be judged from it.
+func (e *Engine) settleSleep(ctx context.Context, r *run, d time.Duration) error {
+	for d > 0 {
+		slice := min(d, e.o.LockTTL/3)
+		if err := e.renewNow(ctx, r); err != nil {
+			return err
+		}
+		if err := e.o.SettleSleep(ctx, slice); err != nil {
+			return err
+		}
+		d -= slice
+	}
+	return e.renewNow(ctx, r)
+}
+
+// renewNow extends the app lease at once (when held).
+func (e *Engine) renewNow(ctx context.Context, r *run) error {
+	h := &r.appLease
+	if !h.ok {
+		return nil
+	}
+	l, err := e.o.Locker.Renew(ctx, h.l, e.o.LockTTL)
+	if err != nil {
+		return fmt.Errorf("renew lease %s: %w", h.l.Name, err)
+	}
+	h.l, r.lease = l, l
+	return nil
+}
