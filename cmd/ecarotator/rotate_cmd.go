@@ -78,7 +78,15 @@ the schedule and needs the caller's TOTP code (--code).`,
 					return err
 				}
 			}
-			res, err := rt.Engine.Rotate(ctx, app, rotator.Request{Actor: c.operator(ctx, rt, reason), Reason: reason, DryRun: dryRun, Adopt: adopt})
+			actor := c.operator(ctx, rt, reason)
+			if !dryRun {
+				// H3: ending the previous pair's overlap is a revocation;
+				// it needs revoke-previous's two-person approval first.
+				if err := rt.Engine.CheckOverlap(ctx, app, actor); err != nil {
+					return err
+				}
+			}
+			res, err := rt.Engine.Rotate(ctx, app, rotator.Request{Actor: actor, Reason: reason, DryRun: dryRun, Adopt: adopt})
 			if asJSON {
 				_ = writeJSON(c.stdout, res)
 			} else if res.Plan != nil {

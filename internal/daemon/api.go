@@ -149,8 +149,17 @@ func (a *api) Plan(ctx context.Context, names []string) (any, error) {
 // RotateNow implements server.Controller: after the operator gate, the
 // rotation runs in the background (the engine's lease still makes it the
 // only one) and its operation id is returned at once.
+//
+// A rotate-now that would end the previous pair's overlap is refused here,
+// before anything is accepted (rotator.ErrPreviousInOverlap, H3): it would
+// revoke the previous pair on one operator's word.
 func (a *api) RotateNow(ctx context.Context, name string, actor rotator.Actor) (string, error) {
 	d := (*Daemon)(a)
+	if app, ok := d.app(name); ok {
+		if err := d.rt.Engine.CheckOverlap(ctx, app, actor); err != nil {
+			return "", err
+		}
+	}
 	return d.operate(ctx, name, actor, server.ActionRotate, func(ctx context.Context, app rotator.App) error {
 		start := d.o.Clock.Now()
 		res, err := d.rt.Engine.Rotate(ctx, app, rotator.Request{Actor: actor})

@@ -24,10 +24,14 @@ const (
 	CodeMFARequired     = "mfa_required"
 	CodeNotFound        = "not_found"
 	CodeConflict        = "conflict"
-	CodeTooLarge        = "body_too_large"
-	CodeUnavailable     = "unavailable"
-	CodeNotImplemented  = "not_implemented"
-	CodeInternal        = "internal"
+	// CodePreviousInOverlap: rotate-now would revoke a previous pair that
+	// is still inside its overlap (H3); the message says until when and
+	// how to ask for the two-person approval.
+	CodePreviousInOverlap = "previous_in_overlap"
+	CodeTooLarge          = "body_too_large"
+	CodeUnavailable       = "unavailable"
+	CodeNotImplemented    = "not_implemented"
+	CodeInternal          = "internal"
 )
 
 // HeaderRequestID carries the request id on every answer.
@@ -151,6 +155,11 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, status int, code, 
 // failErr maps an interface error to an answer and logs the cause.
 func (s *Server) failErr(w http.ResponseWriter, r *http.Request, what string, err error) {
 	status, code, msg := classify(err)
+	// The overlap refusal's text is built from the app name and a time
+	// only (no path, no secret): it tells the operator how to proceed.
+	if oe, ok := errors.AsType[*rotator.OverlapError](err); ok {
+		msg = oe.Error()
+	}
 	log := s.opts.Logger.Warn
 	if status >= 500 {
 		log = s.opts.Logger.Error
@@ -172,6 +181,8 @@ func classify(err error) (status int, code, msg string) {
 		return http.StatusNotFound, CodeNotFound, "app not found"
 	case errors.Is(err, rotator.ErrInFlight), errors.Is(err, rotator.ErrLocked):
 		return http.StatusConflict, CodeConflict, "another operation is in flight for this app"
+	case errors.Is(err, rotator.ErrPreviousInOverlap):
+		return http.StatusConflict, CodePreviousInOverlap, "the previous pair is inside its overlap: revoke it with the two-person approval first"
 	case errors.Is(err, rotator.ErrOrphaned):
 		return http.StatusConflict, CodeConflict, "app is orphaned: an operator must clear it first"
 	case errors.Is(err, rotator.ErrUnreachable), errors.Is(err, context.DeadlineExceeded):
