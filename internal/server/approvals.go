@@ -182,3 +182,7 @@ func decodeApproval(r *http.Request) (req ApprovalRequest, status int, code, msg
 // approvals on the Vault client it wires after the server exists). Call it
 // before Run: handlers read the field without locking.
 func (s *Server) SetApprovals(a Approvals) { s.opts.Approvals = a }
+
+// HasApprovals reports whether revoke-previous is under the two-person
+// rule (for /readyz and status).
+func (s *Server) HasApprovals() bool { return s.opts.Approvals != nil }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -31,6 +32,8 @@ const (
 	CodeTooLarge          = "body_too_large"
 	CodeUnavailable       = "unavailable"
 	CodeNotImplemented    = "not_implemented"
+	CodeBadHost           = "bad_host"
+	CodeRateLimited       = "rate_limited"
 	CodeInternal          = "internal"
 )
 
@@ -59,7 +62,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /api/v1/apps/{name}/rotate", s.action(ActionRotate))
 	mux.HandleFunc("POST /api/v1/apps/{name}/revoke-previous", s.action(ActionRevoke))
 	mux.HandleFunc("POST /api/v1/approvals/{id}/approve", s.approve)
-	return s.middleware(jsonErrors(mux, s))
+	return s.middleware(s.checkHost(jsonErrors(mux, s)))
 }
 
 // captureWriter records what the mux's own 404/405 handler would answer.
@@ -207,11 +210,19 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 		}
 		checks[c.Name] = "ok"
 	}
+	body := map[string]any{"status": "ready", "checks": checks}
+	if len(s.opts.Insecure) > 0 {
+		body["warnings"] = s.opts.Insecure
+	}
+	if s.opts.Info != nil {
+		body["info"] = s.opts.Info()
+	}
 	if !ok {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "not ready", "checks": checks})
+		body["status"] = "not ready"
+		writeJSON(w, http.StatusServiceUnavailable, body)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "checks": checks})
+	writeJSON(w, http.StatusOK, body)
 }
 
 func (s *Server) apps(w http.ResponseWriter, r *http.Request) {
@@ -219,20 +230,40 @@ func (s *Server) apps(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusNotImplemented, CodeNotImplemented, "status is not available")
 		return
 	}
+	names, err := s.appNames(r.Context())
+	if err != nil {
+		s.failErr(w, r, "list apps", err)
+		return
+	}
+	allowed, ok := s.authorizeRead(w, r, names)
+	if !ok {
+		return
+	}
 	apps, err := s.opts.Status.Apps(r.Context())
 	if err != nil {
 		s.failErr(w, r, "list apps", err)
 		return
 	}
-	if apps == nil {
-		apps = []AppStatus{}
+	// Only the apps the caller may read are listed.
+	out := make([]AppStatus, 0, len(allowed))
+	for _, a := range apps {
+		if slices.Contains(allowed, a.Name) {
+			out = append(out, a)
+		}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"apps": apps})
+	body := map[string]any{"apps": out}
+	if s.opts.Info != nil {
+		body["daemon"] = s.opts.Info() // the effective MFA state (M3)
+	}
+	writeJSON(w, http.StatusOK, body)
 }
 
 func (s *Server) app(w http.ResponseWriter, r *http.Request) {
 	if s.opts.Status == nil {
 		s.fail(w, r, http.StatusNotImplemented, CodeNotImplemented, "status is not available")
+		return
+	}
+	if _, ok := s.authorizeRead(w, r, []string{r.PathValue("name")}); !ok {
 		return
 	}
 	d, err := s.opts.Status.App(r.Context(), r.PathValue("name"))
@@ -257,10 +288,45 @@ func (s *Server) plan(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	p, err := s.opts.Status.Plan(r.Context(), names)
-	if err != nil {
-		s.failErr(w, r, "plan", err)
+	named := len(names) > 0
+	if !named {
+		all, err := s.appNames(r.Context())
+		if err != nil {
+			s.failErr(w, r, "plan", err)
+			return
+		}
+		names = all
+	}
+	if len(names) > 1000 {
+		s.fail(w, r, http.StatusBadRequest, CodeBadRequest, "too many apps in one plan")
 		return
+	}
+	allowed, ok := s.authorizeRead(w, r, names)
+	if !ok {
+		return
+	}
+	if named && len(allowed) != len(names) {
+		// Named apps must all be readable: no partial answer that hides
+		// which were refused.
+		s.fail(w, r, http.StatusForbidden, CodeForbidden, "not authorized for this action")
+		return
+	}
+	if named {
+		allowed = names // the caller's order and duplicates, as before
+	}
+	key := strings.Join(allowed, ",")
+	p, hit, wait, err := s.plans.get(key)
+	if errors.Is(err, errPlanLimited) {
+		w.Header().Set("Retry-After", retryAfterSeconds(wait))
+		s.fail(w, r, http.StatusTooManyRequests, CodeRateLimited, "plan is rate-limited to protect the Dev Hubs' API budget; try again later")
+		return
+	}
+	if !hit {
+		if p, err = s.opts.Status.Plan(r.Context(), allowed); err != nil {
+			s.failErr(w, r, "plan", err)
+			return
+		}
+		s.plans.put(key, p)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"plan": p})
 }
