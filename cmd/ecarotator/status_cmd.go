@@ -47,7 +47,7 @@ next rotation is the next slot of the schedule (window start, before jitter).`,
 				err  error
 			)
 			if serverURL != "" {
-				apps, err = fetchStatus(ctx, serverURL)
+				apps, err = fetchStatus(ctx, serverURL, rotator.NewSecret(c.getenv("VAULT_TOKEN")))
 			} else {
 				apps, err = c.localStatus(ctx)
 			}
@@ -67,11 +67,13 @@ next rotation is the next slot of the schedule (window start, before jitter).`,
 }
 
 // fetchStatus asks a running daemon.
-func fetchStatus(ctx context.Context, base string) ([]server.AppStatus, error) {
+// The read API needs the caller's Vault token (read on the apps' status
+// control paths, M2): VAULT_TOKEN is sent as X-Vault-Token.
+func fetchStatus(ctx context.Context, base string, token rotator.Secret) ([]server.AppStatus, error) {
 	var out struct {
 		Apps []server.AppStatus `json:"apps"`
 	}
-	if err := getJSON(ctx, base, "/api/v1/apps", "status", &out); err != nil {
+	if err := getJSON(ctx, base, "/api/v1/apps", "status", token, &out); err != nil {
 		return nil, err
 	}
 	return out.Apps, nil
@@ -79,12 +81,15 @@ func fetchStatus(ctx context.Context, base string) ([]server.AppStatus, error) {
 
 // getJSON GETs path from a running daemon's API and decodes the JSON answer
 // (bounded) into out; what names the request in errors.
-func getJSON(ctx context.Context, base, path, what string, out any) error {
+func getJSON(ctx context.Context, base, path, what string, token rotator.Secret, out any) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(base, "/")+path, nil)
 	if err != nil {
 		return usageError{fmt.Errorf("--server: %w", err)}
+	}
+	if !token.IsZero() {
+		req.Header.Set("X-Vault-Token", token.Reveal())
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

@@ -30,6 +30,7 @@ import (
 
 	"github.com/ecarotator/ecarotator/internal/config"
 	"github.com/ecarotator/ecarotator/internal/metrics"
+	"github.com/ecarotator/ecarotator/internal/mfa"
 	"github.com/ecarotator/ecarotator/internal/notify"
 	"github.com/ecarotator/ecarotator/internal/server"
 	"github.com/ecarotator/ecarotator/internal/wire"
@@ -135,6 +136,7 @@ type Daemon struct {
 	srv     *server.Server // nil when disabled
 	metrics *metrics.Metrics
 	notify  *notify.Notifier // nil without webhooks
+	mfa     *mfa.Service     // set by EnableMFA; nil: no reveal over the API
 
 	mu      sync.Mutex
 	cfg     *config.Config

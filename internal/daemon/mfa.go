@@ -42,6 +42,7 @@ func (d *Daemon) EnableMFA() error {
 	if d.o.Gate == nil && m.Enabled {
 		d.o.Gate = svc
 	}
+	d.mfa = svc // reveal always needs a code, whatever mfa.enabled says
 	if d.srv != nil {
 		d.srv.SetApprovals(&mfa.Approvals{Service: svc, Execute: d.revokeApproved})
 	}

@@ -62,6 +62,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /api/v1/apps/{name}/rotate", s.action(ActionRotate))
 	mux.HandleFunc("POST /api/v1/apps/{name}/revoke-previous", s.action(ActionRevoke))
 	mux.HandleFunc("POST /api/v1/approvals/{id}/approve", s.approve)
+	mux.HandleFunc("POST /api/v1/apps/{name}/reveal", s.reveal)
 	return s.middleware(s.checkHost(jsonErrors(mux, s)))
 }
 
