@@ -194,7 +194,7 @@ func (d *Daemon) operate(ctx context.Context, name string, actor rotator.Actor, 
 			return "", fmt.Errorf("%s %s: %w", action, name, server.ErrMFA)
 		}
 		if err := d.o.Gate.Verify(ctx, actor.Identity, code.Reveal(), action, name); err != nil {
-			return "", fmt.Errorf("%s %s: %w: %w", action, name, server.ErrMFA, err)
+			return "", fmt.Errorf("%s %s: %w: %w", action, name, gateErr(err), err)
 		}
 	}
 	if d.opsCtx.Err() != nil {

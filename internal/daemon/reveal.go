@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/ecarotator/ecarotator/internal/mfa"
 	"github.com/ecarotator/ecarotator/internal/server"
 	"github.com/ecarotator/ecarotator/rotator"
 )
@@ -38,7 +39,7 @@ func (a *api) Reveal(ctx context.Context, name string, actor rotator.Actor) (ser
 		return server.Revealed{}, fmt.Errorf("reveal %s: %w", name, server.ErrMFA)
 	}
 	if err := d.mfa.Verify(ctx, actor.Identity, code.Reveal(), server.ActionReveal, name); err != nil {
-		return server.Revealed{}, fmt.Errorf("reveal %s: %w: %w", name, server.ErrMFA, err)
+		return server.Revealed{}, fmt.Errorf("reveal %s: %w: %w", name, gateErr(err), err)
 	}
 	stored, meta, err := d.rt.Vault.ReadCredentials(ctx, app.VaultPath)
 	if err != nil {
@@ -60,4 +61,14 @@ func (a *api) Reveal(ctx context.Context, name string, actor rotator.Actor) (ser
 		return server.Revealed{}, fmt.Errorf("reveal %s: %w", name, err)
 	}
 	return server.Revealed{App: name, ConsumerKey: stored.Current.Key, WrapToken: tok.Reveal(), WrapTTL: revealWrapTTL.String()}, nil
+}
+
+// gateErr is the server error for a refused second factor: a token
+// without an identity entity is named as such (M1), anything else is a
+// missing or wrong code.
+func gateErr(err error) error {
+	if errors.Is(err, mfa.ErrNoEntity) {
+		return server.ErrNoEntity
+	}
+	return server.ErrMFA
 }

@@ -33,6 +33,7 @@ const (
 	CodeUnavailable       = "unavailable"
 	CodeNotImplemented    = "not_implemented"
 	CodeBadHost           = "bad_host"
+	CodeEntityRequired    = "entity_required"
 	CodeRateLimited       = "rate_limited"
 	CodeInternal          = "internal"
 )
@@ -177,6 +178,8 @@ func classify(err error) (status int, code, msg string) {
 	switch {
 	case errors.Is(err, ErrUnauthenticated):
 		return http.StatusUnauthorized, CodeUnauthenticated, "a valid Vault token is required"
+	case errors.Is(err, ErrNoEntity):
+		return http.StatusForbidden, CodeEntityRequired, "break-glass needs a Vault token with an identity entity (log in through an auth method)"
 	case errors.Is(err, ErrMFA):
 		return http.StatusForbidden, CodeMFARequired, "a valid MFA code is required"
 	case errors.Is(err, ErrForbidden), errors.Is(err, rotator.ErrPermission):

@@ -113,6 +113,9 @@ var (
 	// ErrMFA: a required TOTP code is missing or wrong (403, code
 	// "mfa_required").
 	ErrMFA = errors.New("server: a valid MFA code is required")
+	// ErrNoEntity: break-glass needs a token with a Vault identity entity
+	// (403, code "entity_required"; M1).
+	ErrNoEntity = errors.New("server: break-glass needs a Vault token with an identity entity")
 )
 
 // ReadyCheck is one readiness condition (Vault authenticated, config
