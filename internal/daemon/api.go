@@ -155,11 +155,6 @@ func (a *api) Plan(ctx context.Context, names []string) (any, error) {
 // revoke the previous pair on one operator's word.
 func (a *api) RotateNow(ctx context.Context, name string, actor rotator.Actor) (string, error) {
 	d := (*Daemon)(a)
-	if app, ok := d.app(name); ok {
-		if err := d.rt.Engine.CheckOverlap(ctx, app, actor); err != nil {
-			return "", err
-		}
-	}
 	return d.operate(ctx, name, actor, server.ActionRotate, func(ctx context.Context, app rotator.App) error {
 		start := d.o.Clock.Now()
 		res, err := d.rt.Engine.Rotate(ctx, app, rotator.Request{Actor: actor})
@@ -195,6 +190,13 @@ func (d *Daemon) operate(ctx context.Context, name string, actor rotator.Actor, 
 		}
 		if err := d.o.Gate.Verify(ctx, actor.Identity, code.Reveal(), action, name); err != nil {
 			return "", fmt.Errorf("%s %s: %w: %w", action, name, gateErr(err), err)
+		}
+	}
+	// H3, after the second factor (a caller without a code learns
+	// nothing about the app's overlap).
+	if action == server.ActionRotate {
+		if err := d.rt.Engine.CheckOverlap(ctx, app, actor); err != nil {
+			return "", err
 		}
 	}
 	if d.opsCtx.Err() != nil {
