@@ -159,3 +159,12 @@ func unwrap(ctx context.Context, wrapToken string) (key, secret string, err erro
 	secret, _ = sec.Data["consumer_secret"].(string)
 	return key, secret, nil
 }
+
+// checkReason refuses a --reason with control characters: it is shown on
+// auditors' terminals (review L9).
+func checkReason(reason string) error {
+	if server.HasControl(reason) {
+		return usageError{errors.New("--reason must not contain control characters")}
+	}
+	return nil
+}

@@ -42,6 +42,9 @@ honest callers.`,
 				return usageError{errors.New("approve needs --code (the approver's current TOTP code)")}
 			}
 			ctx := cmd.Context()
+			if err := checkReason(reason); err != nil {
+				return err
+			}
 			if base := c.daemonURL(serverURL); base != "" {
 				return c.approveViaDaemon(ctx, base, args[0], code, reason)
 			}

@@ -35,6 +35,9 @@ secret anyway, so its MFA check binds only honest callers.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
+			if err := checkReason(reason); err != nil {
+				return err
+			}
 			if code == "" {
 				return usageError{fmt.Errorf("reveal %s needs --code (the operator's current TOTP code)", args[0])}
 			}

@@ -69,6 +69,9 @@ checks the caller's right, code and the overlap with its own rights.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
+			if err := checkReason(reason); err != nil {
+				return err
+			}
 			if !dryRun {
 				if base := c.daemonURL(serverURL); base != "" {
 					return c.rotateViaDaemon(ctx, base, args[0], code, reason)
@@ -246,6 +249,9 @@ the daemon, which checks the code with its own rights: the documented way.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
+			if err := checkReason(reason); err != nil {
+				return err
+			}
 			if revoke {
 				if base := c.daemonURL(serverURL); base != "" {
 					return c.requestRevokeViaDaemon(ctx, base, args[0], code, reason)

@@ -175,6 +175,9 @@ func decodeApproval(r *http.Request) (req ApprovalRequest, status int, code, msg
 	if len(req.Reason) > 1024 {
 		return req, http.StatusBadRequest, CodeBadRequest, `"reason" is longer than 1024 bytes`
 	}
+	if HasControl(req.Reason) {
+		return req, http.StatusBadRequest, CodeBadRequest, `"reason" must not contain control characters`
+	}
 	return req, 0, "", ""
 }
 

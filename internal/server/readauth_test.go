@@ -276,3 +276,22 @@ func TestAuthCacheIsBounded(t *testing.T) {
 		}
 	}
 }
+
+// TestReasonsWithControlCharactersAreRefused: review L9, an operator
+// reason carrying an ESC sequence for the auditors' terminals.
+func TestReasonsWithControlCharactersAreRefused(t *testing.T) {
+	f := newFixture(t, nil)
+	hdr := map[string]string{"X-Vault-Token": operatorToken}
+	for _, reason := range []string{`incident\u001b[2K\u001b[1Aok`, `a\u0007b`, `x\u202etxt.exe`, `line\nbreak`} {
+		a := f.do(t, "POST", "/api/v1/apps/billing/rotate", hdr, `{"reason":"`+reason+`"}`)
+		if a.Status != 400 || !strings.Contains(a.Body, "control characters") {
+			t.Errorf("reason %q: %d %s, want 400", reason, a.Status, a.Body)
+		}
+	}
+	if got := StripControl("ok\x1b[2Kgone\u202e"); got != "ok[2Kgone" {
+		t.Errorf("StripControl = %q", got)
+	}
+	if a := f.do(t, "POST", "/api/v1/apps/billing/rotate", hdr, `{"reason":"incident 42 – café"}`); a.Status != 202 {
+		t.Errorf("a plain reason: %d %s", a.Status, a.Body)
+	}
+}

@@ -436,5 +436,36 @@ func decodeAction(r *http.Request) (req ActionRequest, status int, code, msg str
 	if len(req.Reason) > 1024 {
 		return req, http.StatusBadRequest, CodeBadRequest, `"reason" is longer than 1024 bytes`
 	}
+	if HasControl(req.Reason) {
+		return req, http.StatusBadRequest, CodeBadRequest, `"reason" must not contain control characters`
+	}
 	return req, 0, "", ""
+}
+
+// HasControl reports whether s holds a control character (C0, DEL, C1,
+// or a Unicode bidi override). Reasons are shown on auditors' terminals by
+// `audit list/show`: an ESC sequence there could hide or rewrite lines
+// (review L9), so they are refused where they enter.
+func HasControl(s string) bool {
+	for _, r := range s {
+		if r < 0x20 || (r >= 0x7f && r < 0xa0) || (r >= 0x202a && r <= 0x202e) || (r >= 0x2066 && r <= 0x2069) {
+			return true
+		}
+	}
+	return false
+}
+
+// StripControl removes what HasControl reports, for text that must be
+// kept but not obey the terminal.
+func StripControl(s string) string {
+	if !HasControl(s) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if !HasControl(string(r)) {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }
