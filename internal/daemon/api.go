@@ -170,6 +170,7 @@ func (a *api) RevokePrevious(ctx context.Context, name string, actor rotator.Act
 	return d.operate(ctx, name, actor, server.ActionRevoke, func(ctx context.Context, app rotator.App) error {
 		res, err := d.rt.Engine.RevokePrevious(ctx, app, actor)
 		if err == nil && res.Outcome == rotator.OutcomeOK {
+			d.sched.ClearRetry(app.Name) // nothing left to wait for (L2)
 			d.metrics.SetPreviousExpiry(app.Name, time.Time{})
 			d.notifyApp(notifyRevoked(app, res))
 		}

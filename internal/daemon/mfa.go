@@ -76,6 +76,7 @@ func (d *Daemon) revokeApproved(_ context.Context, a mfa.Approval) (string, erro
 			return
 		}
 		if res.Outcome == rotator.OutcomeOK {
+			d.sched.ClearRetry(app.Name) // nothing left to wait for (L2)
 			d.metrics.SetPreviousExpiry(app.Name, time.Time{})
 			d.notifyApp(notifyRevoked(app, res))
 		}
