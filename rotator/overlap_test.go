@@ -1,12 +1,14 @@
 package rotator_test
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ecarotator/ecarotator/rotator"
+	"github.com/ecarotator/ecarotator/rotator/rotatortest"
 )
 
 func TestInOverlapDecidesWhetherRotatingNowRevokes(t *testing.T) {
@@ -40,5 +42,38 @@ func TestOverlapErrorNamesTheEndAndTheWayToApproval(t *testing.T) {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("message %q lacks %q", err.Error(), want)
 		}
+	}
+}
+
+// TestRevokeRecordsItsIntentBeforeTheDelete: review L4. With the audit
+// sink failing at the intent event, the previous pair is not deleted.
+func TestRevokeRecordsItsIntentBeforeTheDelete(t *testing.T) {
+	w := rotatortest.NewWorld(1)
+	e := newEngine(t, w, "a", nil)
+	rotate(t, e, w.App)
+	w.Audit.FailAfter(0, errors.New("sink down"))
+	if _, err := e.RevokePrevious(context.Background(), w.App, operator); !errors.Is(err, rotator.ErrAudit) {
+		t.Fatalf("revoke with the sink down: %v, want ErrAudit", err)
+	}
+	if !w.Org.Accepts(w.Initial) {
+		t.Fatal("the previous pair was deleted although its intent event failed")
+	}
+	w.Audit.FailAfter(-1, nil)
+	w.Clock.Advance(time.Hour)
+	if _, err := e.RevokePrevious(context.Background(), w.App, operator); err != nil {
+		t.Fatal(err)
+	}
+	types := w.Audit.Types()
+	start, done := -1, -1
+	for i, ty := range types {
+		switch ty {
+		case rotator.EventRevokeStarted:
+			start = i
+		case rotator.EventPreviousRevoked:
+			done = i
+		}
+	}
+	if start < 0 || done < start {
+		t.Errorf("events %v: want previous.revoke_started before previous.revoked", types)
 	}
 }

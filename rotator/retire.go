@@ -98,6 +98,9 @@ func (e *Engine) retireRun(ctx context.Context, r *run, revoke bool) (Result, er
 		return r.res, nil
 	}
 	if revoke || r.app.Overlap.Policy != OverlapSalesforceExpiry {
+		if err := e.recordIntent(ctx, r, revoke, stored); err != nil { // L4: trace before the delete
+			return e.retireFail(ctx, r, err)
+		}
 		if err := e.retireSlot(ctx, r, revoke); err != nil {
 			return e.retireFail(ctx, r, err)
 		}
