@@ -43,11 +43,12 @@ next rotation is the next slot of the schedule (window start, before jitter).`,
 				serverURL = c.getenv("ECAROTATOR_SERVER")
 			}
 			var (
-				apps []server.AppStatus
-				err  error
+				apps   []server.AppStatus
+				daemon map[string]string
+				err    error
 			)
 			if serverURL != "" {
-				apps, err = fetchStatus(ctx, serverURL, rotator.NewSecret(c.getenv("VAULT_TOKEN")))
+				apps, daemon, err = fetchStatus(ctx, serverURL, rotator.NewSecret(c.getenv("VAULT_TOKEN")))
 			} else {
 				apps, err = c.localStatus(ctx)
 			}
@@ -58,6 +59,11 @@ next rotation is the next slot of the schedule (window start, before jitter).`,
 				return writeJSON(c.stdout, apps)
 			}
 			printStatus(c.stdout, apps, time.Now())
+			if daemon != nil {
+				// What the running daemon enforces (M3): after a refused
+				// reload this may differ from the config file.
+				fmt.Fprintf(c.stdout, "\ndaemon: mfa enabled %s, revoke needs approval %s\n", daemon["mfa_enabled"], daemon["revoke_needs_approval"])
+			}
 			return nil
 		},
 	}
@@ -69,14 +75,15 @@ next rotation is the next slot of the schedule (window start, before jitter).`,
 // fetchStatus asks a running daemon.
 // The read API needs the caller's Vault token (read on the apps' status
 // control paths, M2): VAULT_TOKEN is sent as X-Vault-Token.
-func fetchStatus(ctx context.Context, base string, token rotator.Secret) ([]server.AppStatus, error) {
+func fetchStatus(ctx context.Context, base string, token rotator.Secret) ([]server.AppStatus, map[string]string, error) {
 	var out struct {
-		Apps []server.AppStatus `json:"apps"`
+		Apps   []server.AppStatus `json:"apps"`
+		Daemon map[string]string  `json:"daemon"`
 	}
 	if err := getJSON(ctx, base, "/api/v1/apps", "status", token, &out); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return out.Apps, nil
+	return out.Apps, out.Daemon, nil
 }
 
 // getJSON GETs path from a running daemon's API and decodes the JSON answer
