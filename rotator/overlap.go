@@ -60,6 +60,14 @@ func (e *Engine) CheckOverlap(ctx context.Context, app App, actor Actor) error {
 	if actor.Kind != ActorOperator {
 		return nil
 	}
+	// An open rotation journal is resumed, not started: the request that
+	// began it passed this check, and its own new pair may already be the
+	// app's current one (its previous pair is then the one it replaced).
+	if j, _, err := e.o.Journal.Load(ctx, app.Name); err == nil && j.Step != StepRetire {
+		return nil
+	} else if err != nil && !errors.Is(err, ErrNotFound) {
+		return fmt.Errorf("rotate %s: read journal: %w", app.Name, err)
+	}
 	st, _, err := e.o.Store.ReadCredentials(ctx, app.VaultPath)
 	if errors.Is(err, ErrNotFound) {
 		return nil

@@ -77,3 +77,30 @@ func TestRevokeRecordsItsIntentBeforeTheDelete(t *testing.T) {
 		t.Errorf("events %v: want previous.revoke_started before previous.revoked", types)
 	}
 }
+
+// TestCheckOverlapRefusesOperatorsOnlyAndLetsAJournalResume: the check
+// refuses an operator's new rotation during the overlap, passes the
+// scheduler (its own rule), and passes an open rotation journal (a resume
+// after a crash past the commit).
+func TestCheckOverlapRefusesOperatorsOnlyAndLetsAJournalResume(t *testing.T) {
+	w := rotatortest.NewWorld(1)
+	e := newEngine(t, w, "a", nil)
+	if err := e.CheckOverlap(context.Background(), w.App, operator); err != nil {
+		t.Fatalf("before any rotation: %v", err)
+	}
+	rotate(t, e, w.App)
+	err := e.CheckOverlap(context.Background(), w.App, operator)
+	var oe *rotator.OverlapError
+	if !errors.As(err, &oe) || oe.ValidUntil.IsZero() || oe.PreviousKey != w.Initial.Key {
+		t.Fatalf("operator during the overlap: %v, want an OverlapError naming the previous key and its end", err)
+	}
+	if err := e.CheckOverlap(context.Background(), w.App, rotator.Actor{Kind: rotator.ActorScheduler}); err != nil {
+		t.Errorf("scheduler: %v, want nil (its rule is the policy's)", err)
+	}
+	if _, err := w.Journal.Save(context.Background(), w.App.Name, rotator.JournalEntry{App: w.App.Name, Step: rotator.StepCommit}, 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.CheckOverlap(context.Background(), w.App, operator); err != nil {
+		t.Errorf("with an open rotation journal: %v, want nil (resume)", err)
+	}
+}
