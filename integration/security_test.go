@@ -119,6 +119,12 @@ func TestH3RotateNowCannotEndTheOverlapWithoutTwoPersonApproval(t *testing.T) {
 		st, _, err := rt.Vault.ReadCredentials(t.Context(), "salesforce/billing")
 		return err == nil && !st.Previous.IsZero()
 	})
+	// The first rotation is finished (journal cleared): a request now
+	// would start a new rotation, not resume this one.
+	eventually(t, 30*time.Second, "first rotation finished", func() bool {
+		_, _, err := rt.Vault.Load(t.Context(), "billing")
+		return errors.Is(err, rotator.ErrNotFound)
+	})
 	st, meta := e.stored(rt, "billing")
 	if !st.PreviousValidUntil.After(time.Now()) {
 		t.Fatalf("previous_valid_until %s is not in the future", st.PreviousValidUntil)
