@@ -500,4 +500,11 @@ func TestM6BreakGlassGoesThroughTheDaemon(t *testing.T) {
 	if strings.Count(string(raw), "secret.revealed") != 2 || strings.Contains(string(raw), st.Current.Secret.Reveal()) {
 		t.Errorf("audit: want two secret.revealed events and no secret")
 	}
+	// Leak check: neither the secret, the wrapping token nor an operator
+	// token appears in the daemon's logs or audit trail.
+	for what, v := range map[string]string{"secret": st.Current.Secret.Reveal(), "wrapping token": rv.WrapToken, "operator token": alice.token, "seed": alice.seed} {
+		if strings.Contains(e.logs.String(), v) || strings.Contains(string(raw), v) {
+			t.Errorf("the %s leaked into logs or the audit trail", what)
+		}
+	}
 }
