@@ -96,6 +96,9 @@ func getJSON(ctx context.Context, base, path, what string, token rotator.Secret,
 		return usageError{fmt.Errorf("--server: %w", err)}
 	}
 	if !token.IsZero() {
+		if req.URL.Scheme != "https" && !config.LoopbackListen(req.URL.Host) {
+			return usageError{fmt.Errorf("--server: refusing to send a Vault token over plain http to %s (use https)", req.URL.Host)}
+		}
 		req.Header.Set("X-Vault-Token", token.Reveal())
 	}
 	resp, err := http.DefaultClient.Do(req)
