@@ -104,3 +104,29 @@ func TestCheckOverlapRefusesOperatorsOnlyAndLetsAJournalResume(t *testing.T) {
 		t.Errorf("with an open rotation journal: %v, want nil (resume)", err)
 	}
 }
+
+// TestAMutationDoesNotOutliveTheLease: review L1. The lease is checked,
+// then time passes (a slow journal write, a stalled process) until the
+// lease is about to end: the Salesforce mutation that follows is refused
+// with ErrFenced instead of running (and retrying) past the lease, so the
+// secret-access setting is not opened by a holder that may have lost the
+// app.
+func TestAMutationDoesNotOutliveTheLease(t *testing.T) {
+	w := rotatortest.NewWorld(1)
+	stall := func(p string) error {
+		if p == "before:open_exposure" {
+			advancePastLease(w)
+		}
+		return nil
+	}
+	_, err := newEngine(t, w, "a", stall).Rotate(context.Background(), w.App, rotator.Request{Actor: operator})
+	if !errors.Is(err, rotator.ErrFenced) {
+		t.Fatalf("Rotate with the lease lapsing before open_exposure: %v, want ErrFenced", err)
+	}
+	if w.Org.Access() {
+		t.Error("the secret-access setting was opened after the lease lapsed")
+	}
+	if w.Org.StageOK() != 0 {
+		t.Error("a credential was staged after the lease lapsed")
+	}
+}
