@@ -161,12 +161,12 @@ path "secret/data/ecarotator/control/billing/revoke" { capabilities = ["update"]
 	e.mustAuth("rotated billing", st.Current, e.sim.TokenURL("devhub"), e.sim.TokenURL("acme"))
 
 	// Status: one app with its history, and the list.
-	code, body = httpDo(t, http.MethodGet, base+"/api/v1/apps/billing", "", "")
+	code, body = httpDo(t, http.MethodGet, base+"/api/v1/apps/billing", e.getenv("VAULT_TOKEN"), "")
 	if code != http.StatusOK || !strings.Contains(body, st.Current.Key) || !strings.Contains(body, "vault_version_") {
 		t.Fatalf("app detail: %d %s", code, body)
 	}
 	var list struct{ Apps []server.AppStatus }
-	code, body = httpDo(t, http.MethodGet, base+"/api/v1/apps", "", "")
+	code, body = httpDo(t, http.MethodGet, base+"/api/v1/apps", e.getenv("VAULT_TOKEN"), "")
 	if err := json.Unmarshal([]byte(body), &list); code != http.StatusOK || err != nil || len(list.Apps) != 3 {
 		t.Fatalf("apps: %d %s (%v)", code, body, err)
 	}
@@ -178,7 +178,7 @@ path "secret/data/ecarotator/control/billing/revoke" { capabilities = ["update"]
 			t.Errorf("billing status %+v: want last rotation and previous valid until", a)
 		}
 	}
-	if code, body := httpDo(t, http.MethodGet, base+"/api/v1/plan?app=support", "", ""); code != http.StatusOK || !strings.Contains(body, "support") {
+	if code, body := httpDo(t, http.MethodGet, base+"/api/v1/plan?app=support", e.getenv("VAULT_TOKEN"), ""); code != http.StatusOK || !strings.Contains(body, "support") {
 		t.Fatalf("plan: %d %s", code, body)
 	}
 
@@ -240,7 +240,7 @@ path "secret/data/ecarotator/control/billing/revoke" { capabilities = ["update"]
 	if err := d.Reload(); err == nil {
 		t.Fatal("Reload of an invalid config: want an error")
 	}
-	if code, _ := httpDo(t, http.MethodGet, base+"/api/v1/apps/analytics", "", ""); code != http.StatusOK {
+	if code, _ := httpDo(t, http.MethodGet, base+"/api/v1/apps/analytics", e.getenv("VAULT_TOKEN"), ""); code != http.StatusOK {
 		t.Fatalf("after a rejected reload, analytics: %d", code)
 	}
 	// A valid reload that drops an app takes effect.
@@ -251,7 +251,7 @@ path "secret/data/ecarotator/control/billing/revoke" { capabilities = ["update"]
 	if err := d.Reload(); err != nil {
 		t.Fatalf("Reload: %v", err)
 	}
-	if code, _ := httpDo(t, http.MethodGet, base+"/api/v1/apps/analytics", "", ""); code != http.StatusNotFound {
+	if code, _ := httpDo(t, http.MethodGet, base+"/api/v1/apps/analytics", e.getenv("VAULT_TOKEN"), ""); code != http.StatusNotFound {
 		t.Fatalf("after reload without analytics: got %d, want 404", code)
 	}
 }

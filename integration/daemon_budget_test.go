@@ -39,7 +39,7 @@ func TestDaemonDefersAboveAPIBudget(t *testing.T) {
 	if m := count(); m != n {
 		t.Errorf("%d promotes while over budget, want none", m-n)
 	}
-	if code, body := httpDo(t, "GET", base+"/api/v1/apps", "", ""); code != 200 || !strings.Contains(body, "APIBudgetExceeded") {
+	if code, body := httpDo(t, "GET", base+"/api/v1/apps", e.getenv("VAULT_TOKEN"), ""); code != 200 || !strings.Contains(body, "APIBudgetExceeded") {
 		t.Errorf("status does not show the deferral: %d %s", code, body)
 	}
 }

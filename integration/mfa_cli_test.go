@@ -24,21 +24,35 @@ import (
 // that every code the test sends is one the server may still accept
 // without the test waiting for the wall clock.
 type mfaOperator struct {
-	name  string // as ecarotator derives it: the token's display name
-	token string
-	seed  string
-	last  int64
+	name   string // the token's display name (the account shown in authenticator apps)
+	entity string // the Vault entity id: who the operator is
+	token  string
+	seed   string
+	last   int64
 }
 
 // newOperator creates a Vault token named display (Vault shows it as
 // "token-<display>") with the root policy, so the control-path checks pass.
-func (e *env) newOperator(display string) *mfaOperator {
+// The token carries an identity entity (through an entity alias on a token
+// role), as break-glass requires (M1); entityAlias, when given, names the
+// person, so two operators with one alias are one entity.
+func (e *env) newOperator(display string, entityAlias ...string) *mfaOperator {
 	e.t.Helper()
-	sec, err := e.vault.Client(e.t).Auth().Token().Create(&vaultapi.TokenCreateRequest{DisplayName: display, Policies: []string{"root"}, TTL: "1h"})
+	alias := display
+	if len(entityAlias) > 0 {
+		alias = entityAlias[0]
+	}
+	c := e.vault.Client(e.t)
+	if _, err := c.Logical().WriteWithContext(e.t.Context(), "auth/token/roles/operators", map[string]any{
+		"allowed_policies": []string{"root"}, "allowed_entity_aliases": []string{"*"}, "orphan": true,
+	}); err != nil {
+		e.t.Fatalf("token role: %v", err)
+	}
+	sec, err := c.Auth().Token().CreateWithRole(&vaultapi.TokenCreateRequest{DisplayName: display, Policies: []string{"root"}, TTL: "1h", EntityAlias: alias}, "operators")
 	if err != nil {
 		e.t.Fatalf("create token for %s: %v", display, err)
 	}
-	return &mfaOperator{name: "token-" + display, token: sec.Auth.ClientToken}
+	return &mfaOperator{name: "token-" + display, token: sec.Auth.ClientToken, entity: sec.Auth.EntityID}
 }
 
 // as runs the CLI with op's Vault token.
@@ -393,3 +407,6 @@ func TestCrashWhileTheSettingIsOpen(t *testing.T) {
 		t.Errorf("exposure holders after the restart: %v, %v", h, err)
 	}
 }
+
+// identity is op as ecarotator names it in approvals and audit events.
+func (op *mfaOperator) identity() string { return op.name + " (entity " + op.entity + ")" }

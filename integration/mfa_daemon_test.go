@@ -72,7 +72,7 @@ func TestMFAFlowsOverTheDaemonAPI(t *testing.T) {
 	}
 	code, body = httpDo(t, http.MethodPost, approve, bob.token, `{"mfa_code":"`+bob.code(t)+`","reason":"confirmed"}`)
 	var granted server.ApprovalAccepted
-	if err := json.Unmarshal([]byte(body), &granted); code != http.StatusAccepted || err != nil || granted.OperationID == "" || granted.Approval.Approver != bob.name {
+	if err := json.Unmarshal([]byte(body), &granted); code != http.StatusAccepted || err != nil || granted.OperationID == "" || granted.Approval.Approver != bob.identity() {
 		t.Fatalf("approve: %d %s", code, body)
 	}
 	eventually(t, 30*time.Second, "previous pair revoked", func() bool {

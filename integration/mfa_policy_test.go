@@ -62,23 +62,23 @@ func TestMFAPoliciesOnRealVault(t *testing.T) {
 	admin, daemonSvc, operator := svc(client("it-mfa-admin")), svc(client("it-ecarotator", "it-mfa")), svc(client("it-operator"))
 	ctx := t.Context()
 
-	uri, err := admin.Enroll(ctx, "token-alice")
+	uri, err := admin.Enroll(ctx, "token-alice (entity 0000000a-0000-4000-8000-00000000000a)")
 	if err != nil {
 		t.Fatalf("admin enroll: %v", err)
 	}
-	if _, err := admin.Enroll(ctx, "token-bob"); err != nil {
+	if _, err := admin.Enroll(ctx, "token-bob (entity 0000000b-0000-4000-8000-00000000000b)"); err != nil {
 		t.Fatalf("admin enroll bob: %v", err)
 	}
-	if _, err := client("it-mfa-admin").KVv2("secret").Get(ctx, "ecarotator/mfa/seeds/token-alice"); err == nil {
+	if _, err := client("it-mfa-admin").KVv2("secret").Get(ctx, "ecarotator/mfa/seeds/0000000a-0000-4000-8000-00000000000a"); err == nil {
 		t.Error("the administrator can read a seed")
 	}
-	if _, err := daemonSvc.Enroll(ctx, "token-mallory"); !errors.Is(err, rotator.ErrPermission) {
+	if _, err := daemonSvc.Enroll(ctx, "token-mallory (entity 0000000c-0000-4000-8000-00000000000c)"); !errors.Is(err, rotator.ErrPermission) {
 		t.Errorf("daemon enroll: err = %v, want a permission denial", err)
 	}
-	if _, err := operator.Enroll(ctx, "token-mallory"); !errors.Is(err, rotator.ErrPermission) {
+	if _, err := operator.Enroll(ctx, "token-mallory (entity 0000000c-0000-4000-8000-00000000000c)"); !errors.Is(err, rotator.ErrPermission) {
 		t.Errorf("operator enroll: err = %v, want a permission denial", err)
 	}
-	if err := operator.Verify(ctx, "token-alice", "123456", "rotate", "billing"); errors.Is(err, mfa.ErrInvalidCode) || err == nil {
+	if err := operator.Verify(ctx, "token-alice (entity 0000000a-0000-4000-8000-00000000000a)", "123456", "rotate", "billing"); errors.Is(err, mfa.ErrInvalidCode) || err == nil {
 		t.Errorf("operator token read alice's seed: err = %v", err)
 	}
 
@@ -86,21 +86,21 @@ func TestMFAPoliciesOnRealVault(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	alice := &mfaOperator{name: "token-alice", seed: key.Secret()}
-	if err := daemonSvc.Verify(ctx, "token-alice", alice.code(t), "rotate", "billing"); err != nil {
+	alice := &mfaOperator{name: "token-alice (entity 0000000a-0000-4000-8000-00000000000a)", entity: "0000000a-0000-4000-8000-00000000000a", seed: key.Secret()}
+	if err := daemonSvc.Verify(ctx, "token-alice (entity 0000000a-0000-4000-8000-00000000000a)", alice.code(t), "rotate", "billing"); err != nil {
 		t.Fatalf("daemon verify: %v", err)
 	}
-	a, err := daemonSvc.RequestApproval(ctx, "revoke", "billing", "token-alice", alice.code(t), "")
+	a, err := daemonSvc.RequestApproval(ctx, "revoke", "billing", "token-alice (entity 0000000a-0000-4000-8000-00000000000a)", alice.code(t), "")
 	if err != nil {
 		t.Fatalf("daemon request approval: %v", err)
 	}
-	if _, err := daemonSvc.Approve(ctx, a.ID, "token-bob", "000000"); !errors.Is(err, mfa.ErrInvalidCode) {
+	if _, err := daemonSvc.Approve(ctx, a.ID, "token-bob (entity 0000000b-0000-4000-8000-00000000000b)", "000000"); !errors.Is(err, mfa.ErrInvalidCode) {
 		t.Errorf("daemon approve with a wrong code: %v", err)
 	}
-	if err := admin.Disable(ctx, "token-alice"); err != nil {
+	if err := admin.Disable(ctx, "token-alice (entity 0000000a-0000-4000-8000-00000000000a)"); err != nil {
 		t.Fatalf("admin disable: %v", err)
 	}
-	if err := daemonSvc.Disable(ctx, "token-bob"); !errors.Is(err, rotator.ErrPermission) {
+	if err := daemonSvc.Disable(ctx, "token-bob (entity 0000000b-0000-4000-8000-00000000000b)"); !errors.Is(err, rotator.ErrPermission) {
 		t.Errorf("daemon disable: err = %v, want a permission denial", err)
 	}
 }

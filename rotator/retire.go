@@ -102,6 +102,9 @@ func (e *Engine) retireRun(ctx context.Context, r *run, revoke bool) (Result, er
 		return e.retireFail(ctx, r, err)
 	}
 	if !metadata && (revoke || r.app.Overlap.Policy != OverlapSalesforceExpiry) {
+		if err := e.recordIntent(ctx, r, revoke, stored); err != nil { // L4: trace before the delete
+			return e.retireFail(ctx, r, err)
+		}
 		if err := e.retireSlot(ctx, r, revoke); err != nil {
 			return e.retireFail(ctx, r, err)
 		}

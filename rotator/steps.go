@@ -318,6 +318,11 @@ func (e *Engine) stage(ctx context.Context, r *run) error {
 		}
 		if len(r.staged) > 0 {
 			sc := r.staged[0]
+			if sc.Status == StagedRotated { // L4: a trace before the delete
+				if err := e.record(ctx, r, EventRetireStarted, StepStage, OutcomeOK, nil, map[string]string{"previous_key": sc.Key, "why": "staged slot needed for the new credential"}); err != nil {
+					return err
+				}
+			}
 			if err := e.deleteStaged(ctx, r, sc.ID); err != nil {
 				return err
 			}

@@ -109,6 +109,13 @@ func (c *Client) appRoleSecretID(ctx context.Context) (rotator.Secret, error) {
 	if err != nil {
 		return rotator.Secret{}, err
 	}
+	// Before unwrapping, look the wrapping token up and check what created
+	// it (Vault's guidance against substituted wrapping tokens, review
+	// L12): it must be an AppRole secret-id of the configured mount. A
+	// token wrapped by anyone through sys/wrapping/wrap is refused.
+	if err := checkWrapCreationPath(ctx, uc, raw, c.appRoleMount()); err != nil {
+		return rotator.Secret{}, err
+	}
 	// With no token of its own, the clone authenticates the unwrap call
 	// with the wrapping token itself.
 	s, err := uc.Logical().UnwrapWithContext(ctx, raw)

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -237,4 +238,51 @@ func TestAnExpiredStaticTokenEndsRunWithBadCredentials(t *testing.T) {
 	eventually(t, 30*time.Second, "token expired", tokenGone(root, s.Auth.ClientToken))
 	_, _, err = c.ReadCredentials(ctx, "salesforce/x")
 	wantIs(t, err, ErrBadCredentials)
+}
+
+// TestWrappedSecretIDFromAnotherPathIsRefused reproduces review L12: a
+// wrapping token substituted by someone who can call sys/wrapping/wrap
+// (holding a secret-id of their choosing) used to be unwrapped and used.
+// Now its creation path is checked first, and the token is not used up.
+func TestWrappedSecretIDFromAnotherPathIsRefused(t *testing.T) {
+	srv := vaulttest.Start(t)
+	root := srv.Client(t)
+	roleID, _ := appRole(t, root, "subst", "1h", "1h")
+	attacker, err := root.Clone()
+	if err != nil {
+		t.Fatal(err)
+	}
+	attacker.SetToken(srv.Token)
+	attacker.SetWrappingLookupFunc(func(string, string) string { return "5m" })
+	s, err := attacker.Logical().Write("sys/wrapping/wrap", map[string]any{"secret_id": "attacker-chosen"})
+	if err != nil || s.WrapInfo == nil {
+		t.Fatalf("wrap: %v", err)
+	}
+	t.Setenv("ECAROTATOR_TEST_SUBST_SECRET_ID", s.WrapInfo.Token)
+	_, err = appRoleClient(t, srv, roleID, func(a *AuthOptions) {
+		a.SecretIDEnv = "ECAROTATOR_TEST_SUBST_SECRET_ID"
+		a.SecretIDWrapped = true
+	})
+	if !errors.Is(err, ErrBadCredentials) || !strings.Contains(err.Error(), "sys/wrapping/wrap") {
+		t.Fatalf("login with a substituted wrapping token: %v; want ErrBadCredentials naming its creation path", err)
+	}
+	if _, err := root.Logical().Write("sys/wrapping/lookup", map[string]any{"token": s.WrapInfo.Token}); err != nil {
+		t.Errorf("the refused wrapping token was used up: %v", err)
+	}
+}
+
+func TestSecretIDCreationPaths(t *testing.T) {
+	for p, want := range map[string]bool{
+		"auth/approle/role/ecarotator/secret-id":   true,
+		"auth/approle/role/a/b/secret-id":          false,
+		"auth/approle/role//secret-id":             false,
+		"auth/other/role/ecarotator/secret-id":     false,
+		"sys/wrapping/wrap":                        false,
+		"auth/approle/role/ecarotator/secret-id/x": false,
+		"": false,
+	} {
+		if got := isSecretIDPath(p, "approle"); got != want {
+			t.Errorf("isSecretIDPath(%q) = %v, want %v", p, got, want)
+		}
+	}
 }

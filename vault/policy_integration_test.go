@@ -5,8 +5,10 @@ package vault
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -86,13 +88,16 @@ func TestPoliciesOnRealVault(t *testing.T) {
 		}
 	}
 	kv := root.KVv2("secret")
-	if _, err := kv.Put(ctx, "ecarotator/devhub/main", map[string]any{FieldPrivateKey: "-----BEGIN PRIVATE KEY-----\nx\n-----END PRIVATE KEY-----"}); err != nil {
+	if _, err := kv.Put(ctx, "ecarotator/devhubs/main", map[string]any{FieldPrivateKey: "-----BEGIN PRIVATE KEY-----\nx\n-----END PRIVATE KEY-----"}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := kv.Put(ctx, "ecarotator/audit/events/000001", map[string]any{"event": "{}"}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := kv.Put(ctx, "unrelated/thing", map[string]any{"x": "y"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.Put(ctx, "ecarotator/webhooks/ops", map[string]any{"hmac_key": "k"}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -131,7 +136,10 @@ func TestPoliciesOnRealVault(t *testing.T) {
 				}
 				return d.Release(ctx, lease)
 			}},
-			{"reads its Dev Hub key", true, func(ctx context.Context) error { _, err := d.LoadJWTKey(ctx, "ecarotator/devhub/main", ""); return err }},
+			{"reads its Dev Hub key", true, func(ctx context.Context) error {
+				_, err := d.LoadJWTKey(ctx, "ecarotator/devhubs/main", "")
+				return err
+			}},
 			{"appends to the audit path", true, func(ctx context.Context) error {
 				_, err := raw.KVv2("secret").Put(ctx, "ecarotator/audit/records/000002", map[string]any{"event": "{}"})
 				return err
@@ -144,12 +152,35 @@ func TestPoliciesOnRealVault(t *testing.T) {
 			{"cannot destroy an app's history", false, func(ctx context.Context) error {
 				return kvErr(raw.KVv2("secret").DeleteMetadata(ctx, "salesforce/billing"))
 			}},
+			{"reads a webhook HMAC key (L5)", true, func(ctx context.Context) error {
+				_, err := raw.KVv2("secret").Get(ctx, "ecarotator/webhooks/ops")
+				return err
+			}},
+			{"cannot shrink an app's history with max_versions (L6)", false, func(ctx context.Context) error {
+				_, err := raw.Logical().WriteWithContext(ctx, "secret/metadata/salesforce/billing", map[string]any{"max_versions": 1})
+				return err
+			}},
+			{"cannot shrink it with max_versions as a string either (L6)", false, func(ctx context.Context) error {
+				_, err := raw.Logical().WriteWithContext(ctx, "secret/metadata/salesforce/billing", map[string]any{"max_versions": "1"})
+				return err
+			}},
+			{"cannot expire an app's history with delete_version_after (L6)", false, func(ctx context.Context) error {
+				_, err := raw.Logical().WriteWithContext(ctx, "secret/metadata/salesforce/billing", map[string]any{"delete_version_after": "1s"})
+				return err
+			}},
+			{"cannot destroy a version (L6)", false, func(ctx context.Context) error {
+				return kvErr(raw.KVv2("secret").Destroy(ctx, "salesforce/billing", []int{1}))
+			}},
+			{"cannot read an operator's TOTP seed", false, func(ctx context.Context) error {
+				_, err := raw.KVv2("secret").Get(ctx, "ecarotator/mfa/seeds/0000000a-0000-4000-8000-00000000000a")
+				return err
+			}},
 			{"cannot read paths outside its prefixes", false, func(ctx context.Context) error {
 				_, err := raw.KVv2("secret").Get(ctx, "unrelated/thing")
 				return err
 			}},
 			{"cannot overwrite its Dev Hub credentials", false, func(ctx context.Context) error {
-				_, err := raw.KVv2("secret").Put(ctx, "ecarotator/devhub/main", map[string]any{"x": "y"})
+				_, err := raw.KVv2("secret").Put(ctx, "ecarotator/devhubs/main", map[string]any{"x": "y"})
 				return err
 			}},
 			{"cannot read the transit key", false, func(ctx context.Context) error {
@@ -184,7 +215,10 @@ func TestPoliciesOnRealVault(t *testing.T) {
 				_, err := raw.KVv2("secret").Put(ctx, "salesforce/billing", map[string]any{"consumer_key": "x"})
 				return err
 			}},
-			{"cannot read the Dev Hub key", false, func(ctx context.Context) error { _, err := a.LoadJWTKey(ctx, "ecarotator/devhub/main", ""); return err }},
+			{"cannot read the Dev Hub key", false, func(ctx context.Context) error {
+				_, err := a.LoadJWTKey(ctx, "ecarotator/devhubs/main", "")
+				return err
+			}},
 		})
 	})
 
@@ -206,7 +240,18 @@ func TestPoliciesOnRealVault(t *testing.T) {
 		runPolicyCases(t, []policyCase{
 			{"may rotate any app now", true, can("billing", ActionRotate, true)},
 			{"may revoke a previous pair", true, can("payroll", ActionRevoke, true)},
-			{"may not reveal (not granted by default)", true, can("billing", ActionReveal, false)},
+			{"may ask the daemon to reveal (M6)", true, can("billing", ActionReveal, true)},
+			{"may read status through the daemon (M2)", true, func(ctx context.Context) error {
+				caps, err := rc.Capabilities(ctx, rotator.NewSecret(tok), rc.ControlPath("billing", "status"))
+				if err == nil && !slices.Contains(caps, "read") {
+					err = fmt.Errorf("caps on the status control path: %v", caps)
+				}
+				return err
+			}},
+			{"cannot write the status control path", false, func(ctx context.Context) error {
+				_, err := raw.KVv2("secret").Put(ctx, "ecarotator/control/billing/status", map[string]any{"x": "y"})
+				return err
+			}},
 			{"reads status from app metadata", true, func(ctx context.Context) error { _, err := o.History(ctx, "salesforce/billing"); return err }},
 			{"reads who holds a lease", true, func(ctx context.Context) error { _, err := o.readLock(ctx, "test", "billing"); return err }},
 			{"cannot read a credential", false, func(ctx context.Context) error { _, _, err := o.ReadCredentials(ctx, "salesforce/billing"); return err }},
@@ -254,6 +299,29 @@ func TestPoliciesOnRealVault(t *testing.T) {
 					err = errors.New("auditor may rotate")
 				}
 				return err
+			}},
+		})
+	})
+
+	t.Run("the MFA admin policy (L7)", func(t *testing.T) {
+		writePolicy(t, root, "mfa-admin", loadPolicy(t, "mfa-admin"))
+		raw := rawAs(t, srv, tokenWith(t, root, "mfa-admin", "mfa-admin"))
+		const seed = "ecarotator/mfa/seeds/0000000b-0000-4000-8000-00000000000b"
+		runPolicyCases(t, []policyCase{
+			{"enrolls a new operator (creates a seed)", true, func(ctx context.Context) error {
+				_, err := raw.KVv2("secret").Put(ctx, seed, map[string]any{"seed": "A", "state": "{}"}, vaultapi.WithCheckAndSet(0))
+				return err
+			}},
+			{"cannot overwrite an enrolled operator's seed", false, func(ctx context.Context) error {
+				_, err := raw.KVv2("secret").Put(ctx, seed, map[string]any{"seed": "KNOWN", "state": "{}"})
+				return err
+			}},
+			{"cannot read a seed", false, func(ctx context.Context) error {
+				_, err := raw.KVv2("secret").Get(ctx, seed)
+				return err
+			}},
+			{"disables an operator (deletes the seed's metadata)", true, func(ctx context.Context) error {
+				return kvErr(raw.KVv2("secret").DeleteMetadata(ctx, seed))
 			}},
 		})
 	})

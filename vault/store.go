@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 
 	"go.uber.org/zap"
 
@@ -128,7 +129,10 @@ func (c *Client) WriteCredentials(ctx context.Context, path string, sc rotator.S
 	switch {
 	case !exists:
 		err = c.writeMeta(ctx, op, rel, map[string]any{
-			"max_versions":    c.o.MaxVersions,
+			// A string: Vault's policy parameter constraints match strings
+			// only, so configs/policies/ecarotator.hcl can pin this value
+			// and the daemon cannot shrink an app's history (L6).
+			"max_versions":    strconv.Itoa(c.o.MaxVersions),
 			"custom_metadata": map[string]string{MetaManagedBy: ManagedByValue},
 		})
 	case !managed: // adopting

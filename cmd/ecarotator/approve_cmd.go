@@ -5,19 +5,22 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
 	"github.com/ecarotator/ecarotator/internal/mfa"
+	"github.com/ecarotator/ecarotator/internal/server"
 	"github.com/ecarotator/ecarotator/internal/wire"
 	"github.com/ecarotator/ecarotator/rotator"
 	"github.com/ecarotator/ecarotator/vault"
 )
 
 func (c *cli) approveCommand() *cobra.Command {
-	var code string
+	var code, reason, serverURL string
 	cmd := &cobra.Command{
 		Use:   "approve <approval-id>",
 		Short: "Approve a pending two-person request (revoke previous) and carry it out",
@@ -25,13 +28,26 @@ func (c *cli) approveCommand() *cobra.Command {
 created by "ecarotator retire <app> --revoke --code ..." with their own TOTP
 code and then revokes the previous pair. The approver is the caller's Vault
 token; the requester cannot approve their own request, and approvals expire
-after mfa.approval_ttl.`,
+after mfa.approval_ttl.
+
+With --server (or ECAROTATOR_SERVER, or server.url) the daemon checks the
+approval and carries out the revoke with its own rights; the approver's
+token needs only the revoke control path. That is the way to run it:
+without a daemon this process needs the daemon's rights (Dev Hub key, app
+path, every operator's seed), so the two-person rule then binds only
+honest callers.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if code == "" {
 				return usageError{errors.New("approve needs --code (the approver's current TOTP code)")}
 			}
 			ctx := cmd.Context()
+			if err := checkReason(reason); err != nil {
+				return err
+			}
+			if base := c.daemonURL(serverURL); base != "" {
+				return c.approveViaDaemon(ctx, base, args[0], code, reason)
+			}
 			cfg, log, err := c.setup(false)
 			if err != nil {
 				return err
@@ -65,7 +81,47 @@ after mfa.approval_ttl.`,
 		},
 	}
 	cmd.Flags().StringVar(&code, "code", "", "the approver's current TOTP code")
+	cmd.Flags().StringVar(&reason, "reason", "", "why (recorded in the audit trail; with --server)")
+	cmd.Flags().StringVar(&serverURL, "server", "", "base URL of the running daemon (env ECAROTATOR_SERVER, config server.url)")
 	return cmd
+}
+
+// approveViaDaemon grants approval id through the daemon's API (M6).
+func (c *cli) approveViaDaemon(ctx context.Context, base, id, code, reason string) error {
+	tok, err := c.callerToken()
+	if err != nil {
+		return err
+	}
+	var out server.ApprovalAccepted
+	if err := apiCall(ctx, base, http.MethodPost, "/api/v1/approvals/"+url.PathEscape(id)+"/approve", tok,
+		server.ApprovalRequest{MFACode: code, Reason: reason}, &out); err != nil {
+		return fmt.Errorf("approve %s: %w", id, err)
+	}
+	fmt.Fprintf(c.stdout, "approval %s %s by %s; operation %s (the daemon revokes %s in the background)\n",
+		out.Approval.ID, out.Status, out.Approval.Approver, out.OperationID, out.Approval.App)
+	return nil
+}
+
+// requestRevokeViaDaemon opens the revoke approval through the daemon (M6).
+func (c *cli) requestRevokeViaDaemon(ctx context.Context, base, app, code, reason string) error {
+	if code == "" {
+		return usageError{fmt.Errorf("retire %s --revoke needs --code (the operator's current TOTP code)", app)}
+	}
+	tok, err := c.callerToken()
+	if err != nil {
+		return err
+	}
+	if reason == "" {
+		reason = "revoke previous pair"
+	}
+	var out server.ApprovalAccepted
+	if err := apiCall(ctx, base, http.MethodPost, "/api/v1/apps/"+url.PathEscape(app)+"/revoke-previous", tok,
+		server.ActionRequest{Reason: reason, MFACode: code}, &out); err != nil {
+		return fmt.Errorf("retire %s --revoke: %w", app, err)
+	}
+	a := out.Approval
+	printApproval(c.stdout, mfa.Approval{ID: a.ID, Action: a.Action, App: a.App, Requester: a.Requester, Status: a.Status, Expires: a.Expires})
+	return nil
 }
 
 // execute carries out an approved request.

@@ -59,11 +59,13 @@ func callerOperator(ctx context.Context, vc *vault.Client) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("identify the caller's vault token: %w", err)
 	}
-	op := mfa.OperatorName(id)
-	if op == "" {
-		return "", errors.New("identify the caller's vault token: it has no display name")
+	// An operator is a Vault entity (M1): a token without one is refused
+	// here, before any code is looked at.
+	op, err := mfa.ParseOperator(id)
+	if err != nil {
+		return "", fmt.Errorf("identify the caller's vault token: %w", err)
 	}
-	return op, nil
+	return op.Identity, nil
 }
 
 // gate checks the caller's TOTP code for action on app and returns the
@@ -93,10 +95,13 @@ func (c *cli) mfaCommand() *cobra.Command {
 		Long: `Operators prove break-glass actions (rotate now when mfa.enabled, revoke the
 previous pair, reveal) with a TOTP code (RFC 6238, six digits, 30 s).
 
-The operator name is the display name of the operator's Vault token (e.g.
-"token-alice", "userpass-alice"): ecarotator always takes it from the token,
-never from a flag. Who may enroll whom is Vault policy on the seed path
-<kv_mount>/data/<mfa.seed_prefix>/seeds/<operator> (configs/policies/mfa-admin.hcl).`,
+An operator is the Vault identity entity of the operator's token (its
+display name, e.g. "userpass-alice", is shown beside it): ecarotator always
+takes it from the token, never from a flag, and refuses tokens without an
+entity. One person with several login methods is one operator. An
+administrator names someone else by entity id ("mfa enroll <entity-id>").
+Who may enroll whom is Vault policy on the seed path
+<kv_mount>/data/<mfa.seed_prefix>/seeds/<entity-id> (configs/policies/mfa-admin.hcl).`,
 	}
 	cmd.AddCommand(c.mfaEnrollCommand(), c.mfaDisableCommand())
 	return cmd

@@ -6,12 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"net/url"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/ecarotator/ecarotator/internal/config"
+	"github.com/ecarotator/ecarotator/internal/server"
 	"github.com/ecarotator/ecarotator/internal/wire"
 	"github.com/ecarotator/ecarotator/rotator"
 	"github.com/spf13/cobra"
@@ -38,11 +40,12 @@ func (c *cli) operator(ctx context.Context, rt *wire.Runtime, reason string) rot
 
 func (c *cli) rotateCommand() *cobra.Command {
 	var (
-		reason string
-		dryRun bool
-		adopt  bool
-		asJSON bool
-		code   string
+		reason    string
+		dryRun    bool
+		adopt     bool
+		asJSON    bool
+		code      string
+		serverURL string
 	)
 	cmd := &cobra.Command{
 		Use:   "rotate <app>",
@@ -55,10 +58,25 @@ Exit codes: 0 rotated (or nothing to do), 1 failed, 4 the new pair did not
 verify (Vault still serves the previous, working pair).
 
 With mfa.enabled in the config, a rotation now is an operator action outside
-the schedule and needs the caller's TOTP code (--code).`,
+the schedule and needs the caller's TOTP code (--code).
+
+While the previous pair is inside its overlap, rotating now would revoke it:
+that needs the two-person approval of revoke-previous first (retire --revoke,
+approve), and the command refuses with the end of the overlap otherwise.
+
+With --server (or ECAROTATOR_SERVER, or server.url) the daemon rotates: it
+checks the caller's right, code and the overlap with its own rights.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
+			if err := checkReason(reason); err != nil {
+				return err
+			}
+			if !dryRun {
+				if base := c.daemonURL(serverURL); base != "" {
+					return c.rotateViaDaemon(ctx, base, args[0], code, reason)
+				}
+			}
 			cfg, log, err := c.setup(false)
 			if err != nil {
 				return err
@@ -78,7 +96,15 @@ the schedule and needs the caller's TOTP code (--code).`,
 					return err
 				}
 			}
-			res, err := rt.Engine.Rotate(ctx, app, rotator.Request{Actor: c.operator(ctx, rt, reason), Reason: reason, DryRun: dryRun, Adopt: adopt})
+			actor := c.operator(ctx, rt, reason)
+			if !dryRun {
+				// H3: ending the previous pair's overlap is a revocation;
+				// it needs revoke-previous's two-person approval first.
+				if err := rt.Engine.CheckOverlap(ctx, app, actor); err != nil {
+					return err
+				}
+			}
+			res, err := rt.Engine.Rotate(ctx, app, rotator.Request{Actor: actor, Reason: reason, DryRun: dryRun, Adopt: adopt})
 			if asJSON {
 				_ = writeJSON(c.stdout, res)
 			} else if res.Plan != nil {
@@ -100,7 +126,27 @@ the schedule and needs the caller's TOTP code (--code).`,
 	cmd.Flags().BoolVar(&adopt, "adopt", false, "take over a Vault path that ecarotator did not create")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
 	cmd.Flags().StringVar(&code, "code", "", "the caller's current TOTP code (required when mfa.enabled)")
+	cmd.Flags().StringVar(&serverURL, "server", "", "base URL of the running daemon (env ECAROTATOR_SERVER, config server.url)")
 	return cmd
+}
+
+// rotateViaDaemon asks the daemon to rotate app now (it answers at once;
+// the rotation runs in the daemon).
+func (c *cli) rotateViaDaemon(ctx context.Context, base, app, code, reason string) error {
+	tok, err := c.callerToken()
+	if err != nil {
+		return err
+	}
+	if reason == "" {
+		reason = "rotate now"
+	}
+	var out server.Accepted
+	if err := apiCall(ctx, base, http.MethodPost, "/api/v1/apps/"+url.PathEscape(app)+"/rotate", tok,
+		server.ActionRequest{Reason: reason, MFACode: code}, &out); err != nil {
+		return fmt.Errorf("rotate %s: %w", app, err)
+	}
+	fmt.Fprintf(c.stdout, "rotation of %s accepted by the daemon: operation %s\n", out.App, out.ID)
+	return nil
 }
 
 func (c *cli) planCommand() *cobra.Command {
@@ -133,7 +179,7 @@ directly.`,
 				if len(q) > 0 {
 					path += "?" + q.Encode()
 				}
-				if err := getJSON(ctx, serverURL, path, "plan", &out); err != nil {
+				if err := getJSON(ctx, serverURL, path, "plan", rotator.NewSecret(c.getenv("VAULT_TOKEN")), &out); err != nil {
 					return err
 				}
 				if asJSON {
@@ -185,9 +231,10 @@ directly.`,
 
 func (c *cli) retireCommand() *cobra.Command {
 	var (
-		revoke bool
-		reason string
-		code   string
+		revoke    bool
+		reason    string
+		code      string
+		serverURL string
 	)
 	cmd := &cobra.Command{
 		Use:   "retire <app>",
@@ -196,10 +243,20 @@ func (c *cli) retireCommand() *cobra.Command {
 policy says so, deleting Salesforce's Rotated slot where the policy asks.
 With --revoke the previous pair is revoked at once (break-glass): the caller
 proves their TOTP code (--code) and a pending approval is created; a second,
-different operator carries it out with "ecarotator approve <id> --code ...".`,
+different operator carries it out with "ecarotator approve <id> --code ...".
+With --server (or ECAROTATOR_SERVER, or server.url) the request goes through
+the daemon, which checks the code with its own rights: the documented way.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
+			if err := checkReason(reason); err != nil {
+				return err
+			}
+			if revoke {
+				if base := c.daemonURL(serverURL); base != "" {
+					return c.requestRevokeViaDaemon(ctx, base, args[0], code, reason)
+				}
+			}
 			cfg, log, err := c.setup(false)
 			if err != nil {
 				return err
@@ -223,6 +280,7 @@ different operator carries it out with "ecarotator approve <id> --code ...".`,
 	}
 	cmd.Flags().BoolVar(&revoke, "revoke", false, "request revoking the previous pair now, whatever the policy (MFA + a second operator)")
 	cmd.Flags().StringVar(&code, "code", "", "the caller's current TOTP code (with --revoke)")
+	cmd.Flags().StringVar(&serverURL, "server", "", "with --revoke: base URL of the running daemon (env ECAROTATOR_SERVER, config server.url)")
 	cmd.Flags().StringVar(&reason, "reason", "", "why (recorded in the audit trail)")
 	return cmd
 }

@@ -43,11 +43,12 @@ next rotation is the next slot of the schedule (window start, before jitter).`,
 				serverURL = c.getenv("ECAROTATOR_SERVER")
 			}
 			var (
-				apps []server.AppStatus
-				err  error
+				apps   []server.AppStatus
+				daemon map[string]string
+				err    error
 			)
 			if serverURL != "" {
-				apps, err = fetchStatus(ctx, serverURL)
+				apps, daemon, err = fetchStatus(ctx, serverURL, rotator.NewSecret(c.getenv("VAULT_TOKEN")))
 			} else {
 				apps, err = c.localStatus(ctx)
 			}
@@ -58,6 +59,11 @@ next rotation is the next slot of the schedule (window start, before jitter).`,
 				return writeJSON(c.stdout, apps)
 			}
 			printStatus(c.stdout, apps, time.Now())
+			if daemon != nil {
+				// What the running daemon enforces (M3): after a refused
+				// reload this may differ from the config file.
+				fmt.Fprintf(c.stdout, "\ndaemon: mfa enabled %s, revoke needs approval %s\n", daemon["mfa_enabled"], daemon["revoke_needs_approval"])
+			}
 			return nil
 		},
 	}
@@ -67,24 +73,33 @@ next rotation is the next slot of the schedule (window start, before jitter).`,
 }
 
 // fetchStatus asks a running daemon.
-func fetchStatus(ctx context.Context, base string) ([]server.AppStatus, error) {
+// The read API needs the caller's Vault token (read on the apps' status
+// control paths, M2): VAULT_TOKEN is sent as X-Vault-Token.
+func fetchStatus(ctx context.Context, base string, token rotator.Secret) ([]server.AppStatus, map[string]string, error) {
 	var out struct {
-		Apps []server.AppStatus `json:"apps"`
+		Apps   []server.AppStatus `json:"apps"`
+		Daemon map[string]string  `json:"daemon"`
 	}
-	if err := getJSON(ctx, base, "/api/v1/apps", "status", &out); err != nil {
-		return nil, err
+	if err := getJSON(ctx, base, "/api/v1/apps", "status", token, &out); err != nil {
+		return nil, nil, err
 	}
-	return out.Apps, nil
+	return out.Apps, out.Daemon, nil
 }
 
 // getJSON GETs path from a running daemon's API and decodes the JSON answer
 // (bounded) into out; what names the request in errors.
-func getJSON(ctx context.Context, base, path, what string, out any) error {
+func getJSON(ctx context.Context, base, path, what string, token rotator.Secret, out any) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(base, "/")+path, nil)
 	if err != nil {
 		return usageError{fmt.Errorf("--server: %w", err)}
+	}
+	if !token.IsZero() {
+		if req.URL.Scheme != "https" && !config.LoopbackListen(req.URL.Host) {
+			return usageError{fmt.Errorf("--server: refusing to send a Vault token over plain http to %s (use https)", req.URL.Host)}
+		}
+		req.Header.Set("X-Vault-Token", token.Reveal())
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

@@ -25,7 +25,7 @@ func TestStatusFromServerPrintsTheTable(t *testing.T) {
 			http.NotFound(w, r)
 			return
 		}
-		_ = json.NewEncoder(w).Encode(map[string]any{"apps": apps})
+		_ = json.NewEncoder(w).Encode(map[string]any{"apps": apps, "daemon": map[string]string{"mfa_enabled": "false", "revoke_needs_approval": "on"}})
 	}))
 	t.Cleanup(srv.Close)
 
@@ -38,6 +38,7 @@ func TestStatusFromServerPrintsTheTable(t *testing.T) {
 		"billing", "1m30s", "ok",
 		"support", "orphaned",
 		"analytics", "due, Retry", "never rotated",
+		"daemon: mfa enabled false, revoke needs approval on",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("status output lacks %q:\n%s", want, got)

@@ -11,9 +11,16 @@ path "secret/data/salesforce/*" {
 
 # Their metadata: the managed-by marker, rotation id and times in
 # custom_metadata (written with POST and JSON merge patch), max_versions,
-# version history for status.
+# version history for status. Only custom_metadata may change freely:
+# max_versions is pinned to the configured vault.max_versions (default 10;
+# change both together) and delete_version_after is not allowed, so a
+# stolen daemon token cannot shrink or expire an app's history (review L6).
 path "secret/metadata/salesforce/*" {
   capabilities = ["create", "read", "update", "patch", "list"]
+  allowed_parameters = {
+    "custom_metadata" = []
+    "max_versions"    = ["10"]
+  }
 }
 
 # Journal of in-flight rotations (holds the staged secret until commit).
@@ -35,8 +42,15 @@ path "secret/metadata/ecarotator/locks/*" {
 }
 
 # Its own Dev Hub credentials (JWT private key or client id/secret), put
-# there by the security team. Read only.
-path "secret/data/ecarotator/devhub/*" {
+# there by the security team. Read only. (devhubs/, as every shipped
+# config's devhubs[].auth.vault_path; review L5.)
+path "secret/data/ecarotator/devhubs/*" {
+  capabilities = ["read"]
+}
+
+# Webhook HMAC keys (notifications.webhooks[].secret_vault_path), put there
+# by the security team. Read only.
+path "secret/data/ecarotator/webhooks/*" {
   capabilities = ["read"]
 }
 

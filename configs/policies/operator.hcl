@@ -13,6 +13,18 @@ path "secret/data/ecarotator/control/+/rotate" {
 path "secret/data/ecarotator/control/+/revoke" {
   capabilities = ["update"]
 }
+# Reveal through the daemon (POST /api/v1/apps/<app>/reveal, or
+# `ecarotator reveal --server`): the daemon checks the TOTP code, audits and
+# hands the credential back in a single-use wrapping token. The operator
+# never reads the app's path itself.
+path "secret/data/ecarotator/control/+/reveal" {
+  capabilities = ["update"]
+}
+# The daemon's read API (GET /api/v1/apps, /apps/<app>, /plan) answers
+# only tokens with read here (security review M2).
+path "secret/data/ecarotator/control/+/status" {
+  capabilities = ["read"]
+}
 
 # Status: versions, rotation ids and times of app paths (metadata only).
 path "secret/metadata/salesforce/*" {

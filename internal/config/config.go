@@ -231,6 +231,18 @@ type Server struct {
 	TLSKey          string   `yaml:"tls_key" json:"tls_key"`
 	ReadTimeout     Duration `yaml:"read_timeout" json:"read_timeout"`         // default 10s
 	ShutdownTimeout Duration `yaml:"shutdown_timeout" json:"shutdown_timeout"` // default 10s
+	// AllowPlaintext accepts a non-loopback listen address without TLS
+	// (operator tokens then cross the network in clear, M5); the daemon
+	// logs and audits it at every start.
+	AllowPlaintext bool `yaml:"allow_plaintext" json:"allow_plaintext"`
+	// AllowedHosts are the Host names the API answers for besides
+	// loopback and the listen host (DNS rebinding defence, M2).
+	AllowedHosts []string `yaml:"allowed_hosts" json:"allowed_hosts"`
+	// URL is where operator commands reach the daemon (reveal, approve,
+	// retire --revoke, rotate, status, plan); --server and
+	// ECAROTATOR_SERVER override it. Break-glass goes through the daemon
+	// when it is set (M6).
+	URL string `yaml:"url" json:"url"` // env ECAROTATOR_SERVER
 }
 
 // MFA configures operator TOTP.
@@ -328,7 +340,8 @@ func decodeStrict(data []byte, cfg *Config) []Problem {
 }
 
 // applyEnv applies environment overrides: the standard VAULT_* variables and
-// ECAROTATOR_LOG_LEVEL / ECAROTATOR_LOG_FORMAT / ECAROTATOR_LISTEN.
+// ECAROTATOR_LOG_LEVEL / ECAROTATOR_LOG_FORMAT / ECAROTATOR_LISTEN /
+// ECAROTATOR_SERVER / ECAROTATOR_ALLOW_PLAINTEXT.
 func (c *Config) applyEnv(getenv func(string) string) []Problem {
 	var probs []Problem
 	set := func(dst *string, key string) {
@@ -355,6 +368,16 @@ func (c *Config) applyEnv(getenv func(string) string) []Problem {
 	set(&c.Log.Level, "ECAROTATOR_LOG_LEVEL")
 	set(&c.Log.Format, "ECAROTATOR_LOG_FORMAT")
 	set(&c.Server.Listen, "ECAROTATOR_LISTEN")
+	set(&c.Server.URL, "ECAROTATOR_SERVER")
+	switch strings.ToLower(getenv("ECAROTATOR_ALLOW_PLAINTEXT")) {
+	case "":
+	case "1", "true":
+		c.Server.AllowPlaintext = true
+	case "0", "false":
+		c.Server.AllowPlaintext = false
+	default:
+		probs = append(probs, Problem{Path: "env.ECAROTATOR_ALLOW_PLAINTEXT", Msg: "must be true or false"})
+	}
 	return probs
 }
 

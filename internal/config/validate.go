@@ -355,6 +355,23 @@ func (c *Config) validateServer(v *validator) {
 	if (s.TLSCert == "") != (s.TLSKey == "") {
 		v.add("server.tls_cert", "tls_cert and tls_key go together")
 	}
+	// M5: the listener receives operator Vault tokens and TOTP codes; in
+	// clear it may only face loopback, unless explicitly allowed.
+	if s.Listen != "" && s.TLSCert == "" && !s.AllowPlaintext && !LoopbackListen(s.Listen) {
+		v.add("server.listen", "%s is not a loopback address and server.tls_cert/tls_key are not set: operator tokens would cross the network in clear (set TLS, or server.allow_plaintext: true behind a TLS-terminating proxy)", s.Listen)
+	}
+	for i, h := range s.AllowedHosts {
+		if h == "" || strings.ContainsAny(h, "/:@ ") {
+			v.add(fmt.Sprintf("server.allowed_hosts[%d]", i), "must be a bare host name")
+		}
+	}
+	if s.URL != "" {
+		if u, err := url.Parse(s.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			v.add("server.url", "must be an http(s) URL")
+		} else if u.Scheme == "http" && !LoopbackListen(u.Host) {
+			v.add("server.url", "must use https outside loopback")
+		}
+	}
 	v.positive("server.read_timeout", s.ReadTimeout)
 	v.positive("server.shutdown_timeout", s.ShutdownTimeout)
 }
@@ -370,4 +387,20 @@ func (c *Config) validateMFA(v *validator) {
 	v.positive("mfa.lockout", m.Lockout)
 	v.positive("mfa.approval_ttl", m.ApprovalTTL)
 	v.vaultPath("mfa.seed_prefix", m.SeedPrefix)
+}
+
+// LoopbackListen reports whether a host:port (or host) names only the
+// loopback interface: "localhost", 127.0.0.0/8 or ::1. An empty host
+// (":9464") listens everywhere and is not loopback.
+func LoopbackListen(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	host = strings.Trim(host, "[]")
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -155,6 +155,10 @@ func (a *api) Plan(ctx context.Context, names []string) (any, error) {
 // RotateNow implements server.Controller: after the operator gate, the
 // rotation runs in the background (the engine's lease still makes it the
 // only one) and its operation id is returned at once.
+//
+// A rotate-now that would end the previous pair's overlap is refused here,
+// before anything is accepted (rotator.ErrPreviousInOverlap, H3): it would
+// revoke the previous pair on one operator's word.
 func (a *api) RotateNow(ctx context.Context, name string, actor rotator.Actor) (string, error) {
 	d := (*Daemon)(a)
 	return d.operate(ctx, name, actor, server.ActionRotate, func(ctx context.Context, app rotator.App) error {
@@ -172,6 +176,7 @@ func (a *api) RevokePrevious(ctx context.Context, name string, actor rotator.Act
 	return d.operate(ctx, name, actor, server.ActionRevoke, func(ctx context.Context, app rotator.App) error {
 		res, err := d.rt.Engine.RevokePrevious(ctx, app, actor)
 		if err == nil && res.Outcome == rotator.OutcomeOK {
+			d.sched.ClearRetry(app.Name) // nothing left to wait for (L2)
 			d.metrics.SetPreviousExpiry(app.Name, time.Time{})
 			d.notifyApp(notifyRevoked(app, res))
 		}
@@ -191,7 +196,14 @@ func (d *Daemon) operate(ctx context.Context, name string, actor rotator.Actor, 
 			return "", fmt.Errorf("%s %s: %w", action, name, server.ErrMFA)
 		}
 		if err := d.o.Gate.Verify(ctx, actor.Identity, code.Reveal(), action, name); err != nil {
-			return "", fmt.Errorf("%s %s: %w: %w", action, name, server.ErrMFA, err)
+			return "", fmt.Errorf("%s %s: %w: %w", action, name, gateErr(err), err)
+		}
+	}
+	// H3, after the second factor (a caller without a code learns
+	// nothing about the app's overlap).
+	if action == server.ActionRotate {
+		if err := d.rt.Engine.CheckOverlap(ctx, app, actor); err != nil {
+			return "", err
 		}
 	}
 	if d.opsCtx.Err() != nil {

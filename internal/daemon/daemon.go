@@ -30,6 +30,7 @@ import (
 
 	"github.com/ecarotator/ecarotator/internal/config"
 	"github.com/ecarotator/ecarotator/internal/metrics"
+	"github.com/ecarotator/ecarotator/internal/mfa"
 	"github.com/ecarotator/ecarotator/internal/notify"
 	"github.com/ecarotator/ecarotator/internal/server"
 	"github.com/ecarotator/ecarotator/internal/wire"
@@ -135,6 +136,7 @@ type Daemon struct {
 	srv     *server.Server // nil when disabled
 	metrics *metrics.Metrics
 	notify  *notify.Notifier // nil without webhooks
+	mfa     *mfa.Service     // set by EnableMFA; nil: no reveal over the API
 
 	mu      sync.Mutex
 	cfg     *config.Config
@@ -222,6 +224,9 @@ func New(o Options) (*Daemon, error) {
 			},
 			ReadTimeout:     cfg.Server.ReadTimeout.D(),
 			ShutdownTimeout: cfg.Server.ShutdownTimeout.D(),
+			AllowedHosts:    cfg.Server.AllowedHosts,
+			Insecure:        insecureSettings(cfg, o.Listen),
+			Info:            d.effectiveInfo,
 		})
 		if err != nil {
 			return fail(fmt.Errorf("daemon: %w", err))
@@ -251,7 +256,9 @@ func (d *Daemon) Scheduler() *scheduler.Scheduler { return d.sched }
 // A normal stop returns nil.
 func (d *Daemon) Run(ctx context.Context) error {
 	defer d.Close()
-	d.record(ctx, rotator.EventDaemonStarted, map[string]string{"holder": d.o.RuntimeOptions.Holder, "apps": fmt.Sprint(len(d.appList()))})
+	d.record(ctx, rotator.EventDaemonStarted, map[string]string{"holder": d.o.RuntimeOptions.Holder, "apps": fmt.Sprint(len(d.appList())),
+		"mfa_enabled": fmt.Sprint(d.mfaEnabled())})
+	d.warnInsecure(ctx)
 	d.log.Info("daemon starting", zap.Int("apps", len(d.appList())), zap.String("holder", d.o.RuntimeOptions.Holder))
 
 	// What the scheduler needs from Vault before its first decision: the
@@ -367,7 +374,8 @@ func (d *Daemon) Reload() error {
 }
 
 // ErrRestartNeeded: a reloaded config changes settings that only a restart
-// applies (Vault, Dev Hubs, audit, server, webhooks); the running config stays.
+// applies (Vault, Dev Hubs, MFA, audit, server, webhooks); the running
+// config stays.
 var ErrRestartNeeded = errors.New("restart needed")
 
 // reloadable reports why cfg cannot replace the running config in place.
@@ -382,6 +390,13 @@ func (d *Daemon) reloadable(cfg *config.Config) error {
 	}
 	if !reflect.DeepEqual(cfg.DevHubs, cur.DevHubs) {
 		probs = append(probs, fmt.Errorf("%w: devhubs changed", ErrRestartNeeded))
+	}
+	// M3: the MFA gate and the approvals are built at start from mfa.*; a
+	// reload that changed them would be reported as applied while the old
+	// settings keep deciding. Refuse it instead, so nobody believes MFA is
+	// on when it is not.
+	if !reflect.DeepEqual(cfg.MFA, cur.MFA) {
+		probs = append(probs, fmt.Errorf("%w: mfa settings changed (the MFA gate and approvals are built at start)", ErrRestartNeeded))
 	}
 	if !reflect.DeepEqual(cfg.Audit, cur.Audit) || !reflect.DeepEqual(cfg.Server, cur.Server) ||
 		!reflect.DeepEqual(cfg.Notifications.Webhooks, cur.Notifications.Webhooks) {

@@ -103,7 +103,13 @@ func Decide(in Input) Verdict {
 	if !maxAgeExceeded && !in.PreviousValidUntil.IsZero() && in.Now.Before(in.PreviousValidUntil) {
 		// A new rotation would delete the Rotated slot the previous pair
 		// lives in and cut its overlap short; the retire job runs first.
-		return Verdict{Action: ActWait, Reason: VerdictRetiring, Until: in.PreviousValidUntil}
+		// The wait never outlasts max age: the safety net beats an
+		// unfinished overlap (review L2).
+		until := in.PreviousValidUntil
+		if in.MaxAge > 0 && !in.RotatedAt.IsZero() && in.RotatedAt.Add(in.MaxAge).Before(until) {
+			until = in.RotatedAt.Add(in.MaxAge)
+		}
+		return Verdict{Action: ActWait, Reason: VerdictRetiring, Until: until}
 	}
 	return Verdict{Action: ActRotate, Reason: VerdictRotate}
 }

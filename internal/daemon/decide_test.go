@@ -95,6 +95,12 @@ func TestDecide(t *testing.T) {
 			want: Verdict{Action: ActWait, Reason: VerdictRetiring, Until: now.Add(5 * time.Minute)},
 		},
 		{
+			name: "the overlap wait ends at max age when that comes first (L2)",
+			in: Input{Now: now, Reason: scheduler.ReasonScheduled, Slot: slot, RotatedAt: now.Add(-30 * time.Minute),
+				PreviousValidUntil: now.Add(30 * 24 * time.Hour), Managed: true, MaxAge: time.Hour},
+			want: Verdict{Action: ActWait, Reason: VerdictRetiring, Until: now.Add(30 * time.Minute)},
+		},
+		{
 			name: "an unmanaged path without adopt waits",
 			in:   Input{Now: now, Reason: scheduler.ReasonScheduled, Slot: slot},
 			want: Verdict{Action: ActWait, Reason: VerdictUnmanaged},

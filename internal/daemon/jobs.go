@@ -210,6 +210,7 @@ func (d *Daemon) runRetire(ctx context.Context, name, _ string) error {
 		return scheduler.Retry(res.NextAttemptAt) // not yet (clock skew with the writer)
 	case err == nil:
 		d.metrics.SetPreviousExpiry(name, time.Time{})
+		d.sched.ClearRetry(name) // a run waiting for the overlap may go now (L2)
 		if res.Outcome == rotator.OutcomeOK {
 			d.log.Info("previous credentials retired", zap.String(rotator.LogKeyApp, name), zap.String("previous_key", res.PreviousKey))
 		}

@@ -42,6 +42,7 @@ func (d *Daemon) EnableMFA() error {
 	if d.o.Gate == nil && m.Enabled {
 		d.o.Gate = svc
 	}
+	d.mfa = svc // reveal always needs a code, whatever mfa.enabled says
 	if d.srv != nil {
 		d.srv.SetApprovals(&mfa.Approvals{Service: svc, Execute: d.revokeApproved})
 	}
@@ -75,6 +76,7 @@ func (d *Daemon) revokeApproved(_ context.Context, a mfa.Approval) (string, erro
 			return
 		}
 		if res.Outcome == rotator.OutcomeOK {
+			d.sched.ClearRetry(app.Name) // nothing left to wait for (L2)
 			d.metrics.SetPreviousExpiry(app.Name, time.Time{})
 			d.notifyApp(notifyRevoked(app, res))
 		}

@@ -8,8 +8,15 @@
 // several replicas (and CLI processes) agree on which time-step was used
 // last, how many attempts failed and whether an approval was granted:
 //
-//	<SeedPrefix>/seeds/<operator>    seed + verification state
+//	<SeedPrefix>/seeds/<entity-id>   seed + verification state
 //	<SeedPrefix>/approvals/<id>      one two-person approval
+//
+// An operator is a Vault identity entity (security review M1): display
+// names are per auth mount, so one person with two login methods would
+// otherwise count as two operators. Seeds are keyed by entity id, the
+// two-person rule compares entity ids, and a token without an entity is
+// refused (ErrNoEntity). Events carry the full identity, display name and
+// entity id ("userpass-alice (entity 5f1c…)").
 //
 // Neither a seed nor a code ever reaches a log line, an audit event or an
 // error: events carry the operator, the action, the app and the outcome.
@@ -57,6 +64,9 @@ var (
 	ErrApprovalUsed = errors.New("mfa: approval already used")
 	// ErrInvalidOperator: an operator name unusable as a Vault path segment.
 	ErrInvalidOperator = errors.New("mfa: invalid operator name")
+	// ErrNoEntity: the caller's Vault token has no identity entity, so
+	// nothing says which person holds it; break-glass refuses it.
+	ErrNoEntity = errors.New("mfa: the vault token has no identity entity (log in through an auth method, or create the token with an entity alias)")
 )
 
 // errConflict is a lost check-and-set race; the operation re-reads and
@@ -167,15 +177,19 @@ func New(o Options) (*Service, error) {
 // Approval is one two-person request (revoke the previous pair) and its
 // outcome. It holds no secret.
 type Approval struct {
-	ID        string    `json:"id"`
-	Action    string    `json:"action"`
-	App       string    `json:"app"`
-	Requester string    `json:"requester"`
-	Approver  string    `json:"approver,omitempty"`
-	Reason    string    `json:"reason,omitempty"`
-	Created   time.Time `json:"created"`
-	Expires   time.Time `json:"expires"`
-	Status    string    `json:"status"`
+	ID        string `json:"id"`
+	Action    string `json:"action"`
+	App       string `json:"app"`
+	Requester string `json:"requester"` // full identity: display name and entity
+	Approver  string `json:"approver,omitempty"`
+	// RequesterEntity and ApproverEntity are the Vault entity ids the
+	// two-person rule compares.
+	RequesterEntity string    `json:"requester_entity"`
+	ApproverEntity  string    `json:"approver_entity,omitempty"`
+	Reason          string    `json:"reason,omitempty"`
+	Created         time.Time `json:"created"`
+	Expires         time.Time `json:"expires"`
+	Status          string    `json:"status"`
 }
 
 // seedState is the verification state kept beside a seed.
@@ -186,24 +200,68 @@ type seedState struct {
 	LockedUntil time.Time `json:"locked_until,omitzero"`
 }
 
-// OperatorName turns a Vault token identity as vault.Client.TokenIdentity
-// reports it ("token-alice (entity 5f1c…)") into the operator name seeds
-// are kept under ("token-alice"): the token's display name.
-func OperatorName(identity string) string {
-	if i := strings.Index(identity, " (entity "); i > 0 {
-		identity = identity[:i]
-	}
-	return strings.TrimSpace(identity)
+// Operator is who acts: the Vault entity id (the key for seeds and the
+// two-person rule) and the full identity shown in the audit trail.
+type Operator struct {
+	Entity   string // Vault identity entity id
+	Identity string // "display (entity id)" as vault.Client.TokenIdentity reports it
+	Display  string // the token's display name ("" when unknown)
 }
 
-// checkOperator normalises op with OperatorName (so a caller may pass a
-// full token identity) and refuses names unusable as a Vault path segment.
-func checkOperator(op *string) error {
-	*op = OperatorName(*op)
-	if op := *op; op == "" || len(op) > 128 || op == "." || op == ".." || strings.ContainsAny(op, "/\\ \t\r\n*+?#%") {
-		return fmt.Errorf("%w: %q", ErrInvalidOperator, op)
+// ParseOperator reads an identity as vault.Client.TokenIdentity reports it
+// ("userpass-alice (entity 5f1c…)", "entity 5f1c…") or a bare entity id
+// (an administrator naming whom to enroll). An identity without an entity
+// is refused with ErrNoEntity: its display name says nothing about the
+// person (M1).
+func ParseOperator(identity string) (Operator, error) {
+	identity = strings.TrimSpace(identity)
+	op := Operator{Identity: identity}
+	switch {
+	case strings.HasSuffix(identity, ")") && strings.Contains(identity, " (entity "):
+		i := strings.LastIndex(identity, " (entity ")
+		op.Display = strings.TrimSpace(identity[:i])
+		op.Entity = strings.TrimSuffix(identity[i+len(" (entity "):], ")")
+	case strings.HasPrefix(identity, "entity "):
+		op.Entity = strings.TrimPrefix(identity, "entity ")
+	case isEntityID(identity):
+		op.Entity = identity
+		op.Identity = "entity " + identity
+	default:
+		return Operator{}, fmt.Errorf("%w: %q", ErrNoEntity, identity)
 	}
-	return nil
+	if !isEntityID(op.Entity) {
+		return Operator{}, fmt.Errorf("%w: entity id %q", ErrInvalidOperator, op.Entity)
+	}
+	return op, nil
+}
+
+// isEntityID reports whether id looks like a Vault entity id (a UUID):
+// hex digits and dashes only, so it is safe as a Vault path segment.
+func isEntityID(id string) bool {
+	if len(id) != 36 {
+		return false
+	}
+	for i, c := range id {
+		switch {
+		case i == 8 || i == 13 || i == 18 || i == 23:
+			if c != '-' {
+				return false
+			}
+		case c >= '0' && c <= '9', c >= 'a' && c <= 'f', c >= 'A' && c <= 'F':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// label is the name shown in an authenticator app: the display name when
+// known, else the entity id.
+func (o Operator) label() string {
+	if o.Display != "" {
+		return o.Display
+	}
+	return o.Entity
 }
 
 func (s *Service) seedPath(op string) string     { return s.o.SeedPrefix + "/seeds/" + op }
@@ -213,12 +271,14 @@ func (s *Service) approvalPath(id string) string { return s.o.SeedPrefix + "/app
 // otpauth:// URI to show once (as text and QR code). The URI contains the
 // seed: the caller prints it to the operator's terminal and nowhere else.
 // An operator who is enrolled must be disabled first (ErrAlreadyEnrolled).
-func (s *Service) Enroll(ctx context.Context, operator string) (string, error) {
-	if err := checkOperator(&operator); err != nil {
+func (s *Service) Enroll(ctx context.Context, identity string) (string, error) {
+	op, err := ParseOperator(identity)
+	if err != nil {
 		return "", err
 	}
+	operator := op.Entity
 	key, err := totp.Generate(totp.GenerateOpts{
-		Issuer: s.o.Issuer, AccountName: operator, Period: uint(period / time.Second),
+		Issuer: s.o.Issuer, AccountName: op.label(), Period: uint(period / time.Second),
 		SecretSize: seedBytes, Digits: digits, Algorithm: otp.AlgorithmSHA1, Rand: rand.Reader,
 	})
 	if err != nil {
@@ -231,8 +291,8 @@ func (s *Service) Enroll(ctx context.Context, operator string) (string, error) {
 		}
 		return "", fmt.Errorf("mfa: enroll %s: %w", operator, err)
 	}
-	s.log.Info("operator enrolled", zap.String("operator", operator))
-	if err := s.audit(ctx, rotator.EventMFAEnrolled, operator, "", rotator.OutcomeOK, nil); err != nil {
+	s.log.Info("operator enrolled", zap.String("operator", op.Identity))
+	if err := s.audit(ctx, rotator.EventMFAEnrolled, op, "", rotator.OutcomeOK, nil); err != nil {
 		return "", err
 	}
 	return key.URL(), nil
@@ -240,10 +300,12 @@ func (s *Service) Enroll(ctx context.Context, operator string) (string, error) {
 
 // Disable removes operator's seed and state (all KV versions), so codes
 // from that seed stop working at once. ErrNotEnrolled when there is none.
-func (s *Service) Disable(ctx context.Context, operator string) error {
-	if err := checkOperator(&operator); err != nil {
+func (s *Service) Disable(ctx context.Context, identity string) error {
+	op, err := ParseOperator(identity)
+	if err != nil {
 		return err
 	}
+	operator := op.Entity
 	// Metadata only: whoever may disable an operator need not be able to
 	// read seeds (configs/policies/mfa-admin.hcl).
 	if _, err := s.kv.GetMetadata(ctx, s.seedPath(operator)); err != nil {
@@ -255,35 +317,38 @@ func (s *Service) Disable(ctx context.Context, operator string) error {
 	if err := s.kv.DeleteMetadata(ctx, s.seedPath(operator)); err != nil {
 		return fmt.Errorf("mfa: disable %s: %w", operator, vaultErr(err))
 	}
-	s.log.Info("operator disabled", zap.String("operator", operator))
-	return s.audit(ctx, rotator.EventMFADisabled, operator, "", rotator.OutcomeOK, nil)
+	s.log.Info("operator disabled", zap.String("operator", op.Identity))
+	return s.audit(ctx, rotator.EventMFADisabled, op, "", rotator.OutcomeOK, nil)
 }
 
 // Verify checks operator's code for action on app. operator may be a
-// full token identity; it is reduced with OperatorName. A code is accepted once:
+// full token identity with an entity (ParseOperator); the seed is the
+// entity's. A code is accepted once:
 // the time-step it matched is stored (check-and-set) and no code of that
 // step or an earlier one is accepted again (ErrReplayed). Every failure
 // counts towards MaxFailures, after which the operator is locked out for
 // Lockout (ErrLockedOut, without even looking at the code). Every attempt
 // is audited (mfa.verified / mfa.failed); an accepted code whose event
 // cannot be recorded is refused (fail closed).
-func (s *Service) Verify(ctx context.Context, operator, code, action, app string) error {
-	if err := checkOperator(&operator); err != nil {
+func (s *Service) Verify(ctx context.Context, identity, code, action, app string) error {
+	op, err := ParseOperator(identity)
+	if err != nil {
 		return err
 	}
 	for try := 0; try < casTries; try++ {
-		err := s.verifyOnce(ctx, operator, code, action, app)
+		err := s.verifyOnce(ctx, op, code, action, app)
 		if !errors.Is(err, errConflict) {
 			return err
 		}
 	}
-	return fmt.Errorf("mfa: verify %s: %w", operator, errConflict)
+	return fmt.Errorf("mfa: verify %s: %w", op.Identity, errConflict)
 }
 
-func (s *Service) verifyOnce(ctx context.Context, operator, code, action, app string) error {
+func (s *Service) verifyOnce(ctx context.Context, op Operator, code, action, app string) error {
+	operator := op.Entity
 	seed, st, ver, err := s.getSeed(ctx, operator)
 	if errors.Is(err, ErrNotEnrolled) {
-		s.failed(ctx, operator, action, app, "not_enrolled", 0)
+		s.failed(ctx, op, action, app, "not_enrolled", 0)
 		return fmt.Errorf("mfa: verify %s: %w", operator, ErrNotEnrolled)
 	}
 	if err != nil {
@@ -291,7 +356,7 @@ func (s *Service) verifyOnce(ctx context.Context, operator, code, action, app st
 	}
 	now := s.o.Now()
 	if now.Before(st.LockedUntil) {
-		s.failed(ctx, operator, action, app, "locked_out", st.Failures)
+		s.failed(ctx, op, action, app, "locked_out", st.Failures)
 		return fmt.Errorf("mfa: verify %s: %w until %s", operator, ErrLockedOut, st.LockedUntil.UTC().Format(time.RFC3339))
 	}
 	step, matched := s.match(seed, code, now)
@@ -300,8 +365,8 @@ func (s *Service) verifyOnce(ctx context.Context, operator, code, action, app st
 		if _, err := s.putSeed(ctx, operator, seed, st, ver); err != nil {
 			return err // errConflict: another replica moved first; re-read
 		}
-		s.log.Info("mfa code accepted", zap.String("operator", operator), zap.String("action", action), zap.String(rotator.LogKeyApp, app))
-		return s.audit(ctx, rotator.EventMFAVerified, operator, app, rotator.OutcomeOK, map[string]string{"action": action})
+		s.log.Info("mfa code accepted", zap.String("operator", op.Identity), zap.String("action", action), zap.String(rotator.LogKeyApp, app))
+		return s.audit(ctx, rotator.EventMFAVerified, op, app, rotator.OutcomeOK, map[string]string{"action": action})
 	}
 	reason, sentinel := "invalid_code", ErrInvalidCode
 	if matched {
@@ -316,7 +381,7 @@ func (s *Service) verifyOnce(ctx context.Context, operator, code, action, app st
 	if _, err := s.putSeed(ctx, operator, seed, st, ver); err != nil {
 		return err
 	}
-	s.failed(ctx, operator, action, app, reason, failures)
+	s.failed(ctx, op, action, app, reason, failures)
 	return fmt.Errorf("mfa: verify %s: %w", operator, sentinel)
 }
 
@@ -344,8 +409,8 @@ func (s *Service) match(seed, code string, now time.Time) (int64, bool) {
 	return step, found
 }
 
-func (s *Service) failed(ctx context.Context, operator, action, app, reason string, failures int) {
-	s.log.Warn("mfa code refused", zap.String("operator", operator), zap.String("action", action),
+func (s *Service) failed(ctx context.Context, operator Operator, action, app, reason string, failures int) {
+	s.log.Warn("mfa code refused", zap.String("operator", operator.Identity), zap.String("action", action),
 		zap.String(rotator.LogKeyApp, app), zap.String(rotator.LogKeyReason, reason), zap.Int("failures", failures))
 	details := map[string]string{"action": action, "reason": reason, "failures": fmt.Sprint(failures)}
 	if err := s.audit(ctx, rotator.EventMFAFailed, operator, app, rotator.OutcomeDenied, details); err != nil {
@@ -360,31 +425,34 @@ func (s *Service) RequestApproval(ctx context.Context, action, app, requester, c
 	if action == "" || app == "" {
 		return Approval{}, errors.New("mfa: request approval: action and app are required")
 	}
-	if err := checkOperator(&requester); err != nil {
+	op, err := ParseOperator(requester)
+	if err != nil {
 		return Approval{}, err
 	}
 	if err := s.Verify(ctx, requester, code, action, app); err != nil {
 		return Approval{}, err
 	}
 	now := s.o.Now().UTC()
-	a := Approval{ID: newID(), Action: action, App: app, Requester: requester, Reason: reason,
+	a := Approval{ID: newID(), Action: action, App: app, Requester: op.Identity, RequesterEntity: op.Entity, Reason: reason,
 		Created: now, Expires: now.Add(s.o.ApprovalTTL), Status: StatusPending}
 	if _, err := s.putApproval(ctx, a, 0); err != nil {
 		return Approval{}, fmt.Errorf("mfa: request approval: %w", err)
 	}
-	s.log.Info("approval requested", zap.String("approval_id", a.ID), zap.String("action", action), zap.String(rotator.LogKeyApp, app), zap.String("operator", requester))
-	if err := s.audit(ctx, rotator.EventApprovalRequested, requester, app, rotator.OutcomeOK, approvalDetails(a)); err != nil {
+	s.log.Info("approval requested", zap.String("approval_id", a.ID), zap.String("action", action), zap.String(rotator.LogKeyApp, app), zap.String("operator", op.Identity))
+	if err := s.audit(ctx, rotator.EventApprovalRequested, op, app, rotator.OutcomeOK, approvalDetails(a)); err != nil {
 		return Approval{}, err
 	}
 	return a, nil
 }
 
 // Approve grants approval id as approver, who must differ from the
-// requester and prove their own code. An approval is granted once
+// requester (compared by Vault entity id, M1) and prove their own code. An
+// approval is granted once
 // (ErrApprovalUsed) and only before it expires (ErrApprovalExpired).
 // Refusals are audited as approval.granted with outcome "denied".
-func (s *Service) Approve(ctx context.Context, id, approver, code string) (Approval, error) {
-	if err := checkOperator(&approver); err != nil {
+func (s *Service) Approve(ctx context.Context, id, approverIdentity, code string) (Approval, error) {
+	approver, err := ParseOperator(approverIdentity)
+	if err != nil {
 		return Approval{}, err
 	}
 	a, ver, err := s.Get(ctx, id)
@@ -397,7 +465,7 @@ func (s *Service) Approve(ctx context.Context, id, approver, code string) (Appro
 		if err := s.audit(ctx, rotator.EventApprovalGranted, approver, a.App, rotator.OutcomeDenied, d); err != nil {
 			s.log.Error("audit approval refusal", zap.Error(err))
 		}
-		s.log.Warn("approval refused", zap.String("approval_id", a.ID), zap.String("operator", approver), zap.String(rotator.LogKeyReason, why))
+		s.log.Warn("approval refused", zap.String("approval_id", a.ID), zap.String("operator", approver.Identity), zap.String(rotator.LogKeyReason, why))
 		return a, fmt.Errorf("mfa: approve %s: %w", id, sentinel)
 	}
 	switch {
@@ -409,20 +477,22 @@ func (s *Service) Approve(ctx context.Context, id, approver, code string) (Appro
 			s.log.Warn("mark approval expired", zap.String("approval_id", a.ID), zap.Error(err))
 		}
 		return deny("expired", ErrApprovalExpired)
-	case approver == a.Requester:
+	case a.RequesterEntity == "" || approver.Entity == a.RequesterEntity:
+		// An approval without a requester entity predates M1; nobody can
+		// prove they are a second person, so it is refused.
 		return deny("same_operator", ErrSameOperator)
 	}
-	if err := s.Verify(ctx, approver, code, a.Action, a.App); err != nil {
+	if err := s.Verify(ctx, approver.Identity, code, a.Action, a.App); err != nil {
 		return a, err
 	}
-	a.Status, a.Approver = StatusApproved, approver
+	a.Status, a.Approver, a.ApproverEntity = StatusApproved, approver.Identity, approver.Entity
 	if _, err := s.putApproval(ctx, a, ver); err != nil {
 		if errors.Is(err, errConflict) {
 			return a, fmt.Errorf("mfa: approve %s: %w", id, ErrApprovalUsed)
 		}
 		return a, fmt.Errorf("mfa: approve %s: %w", id, err)
 	}
-	s.log.Info("approval granted", zap.String("approval_id", a.ID), zap.String("operator", approver), zap.String("requester", a.Requester))
+	s.log.Info("approval granted", zap.String("approval_id", a.ID), zap.String("operator", approver.Identity), zap.String("requester", a.Requester))
 	if err := s.audit(ctx, rotator.EventApprovalGranted, approver, a.App, rotator.OutcomeOK, approvalDetails(a)); err != nil {
 		return a, err
 	}
@@ -452,9 +522,9 @@ func (s *Service) Get(ctx context.Context, id string) (Approval, int, error) {
 
 func approvalDetails(a Approval) map[string]string {
 	d := map[string]string{"approval_id": a.ID, "action": a.Action, "requester": a.Requester,
-		"expires": a.Expires.UTC().Format(time.RFC3339), "status": a.Status}
+		"requester_entity": a.RequesterEntity, "expires": a.Expires.UTC().Format(time.RFC3339), "status": a.Status}
 	if a.Approver != "" {
-		d["approver"] = a.Approver
+		d["approver"], d["approver_entity"] = a.Approver, a.ApproverEntity
 	}
 	if a.Reason != "" {
 		d["request_reason"] = a.Reason
@@ -462,9 +532,19 @@ func approvalDetails(a Approval) map[string]string {
 	return d
 }
 
-func (s *Service) audit(ctx context.Context, t rotator.EventType, operator, app string, outcome rotator.Outcome, details map[string]string) error {
+// audit records an MFA event. The actor is the full identity (display
+// name and entity id); details repeat both so that a reader of one event
+// needs no other to tell the person (M1).
+func (s *Service) audit(ctx context.Context, t rotator.EventType, op Operator, app string, outcome rotator.Outcome, details map[string]string) error {
+	if details == nil {
+		details = map[string]string{}
+	}
+	details["entity_id"] = op.Entity
+	if op.Display != "" {
+		details["display_name"] = op.Display
+	}
 	ev := rotator.Event{Type: t, Time: s.o.Now().UTC(), App: app, Outcome: outcome, Details: details,
-		Actor: rotator.Actor{Kind: rotator.ActorOperator, Identity: operator}}
+		Actor: rotator.Actor{Kind: rotator.ActorOperator, Identity: op.Identity}}
 	if err := s.o.Audit.Record(ctx, ev); err != nil {
 		return fmt.Errorf("%w: %s: %w", rotator.ErrAudit, t, err)
 	}

@@ -114,7 +114,7 @@ func (f *fixture) enroll(t *testing.T, op string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if key.Issuer() != "ecarotator-test" || key.AccountName() != op {
+	if key.Issuer() != "ecarotator-test" || key.AccountName() != displayOf(op) {
 		t.Errorf("uri issuer %q account %q", key.Issuer(), key.AccountName())
 	}
 	f.seeds[op] = key.Secret()
@@ -129,6 +129,23 @@ func (f *fixture) code(t *testing.T, op string, offset time.Duration) string {
 	return c
 }
 
+// Operators of these tests: Vault identities with an entity (M1). alice2
+// is alice logged in through a second auth mount: the same entity.
+const (
+	alice  = "token-alice (entity 0000000a-0000-4000-8000-00000000000a)"
+	alice2 = "userpass-sso-alice (entity 0000000a-0000-4000-8000-00000000000a)"
+	bob    = "token-bob (entity 0000000b-0000-4000-8000-00000000000b)"
+	carol  = "token-carol (entity 0000000c-0000-4000-8000-00000000000c)"
+)
+
+// displayOf is the display-name part of a test identity.
+func displayOf(identity string) string {
+	if i := strings.Index(identity, " (entity "); i > 0 {
+		return identity[:i]
+	}
+	return identity
+}
+
 func wrongCode(right string) string {
 	if right == "000000" {
 		return "111111"
@@ -138,22 +155,22 @@ func wrongCode(right string) string {
 
 func TestVerifyAcceptsACodeOnceAndRefusesItsReplay(t *testing.T) {
 	f := newFixture(t)
-	f.enroll(t, "alice")
+	f.enroll(t, alice)
 	ctx := t.Context()
-	code := f.code(t, "alice", 0)
-	if err := f.svc.Verify(ctx, "alice", code, "rotate", "billing"); err != nil {
+	code := f.code(t, alice, 0)
+	if err := f.svc.Verify(ctx, alice, code, "rotate", "billing"); err != nil {
 		t.Fatalf("first use: %v", err)
 	}
-	if err := f.svc.Verify(ctx, "alice", code, "rotate", "billing"); !errors.Is(err, mfa.ErrReplayed) {
+	if err := f.svc.Verify(ctx, alice, code, "rotate", "billing"); !errors.Is(err, mfa.ErrReplayed) {
 		t.Fatalf("replay: err = %v, want ErrReplayed", err)
 	}
 	// The previous step's code is inside the skew but older than the step
 	// just used: also a replay.
-	if err := f.svc.Verify(ctx, "alice", f.code(t, "alice", -30*time.Second), "rotate", "billing"); !errors.Is(err, mfa.ErrReplayed) {
+	if err := f.svc.Verify(ctx, alice, f.code(t, alice, -30*time.Second), "rotate", "billing"); !errors.Is(err, mfa.ErrReplayed) {
 		t.Fatalf("older step: err = %v, want ErrReplayed", err)
 	}
 	f.clk.Advance(30 * time.Second)
-	if err := f.svc.Verify(ctx, "alice", f.code(t, "alice", 0), "rotate", "billing"); err != nil {
+	if err := f.svc.Verify(ctx, alice, f.code(t, alice, 0), "rotate", "billing"); err != nil {
 		t.Fatalf("next step: %v", err)
 	}
 	if got := f.audit.count(rotator.EventMFAVerified, rotator.OutcomeOK); got != 2 {
@@ -166,35 +183,35 @@ func TestVerifyAcceptsACodeOnceAndRefusesItsReplay(t *testing.T) {
 
 func TestVerifyRefusesAWrongSecondFactor(t *testing.T) {
 	f := newFixture(t)
-	f.enroll(t, "alice")
-	f.enroll(t, "bob")
+	f.enroll(t, alice)
+	f.enroll(t, bob)
 	ctx := t.Context()
 	// Bob's valid code is a wrong second factor for Alice.
-	if err := f.svc.Verify(ctx, "alice", f.code(t, "bob", 0), "reveal", "billing"); !errors.Is(err, mfa.ErrInvalidCode) {
+	if err := f.svc.Verify(ctx, alice, f.code(t, bob, 0), "reveal", "billing"); !errors.Is(err, mfa.ErrInvalidCode) {
 		t.Fatalf("another operator's code: err = %v, want ErrInvalidCode", err)
 	}
-	if err := f.svc.Verify(ctx, "alice", wrongCode(f.code(t, "alice", 0)), "reveal", "billing"); !errors.Is(err, mfa.ErrInvalidCode) {
+	if err := f.svc.Verify(ctx, alice, wrongCode(f.code(t, alice, 0)), "reveal", "billing"); !errors.Is(err, mfa.ErrInvalidCode) {
 		t.Fatalf("wrong code: err = %v, want ErrInvalidCode", err)
 	}
-	if err := f.svc.Verify(ctx, "alice", f.code(t, "alice", 90*time.Second), "reveal", "billing"); !errors.Is(err, mfa.ErrInvalidCode) {
+	if err := f.svc.Verify(ctx, alice, f.code(t, alice, 90*time.Second), "reveal", "billing"); !errors.Is(err, mfa.ErrInvalidCode) {
 		t.Fatalf("code three steps ahead: err = %v, want ErrInvalidCode", err)
 	}
-	if err := f.svc.Verify(ctx, "carol", "123456", "reveal", "billing"); !errors.Is(err, mfa.ErrNotEnrolled) {
+	if err := f.svc.Verify(ctx, carol, "123456", "reveal", "billing"); !errors.Is(err, mfa.ErrNotEnrolled) {
 		t.Fatalf("not enrolled: err = %v, want ErrNotEnrolled", err)
 	}
 }
 
 func TestBruteForceLocksTheOperatorOut(t *testing.T) {
 	f := newFixture(t)
-	f.enroll(t, "alice")
+	f.enroll(t, alice)
 	ctx := t.Context()
-	right := f.code(t, "alice", 0)
+	right := f.code(t, alice, 0)
 	for i := 0; i < f.o.MaxFailures; i++ {
-		if err := f.svc.Verify(ctx, "alice", wrongCode(right), "rotate", "billing"); !errors.Is(err, mfa.ErrInvalidCode) {
+		if err := f.svc.Verify(ctx, alice, wrongCode(right), "rotate", "billing"); !errors.Is(err, mfa.ErrInvalidCode) {
 			t.Fatalf("attempt %d: err = %v, want ErrInvalidCode", i+1, err)
 		}
 	}
-	if err := f.svc.Verify(ctx, "alice", right, "rotate", "billing"); !errors.Is(err, mfa.ErrLockedOut) {
+	if err := f.svc.Verify(ctx, alice, right, "rotate", "billing"); !errors.Is(err, mfa.ErrLockedOut) {
 		t.Fatalf("right code while locked out: err = %v, want ErrLockedOut", err)
 	}
 	// Another replica (a second Service on the same Vault) agrees.
@@ -202,19 +219,19 @@ func TestBruteForceLocksTheOperatorOut(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := other.Verify(ctx, "alice", right, "rotate", "billing"); !errors.Is(err, mfa.ErrLockedOut) {
+	if err := other.Verify(ctx, alice, right, "rotate", "billing"); !errors.Is(err, mfa.ErrLockedOut) {
 		t.Fatalf("other replica: err = %v, want ErrLockedOut", err)
 	}
 	f.clk.Advance(f.o.Lockout)
-	if err := f.svc.Verify(ctx, "alice", f.code(t, "alice", 0), "rotate", "billing"); err != nil {
+	if err := f.svc.Verify(ctx, alice, f.code(t, alice, 0), "rotate", "billing"); err != nil {
 		t.Fatalf("after the lockout: %v", err)
 	}
 }
 
 func TestConcurrentReplicasAcceptACodeOnce(t *testing.T) {
 	f := newFixture(t)
-	f.enroll(t, "alice")
-	code := f.code(t, "alice", 0)
+	f.enroll(t, alice)
+	code := f.code(t, alice, 0)
 	const n = 4
 	errs := make([]error, n)
 	var wg sync.WaitGroup
@@ -226,7 +243,7 @@ func TestConcurrentReplicasAcceptACodeOnce(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = svc.Verify(t.Context(), "alice", code, "rotate", "billing")
+			errs[i] = svc.Verify(t.Context(), alice, code, "rotate", "billing")
 		}()
 	}
 	wg.Wait()
@@ -246,22 +263,22 @@ func TestConcurrentReplicasAcceptACodeOnce(t *testing.T) {
 
 func TestEnrollRefusesReEnrolmentUntilDisabled(t *testing.T) {
 	f := newFixture(t)
-	f.enroll(t, "alice")
+	f.enroll(t, alice)
 	ctx := t.Context()
-	if _, err := f.svc.Enroll(ctx, "alice"); !errors.Is(err, mfa.ErrAlreadyEnrolled) {
+	if _, err := f.svc.Enroll(ctx, alice); !errors.Is(err, mfa.ErrAlreadyEnrolled) {
 		t.Fatalf("re-enroll: err = %v, want ErrAlreadyEnrolled", err)
 	}
-	old := f.code(t, "alice", 0)
-	if err := f.svc.Disable(ctx, "alice"); err != nil {
+	old := f.code(t, alice, 0)
+	if err := f.svc.Disable(ctx, alice); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.svc.Verify(ctx, "alice", old, "rotate", "billing"); !errors.Is(err, mfa.ErrNotEnrolled) {
+	if err := f.svc.Verify(ctx, alice, old, "rotate", "billing"); !errors.Is(err, mfa.ErrNotEnrolled) {
 		t.Fatalf("after disable: err = %v, want ErrNotEnrolled", err)
 	}
-	if err := f.svc.Disable(ctx, "alice"); !errors.Is(err, mfa.ErrNotEnrolled) {
+	if err := f.svc.Disable(ctx, alice); !errors.Is(err, mfa.ErrNotEnrolled) {
 		t.Fatalf("disable twice: err = %v, want ErrNotEnrolled", err)
 	}
-	f.enroll(t, "alice")
+	f.enroll(t, alice)
 	if f.audit.count(rotator.EventMFAEnrolled, "") != 2 || f.audit.count(rotator.EventMFADisabled, "") != 1 {
 		t.Error("enrol/disable events missing")
 	}
@@ -269,11 +286,11 @@ func TestEnrollRefusesReEnrolmentUntilDisabled(t *testing.T) {
 
 func TestTwoPersonApproval(t *testing.T) {
 	f := newFixture(t)
-	for _, op := range []string{"alice", "bob", "carol"} {
+	for _, op := range []string{alice, bob, carol} {
 		f.enroll(t, op)
 	}
 	ctx := t.Context()
-	a, err := f.svc.RequestApproval(ctx, "revoke", "billing", "alice", f.code(t, "alice", 0), "leaked in a ticket")
+	a, err := f.svc.RequestApproval(ctx, "revoke", "billing", alice, f.code(t, alice, 0), "leaked in a ticket")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -283,51 +300,59 @@ func TestTwoPersonApproval(t *testing.T) {
 	f.clk.Advance(30 * time.Second)
 
 	t.Run("the same operator approving is refused", func(t *testing.T) {
-		if _, err := f.svc.Approve(ctx, a.ID, "alice", f.code(t, "alice", 0)); !errors.Is(err, mfa.ErrSameOperator) {
+		if _, err := f.svc.Approve(ctx, a.ID, alice, f.code(t, alice, 0)); !errors.Is(err, mfa.ErrSameOperator) {
 			t.Fatalf("err = %v, want ErrSameOperator", err)
+		}
+		// M1: the same entity under another display name (a second auth
+		// mount) is still the requester; its seed is the requester's seed.
+		if _, err := f.svc.Approve(ctx, a.ID, alice2, f.code(t, alice, 0)); !errors.Is(err, mfa.ErrSameOperator) {
+			t.Fatalf("same entity, other mount: err = %v, want ErrSameOperator", err)
+		}
+		if _, err := f.svc.Approve(ctx, a.ID, "token-anon", f.code(t, alice, 0)); !errors.Is(err, mfa.ErrNoEntity) {
+			t.Fatalf("token without entity: err = %v, want ErrNoEntity", err)
 		}
 	})
 	t.Run("a wrong second factor is refused", func(t *testing.T) {
-		if _, err := f.svc.Approve(ctx, a.ID, "bob", f.code(t, "alice", 0)); !errors.Is(err, mfa.ErrInvalidCode) {
+		if _, err := f.svc.Approve(ctx, a.ID, bob, f.code(t, alice, 0)); !errors.Is(err, mfa.ErrInvalidCode) {
 			t.Fatalf("err = %v, want ErrInvalidCode", err)
 		}
 	})
 	t.Run("a second operator approves once", func(t *testing.T) {
-		got, err := f.svc.Approve(ctx, a.ID, "bob", f.code(t, "bob", 0))
+		got, err := f.svc.Approve(ctx, a.ID, bob, f.code(t, bob, 0))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got.Status != mfa.StatusApproved || got.Approver != "bob" || got.Requester != "alice" || got.App != "billing" {
+		if got.Status != mfa.StatusApproved || got.Approver != bob || got.Requester != alice || got.App != "billing" {
 			t.Errorf("approval = %+v", got)
 		}
-		if _, err := f.svc.Approve(ctx, a.ID, "carol", f.code(t, "carol", 0)); !errors.Is(err, mfa.ErrApprovalUsed) {
+		if _, err := f.svc.Approve(ctx, a.ID, carol, f.code(t, carol, 0)); !errors.Is(err, mfa.ErrApprovalUsed) {
 			t.Fatalf("second approval: err = %v, want ErrApprovalUsed", err)
 		}
 	})
 	t.Run("an unknown id is not found", func(t *testing.T) {
-		if _, err := f.svc.Approve(ctx, "0123456789abcdef", "bob", "123456"); !errors.Is(err, mfa.ErrApprovalNotFound) {
+		if _, err := f.svc.Approve(ctx, "0123456789abcdef", bob, "123456"); !errors.Is(err, mfa.ErrApprovalNotFound) {
 			t.Fatalf("err = %v, want ErrApprovalNotFound", err)
 		}
 	})
 	if f.audit.count(rotator.EventApprovalRequested, rotator.OutcomeOK) != 1 || f.audit.count(rotator.EventApprovalGranted, rotator.OutcomeOK) != 1 {
 		t.Error("approval events missing")
 	}
-	if f.audit.count(rotator.EventApprovalGranted, rotator.OutcomeDenied) != 2 {
-		t.Errorf("denied approval events = %d, want 2 (same operator, used)", f.audit.count(rotator.EventApprovalGranted, rotator.OutcomeDenied))
+	if f.audit.count(rotator.EventApprovalGranted, rotator.OutcomeDenied) != 3 {
+		t.Errorf("denied approval events = %d, want 3 (same operator twice, used)", f.audit.count(rotator.EventApprovalGranted, rotator.OutcomeDenied))
 	}
 }
 
 func TestApprovalsExpire(t *testing.T) {
 	f := newFixture(t)
-	f.enroll(t, "alice")
-	f.enroll(t, "bob")
+	f.enroll(t, alice)
+	f.enroll(t, bob)
 	ctx := t.Context()
-	a, err := f.svc.RequestApproval(ctx, "revoke", "billing", "alice", f.code(t, "alice", 0), "")
+	a, err := f.svc.RequestApproval(ctx, "revoke", "billing", alice, f.code(t, alice, 0), "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	f.clk.Advance(f.o.ApprovalTTL)
-	if _, err := f.svc.Approve(ctx, a.ID, "bob", f.code(t, "bob", 0)); !errors.Is(err, mfa.ErrApprovalExpired) {
+	if _, err := f.svc.Approve(ctx, a.ID, bob, f.code(t, bob, 0)); !errors.Is(err, mfa.ErrApprovalExpired) {
 		t.Fatalf("err = %v, want ErrApprovalExpired", err)
 	}
 	got, _, err := f.svc.Get(ctx, a.ID)
@@ -335,7 +360,7 @@ func TestApprovalsExpire(t *testing.T) {
 		t.Fatalf("after expiry: %+v, %v", got, err)
 	}
 	// Bob's code was not consumed by the refusal.
-	if err := f.svc.Verify(ctx, "bob", f.code(t, "bob", 0), "revoke", "billing"); err != nil {
+	if err := f.svc.Verify(ctx, bob, f.code(t, bob, 0), "revoke", "billing"); err != nil {
 		t.Fatalf("bob's code after the refusal: %v", err)
 	}
 }
@@ -344,21 +369,21 @@ func TestApprovalsExpire(t *testing.T) {
 // and every code used in the logs and the audit events.
 func TestSeedsAndCodesNeverLeak(t *testing.T) {
 	f := newFixture(t)
-	f.enroll(t, "alice")
-	f.enroll(t, "bob")
+	f.enroll(t, alice)
+	f.enroll(t, bob)
 	ctx := t.Context()
 	var codes []string
 	use := func(op string) string { c := f.code(t, op, 0); codes = append(codes, c); return c }
-	a, err := f.svc.RequestApproval(ctx, "revoke", "billing", "alice", use("alice"), "why")
+	a, err := f.svc.RequestApproval(ctx, "revoke", "billing", alice, use(alice), "why")
 	if err != nil {
 		t.Fatal(err)
 	}
-	_ = f.svc.Verify(ctx, "alice", use("alice"), "reveal", "billing") // replay
-	_ = f.svc.Verify(ctx, "bob", wrongCode(use("bob")), "reveal", "billing")
-	if _, err := f.svc.Approve(ctx, a.ID, "bob", use("bob")); err != nil {
+	_ = f.svc.Verify(ctx, alice, use(alice), "reveal", "billing") // replay
+	_ = f.svc.Verify(ctx, bob, wrongCode(use(bob)), "reveal", "billing")
+	if _, err := f.svc.Approve(ctx, a.ID, bob, use(bob)); err != nil {
 		t.Fatal(err)
 	}
-	_ = f.svc.Disable(ctx, "alice")
+	_ = f.svc.Disable(ctx, alice)
 	text := f.logs.String() + f.audit.raw.String()
 	for op, seed := range f.seeds {
 		if strings.Contains(text, seed) {

@@ -62,28 +62,34 @@ func TestMatchRefusesMalformedCodes(t *testing.T) {
 	}
 }
 
-func TestOperatorNameIsTheTokenDisplayName(t *testing.T) {
-	tests := []struct{ identity, want string }{
-		{"token-alice (entity 5f1c-22)", "token-alice"},
-		{"userpass-bob", "userpass-bob"},
-		{"root", "root"},
+func TestAnOperatorIsAVaultEntity(t *testing.T) {
+	const id = "324e1225-9340-0a86-b930-7441cb889548"
+	tests := []struct {
+		identity        string
+		entity, display string
+		wantErr         error
+	}{
+		{"userpass-alice (entity " + id + ")", id, "userpass-alice", nil},
+		{"userpass-sso-alice (entity " + id + ")", id, "userpass-sso-alice", nil},
+		{"entity " + id, id, "", nil},
+		{id, id, "", nil},
+		{"token-alice", "", "", ErrNoEntity},
+		{"root", "", "", ErrNoEntity},
+		{"", "", "", ErrNoEntity},
+		{"token-alice (entity ../seeds/bob)", "", "", ErrInvalidOperator},
+		{"token-alice (entity 324e1225-9340-0a86-b930-7441cb88954/)", "", "", ErrInvalidOperator},
 	}
 	for _, tt := range tests {
-		if got := OperatorName(tt.identity); got != tt.want {
-			t.Errorf("OperatorName(%q) = %q, want %q", tt.identity, got, tt.want)
+		op, err := ParseOperator(tt.identity)
+		if tt.wantErr != nil {
+			if !errors.Is(err, tt.wantErr) {
+				t.Errorf("ParseOperator(%q) error = %v, want %v", tt.identity, err, tt.wantErr)
+			}
+			continue
 		}
-	}
-}
-
-func TestCheckOperatorRefusesPathTricks(t *testing.T) {
-	for _, op := range []string{"", "..", "a/b", "alice*", " (entity x)"} {
-		if err := checkOperator(&op); !errors.Is(err, ErrInvalidOperator) {
-			t.Errorf("checkOperator(%q) = %v, want ErrInvalidOperator", op, err)
+		if err != nil || op.Entity != tt.entity || op.Display != tt.display {
+			t.Errorf("ParseOperator(%q) = %+v, %v; want entity %q display %q", tt.identity, op, err, tt.entity, tt.display)
 		}
-	}
-	op := "token-alice (entity 5f1c)"
-	if err := checkOperator(&op); err != nil || op != "token-alice" {
-		t.Errorf("checkOperator(token identity) = %q, %v; want token-alice", op, err)
 	}
 }
 

@@ -70,6 +70,8 @@ func info(a Approval) server.ApprovalInfo {
 // the chain for errors.Is.
 func serverErr(err error) error {
 	switch {
+	case errors.Is(err, ErrNoEntity):
+		return fmt.Errorf("%w: %w", server.ErrNoEntity, err)
 	case errors.Is(err, ErrInvalidCode), errors.Is(err, ErrReplayed), errors.Is(err, ErrLockedOut), errors.Is(err, ErrNotEnrolled):
 		return fmt.Errorf("%w: %w", server.ErrMFA, err)
 	case errors.Is(err, ErrSameOperator):

@@ -151,6 +151,13 @@ func (o *Options) defaults() {
 	if o.Client == nil {
 		o.Client = &http.Client{}
 	}
+	// Never follow redirects (review L3): a receiver, or whoever controls
+	// its DNS, could bounce signed deliveries to any host, plain http
+	// included. A 3xx is a final failure. The caller's client is copied,
+	// not changed.
+	c := *o.Client
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	o.Client = &c
 	if o.Now == nil {
 		o.Now = time.Now
 	}

@@ -175,6 +175,9 @@ func decodeApproval(r *http.Request) (req ApprovalRequest, status int, code, msg
 	if len(req.Reason) > 1024 {
 		return req, http.StatusBadRequest, CodeBadRequest, `"reason" is longer than 1024 bytes`
 	}
+	if HasControl(req.Reason) {
+		return req, http.StatusBadRequest, CodeBadRequest, `"reason" must not contain control characters`
+	}
 	return req, 0, "", ""
 }
 
@@ -182,3 +185,7 @@ func decodeApproval(r *http.Request) (req ApprovalRequest, status int, code, msg
 // approvals on the Vault client it wires after the server exists). Call it
 // before Run: handlers read the field without locking.
 func (s *Server) SetApprovals(a Approvals) { s.opts.Approvals = a }
+
+// HasApprovals reports whether revoke-previous is under the two-person
+// rule (for /readyz and status).
+func (s *Server) HasApprovals() bool { return s.opts.Approvals != nil }

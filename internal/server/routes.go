@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -24,10 +25,17 @@ const (
 	CodeMFARequired     = "mfa_required"
 	CodeNotFound        = "not_found"
 	CodeConflict        = "conflict"
-	CodeTooLarge        = "body_too_large"
-	CodeUnavailable     = "unavailable"
-	CodeNotImplemented  = "not_implemented"
-	CodeInternal        = "internal"
+	// CodePreviousInOverlap: rotate-now would revoke a previous pair that
+	// is still inside its overlap (H3); the message says until when and
+	// how to ask for the two-person approval.
+	CodePreviousInOverlap = "previous_in_overlap"
+	CodeTooLarge          = "body_too_large"
+	CodeUnavailable       = "unavailable"
+	CodeNotImplemented    = "not_implemented"
+	CodeBadHost           = "bad_host"
+	CodeEntityRequired    = "entity_required"
+	CodeRateLimited       = "rate_limited"
+	CodeInternal          = "internal"
 )
 
 // HeaderRequestID carries the request id on every answer.
@@ -55,7 +63,8 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /api/v1/apps/{name}/rotate", s.action(ActionRotate))
 	mux.HandleFunc("POST /api/v1/apps/{name}/revoke-previous", s.action(ActionRevoke))
 	mux.HandleFunc("POST /api/v1/approvals/{id}/approve", s.approve)
-	return s.middleware(jsonErrors(mux, s))
+	mux.HandleFunc("POST /api/v1/apps/{name}/reveal", s.reveal)
+	return s.middleware(s.checkHost(jsonErrors(mux, s)))
 }
 
 // captureWriter records what the mux's own 404/405 handler would answer.
@@ -151,6 +160,11 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, status int, code, 
 // failErr maps an interface error to an answer and logs the cause.
 func (s *Server) failErr(w http.ResponseWriter, r *http.Request, what string, err error) {
 	status, code, msg := classify(err)
+	// The overlap refusal's text is built from the app name and a time
+	// only (no path, no secret): it tells the operator how to proceed.
+	if oe, ok := errors.AsType[*rotator.OverlapError](err); ok {
+		msg = oe.Error()
+	}
 	log := s.opts.Logger.Warn
 	if status >= 500 {
 		log = s.opts.Logger.Error
@@ -164,6 +178,8 @@ func classify(err error) (status int, code, msg string) {
 	switch {
 	case errors.Is(err, ErrUnauthenticated):
 		return http.StatusUnauthorized, CodeUnauthenticated, "a valid Vault token is required"
+	case errors.Is(err, ErrNoEntity):
+		return http.StatusForbidden, CodeEntityRequired, "break-glass needs a Vault token with an identity entity (log in through an auth method)"
 	case errors.Is(err, ErrMFA):
 		return http.StatusForbidden, CodeMFARequired, "a valid MFA code is required"
 	case errors.Is(err, ErrForbidden), errors.Is(err, rotator.ErrPermission):
@@ -172,6 +188,8 @@ func classify(err error) (status int, code, msg string) {
 		return http.StatusNotFound, CodeNotFound, "app not found"
 	case errors.Is(err, rotator.ErrInFlight), errors.Is(err, rotator.ErrLocked):
 		return http.StatusConflict, CodeConflict, "another operation is in flight for this app"
+	case errors.Is(err, rotator.ErrPreviousInOverlap):
+		return http.StatusConflict, CodePreviousInOverlap, "the previous pair is inside its overlap: revoke it with the two-person approval first"
 	case errors.Is(err, rotator.ErrOrphaned):
 		return http.StatusConflict, CodeConflict, "app is orphaned: an operator must clear it first"
 	case errors.Is(err, rotator.ErrUnreachable), errors.Is(err, context.DeadlineExceeded):
@@ -196,11 +214,19 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 		}
 		checks[c.Name] = "ok"
 	}
+	body := map[string]any{"status": "ready", "checks": checks}
+	if len(s.opts.Insecure) > 0 {
+		body["warnings"] = s.opts.Insecure
+	}
+	if s.opts.Info != nil {
+		body["info"] = s.opts.Info()
+	}
 	if !ok {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "not ready", "checks": checks})
+		body["status"] = "not ready"
+		writeJSON(w, http.StatusServiceUnavailable, body)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "checks": checks})
+	writeJSON(w, http.StatusOK, body)
 }
 
 func (s *Server) apps(w http.ResponseWriter, r *http.Request) {
@@ -208,20 +234,40 @@ func (s *Server) apps(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusNotImplemented, CodeNotImplemented, "status is not available")
 		return
 	}
+	names, err := s.appNames(r.Context())
+	if err != nil {
+		s.failErr(w, r, "list apps", err)
+		return
+	}
+	allowed, ok := s.authorizeRead(w, r, names)
+	if !ok {
+		return
+	}
 	apps, err := s.opts.Status.Apps(r.Context())
 	if err != nil {
 		s.failErr(w, r, "list apps", err)
 		return
 	}
-	if apps == nil {
-		apps = []AppStatus{}
+	// Only the apps the caller may read are listed.
+	out := make([]AppStatus, 0, len(allowed))
+	for _, a := range apps {
+		if slices.Contains(allowed, a.Name) {
+			out = append(out, a)
+		}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"apps": apps})
+	body := map[string]any{"apps": out}
+	if s.opts.Info != nil {
+		body["daemon"] = s.opts.Info() // the effective MFA state (M3)
+	}
+	writeJSON(w, http.StatusOK, body)
 }
 
 func (s *Server) app(w http.ResponseWriter, r *http.Request) {
 	if s.opts.Status == nil {
 		s.fail(w, r, http.StatusNotImplemented, CodeNotImplemented, "status is not available")
+		return
+	}
+	if _, ok := s.authorizeRead(w, r, []string{r.PathValue("name")}); !ok {
 		return
 	}
 	d, err := s.opts.Status.App(r.Context(), r.PathValue("name"))
@@ -246,10 +292,45 @@ func (s *Server) plan(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	p, err := s.opts.Status.Plan(r.Context(), names)
-	if err != nil {
-		s.failErr(w, r, "plan", err)
+	named := len(names) > 0
+	if !named {
+		all, err := s.appNames(r.Context())
+		if err != nil {
+			s.failErr(w, r, "plan", err)
+			return
+		}
+		names = all
+	}
+	if len(names) > 1000 {
+		s.fail(w, r, http.StatusBadRequest, CodeBadRequest, "too many apps in one plan")
 		return
+	}
+	allowed, ok := s.authorizeRead(w, r, names)
+	if !ok {
+		return
+	}
+	if named && len(allowed) != len(names) {
+		// Named apps must all be readable: no partial answer that hides
+		// which were refused.
+		s.fail(w, r, http.StatusForbidden, CodeForbidden, "not authorized for this action")
+		return
+	}
+	if named {
+		allowed = names // the caller's order and duplicates, as before
+	}
+	key := strings.Join(allowed, ",")
+	p, hit, wait, err := s.plans.get(key)
+	if errors.Is(err, errPlanLimited) {
+		w.Header().Set("Retry-After", retryAfterSeconds(wait))
+		s.fail(w, r, http.StatusTooManyRequests, CodeRateLimited, "plan is rate-limited to protect the Dev Hubs' API budget; try again later")
+		return
+	}
+	if !hit {
+		if p, err = s.opts.Status.Plan(r.Context(), allowed); err != nil {
+			s.failErr(w, r, "plan", err)
+			return
+		}
+		s.plans.put(key, p)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"plan": p})
 }
@@ -355,5 +436,36 @@ func decodeAction(r *http.Request) (req ActionRequest, status int, code, msg str
 	if len(req.Reason) > 1024 {
 		return req, http.StatusBadRequest, CodeBadRequest, `"reason" is longer than 1024 bytes`
 	}
+	if HasControl(req.Reason) {
+		return req, http.StatusBadRequest, CodeBadRequest, `"reason" must not contain control characters`
+	}
 	return req, 0, "", ""
+}
+
+// HasControl reports whether s holds a control character (C0, DEL, C1,
+// or a Unicode bidi override). Reasons are shown on auditors' terminals by
+// `audit list/show`: an ESC sequence there could hide or rewrite lines
+// (review L9), so they are refused where they enter.
+func HasControl(s string) bool {
+	for _, r := range s {
+		if r < 0x20 || (r >= 0x7f && r < 0xa0) || (r >= 0x202a && r <= 0x202e) || (r >= 0x2066 && r <= 0x2069) {
+			return true
+		}
+	}
+	return false
+}
+
+// StripControl removes what HasControl reports, for text that must be
+// kept but not obey the terminal.
+func StripControl(s string) string {
+	if !HasControl(s) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if !HasControl(string(r)) {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }

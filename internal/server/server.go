@@ -27,6 +27,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
+	"golang.org/x/net/netutil"
 
 	"github.com/ecarotator/ecarotator/rotator"
 )
@@ -116,6 +117,9 @@ var (
 	// ErrMFA: a required TOTP code is missing or wrong (403, code
 	// "mfa_required").
 	ErrMFA = errors.New("server: a valid MFA code is required")
+	// ErrNoEntity: break-glass needs a token with a Vault identity entity
+	// (403, code "entity_required"; M1).
+	ErrNoEntity = errors.New("server: break-glass needs a Vault token with an identity entity")
 )
 
 // ReadyCheck is one readiness condition (Vault authenticated, config
@@ -154,6 +158,31 @@ type Options struct {
 	MaxBodyBytes int64
 	// NewID makes request ids (default 16 random hex bytes).
 	NewID func() string
+	// AllowedHosts are the Host names (besides loopback and the listen
+	// host) the API answers for; others get 421 (DNS rebinding, M2).
+	AllowedHosts []string
+	// AuthCacheTTL and AuthCacheSize tune the cache of allowed read
+	// decisions (defaults DefaultAuthCacheTTL, DefaultAuthCacheSize; a
+	// negative TTL disables the cache).
+	AuthCacheTTL  time.Duration
+	AuthCacheSize int
+	// PlanCacheTTL and PlanPerMinute bound GET /api/v1/plan (defaults
+	// DefaultPlanCacheTTL, DefaultPlanPerMinute).
+	PlanCacheTTL  time.Duration
+	PlanPerMinute int
+	// WriteTimeout bounds writing an answer (default 2m: a plan asks the
+	// Dev Hubs). IdleTimeout closes idle keep-alive connections (default
+	// 2m). MaxConns caps concurrent connections (default 256).
+	WriteTimeout time.Duration
+	IdleTimeout  time.Duration
+	MaxConns     int
+	// Now is the clock of the caches (default time.Now).
+	Now func() time.Time
+	// Insecure lists warnings shown in /readyz (e.g. Vault TLS
+	// verification off); the daemon stays ready, the operator sees why.
+	Insecure []string
+	// Info adds fixed facts to /readyz (e.g. the effective MFA state).
+	Info func() map[string]string
 }
 
 func (o *Options) defaults() {
@@ -174,6 +203,30 @@ func (o *Options) defaults() {
 	}
 	if o.NewID == nil {
 		o.NewID = randomID
+	}
+	if o.AuthCacheTTL == 0 {
+		o.AuthCacheTTL = DefaultAuthCacheTTL
+	}
+	if o.AuthCacheSize <= 0 {
+		o.AuthCacheSize = DefaultAuthCacheSize
+	}
+	if o.PlanCacheTTL == 0 {
+		o.PlanCacheTTL = DefaultPlanCacheTTL
+	}
+	if o.PlanPerMinute <= 0 {
+		o.PlanPerMinute = DefaultPlanPerMinute
+	}
+	if o.WriteTimeout == 0 {
+		o.WriteTimeout = 2 * time.Minute
+	}
+	if o.IdleTimeout == 0 {
+		o.IdleTimeout = 2 * time.Minute
+	}
+	if o.MaxConns <= 0 {
+		o.MaxConns = 256
+	}
+	if o.Now == nil {
+		o.Now = time.Now
 	}
 }
 
@@ -203,6 +256,8 @@ func (o *Options) validate() error {
 type Server struct {
 	opts    Options
 	handler http.Handler
+	auth    *authCache
+	plans   *planCache
 
 	mu       sync.Mutex
 	listener net.Listener
@@ -216,7 +271,10 @@ func New(opts Options) (*Server, error) {
 	if err := opts.validate(); err != nil {
 		return nil, err
 	}
-	s := &Server{opts: opts}
+	s := &Server{opts: opts,
+		auth:  newAuthCache(opts.AuthCacheTTL, opts.AuthCacheSize, opts.Now),
+		plans: &planCache{ttl: opts.PlanCacheTTL, perMin: opts.PlanPerMinute, now: opts.Now, entries: map[string]planEntry{}},
+	}
 	s.handler = s.routes()
 	return s, nil
 }
@@ -236,7 +294,7 @@ func (s *Server) Listen() error {
 	if err != nil {
 		return fmt.Errorf("server: listen %s: %w", s.opts.Addr, err)
 	}
-	s.listener = ln
+	s.listener = netutil.LimitListener(ln, s.opts.MaxConns)
 	return nil
 }
 
@@ -271,8 +329,9 @@ func (s *Server) Run(ctx context.Context) error {
 		Handler:           s.handler,
 		ReadHeaderTimeout: s.opts.ReadTimeout,
 		ReadTimeout:       s.opts.ReadTimeout,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
+		WriteTimeout:      s.opts.WriteTimeout,
+		IdleTimeout:       s.opts.IdleTimeout,
+		MaxHeaderBytes:    MaxHeaderBytes,
 		ErrorLog:          zap.NewStdLog(s.opts.Logger.Named("http")),
 	}
 	if s.opts.TLSCert != "" {
@@ -304,6 +363,10 @@ func (s *Server) Run(ctx context.Context) error {
 	s.opts.Logger.Info("http server stopped")
 	return nil
 }
+
+// MaxHeaderBytes bounds request headers (the body is bounded by
+// Options.MaxBodyBytes).
+const MaxHeaderBytes = 64 << 10
 
 func randomID() string {
 	var b [16]byte

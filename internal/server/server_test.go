@@ -191,7 +191,7 @@ func TestProbesAndMetrics(t *testing.T) {
 			if tt.before != nil {
 				tt.before()
 			}
-			a := f.do(t, "GET", tt.path, nil, "")
+			a := f.do(t, "GET", tt.path, map[string]string{"X-Vault-Token": operatorToken}, "")
 			if a.Status != tt.wantStatus || !strings.Contains(a.Body, tt.wantBody) {
 				t.Errorf("GET %s = %d %s, want %d with %s", tt.path, a.Status, a.Body, tt.wantStatus, tt.wantBody)
 			}
@@ -217,7 +217,7 @@ func TestReadAPI(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			a := f.do(t, "GET", tt.path, nil, "")
+			a := f.do(t, "GET", tt.path, map[string]string{"X-Vault-Token": operatorToken}, "")
 			if a.Status != tt.wantStatus || !strings.Contains(a.Body, tt.wantBody) {
 				t.Errorf("GET %s = %d %s, want %d with %s", tt.path, a.Status, a.Body, tt.wantStatus, tt.wantBody)
 			}
@@ -231,7 +231,7 @@ func TestReadAPI(t *testing.T) {
 	}
 	t.Run("a status failure is a JSON 500 with the request id", func(t *testing.T) {
 		f.status.err = errors.New("vault: read secret/data/salesforce/billing: boom")
-		a := f.do(t, "GET", "/api/v1/apps", nil, "")
+		a := f.do(t, "GET", "/api/v1/apps", map[string]string{"X-Vault-Token": operatorToken}, "")
 		var body ErrorBody
 		if err := json.Unmarshal([]byte(a.Body), &body); err != nil {
 			t.Fatal(err)

@@ -277,7 +277,10 @@ type entry struct {
 // rotateAt is when the next rotation job is due and why.
 func (e *entry) rotateAt() (time.Time, Reason) {
 	t, r := e.plan.At, e.plan.Reason
-	if !e.retryAt.IsZero() {
+	// A retry replaces the plan only when it is earlier: a wait for the
+	// previous pair's overlap must not push back a slot or the max-age
+	// safety net (review L2).
+	if !e.retryAt.IsZero() && (t.IsZero() || !e.retryAt.After(t)) {
 		t, r = e.retryAt, ReasonRetry
 	}
 	if t.IsZero() { // invalid schedule: never

@@ -1,0 +1,64 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+
+	"go.uber.org/zap"
+
+	"github.com/ecarotator/ecarotator/internal/config"
+	"github.com/ecarotator/ecarotator/rotator"
+)
+
+// insecureSettings lists the settings that weaken the daemon's transport
+// security, for /readyz and the start-up warning: Vault TLS verification
+// off (L10) and a plaintext listener outside loopback (M5).
+func insecureSettings(cfg *config.Config, listen string) []string {
+	var out []string
+	if cfg.Vault.TLS.InsecureSkipVerify {
+		out = append(out, "vault.tls.insecure_skip_verify: Vault's certificate is not verified")
+	}
+	if listen != "" && listen != "-" && cfg.Server.TLSCert == "" && !config.LoopbackListen(listen) {
+		out = append(out, fmt.Sprintf("server.allow_plaintext: the API listens on %s without TLS", listen))
+	}
+	return out
+}
+
+// warnInsecure logs each insecure setting at error level and audits it
+// (config.insecure) at every start, so that it cannot go unnoticed.
+func (d *Daemon) warnInsecure(ctx context.Context) {
+	for _, w := range insecureSettings(d.cfg, d.o.Listen) {
+		d.log.Error("insecure setting in effect", zap.String("setting", w))
+		d.record(ctx, EventConfigInsecure, map[string]string{"setting": w})
+	}
+}
+
+// EventConfigInsecure records an insecure setting in effect at start.
+const EventConfigInsecure rotator.EventType = "config.insecure"
+
+// mfaEnabled is the effective MFA state: whether rotate-now needs a code.
+func (d *Daemon) mfaEnabled() bool { return d.o.Gate != nil }
+
+// effectiveInfo is shown in /readyz and the status API: what the running
+// daemon enforces, which after a refused reload may differ from the file.
+func (d *Daemon) effectiveInfo() map[string]string {
+	approvals := "off"
+	if d.srv != nil && d.srv.HasApprovals() {
+		approvals = "on"
+	}
+	return map[string]string{
+		"mfa_enabled":           fmt.Sprint(d.mfaEnabled()),
+		"revoke_needs_approval": approvals,
+	}
+}
+
+// AppNames implements server.Namer: the read API authorises before it
+// reads Vault.
+func (a *api) AppNames() []string {
+	apps := (*Daemon)(a).appList()
+	out := make([]string, len(apps))
+	for i, x := range apps {
+		out[i] = x.Name
+	}
+	return out
+}
