@@ -257,7 +257,8 @@ type run struct {
 	iss          Issuer
 	actor        Actor
 	adopt        bool
-	lease        Lease // the app lease, passed to fenced writes
+	lease        Lease     // the app lease, passed to fenced writes
+	leaseFrom    time.Time // engine clock just before the lease was taken or renewed (fence.go)
 	appLease     held
 	exposureHeld bool // a holder of the Dev Hub's shared opening (toggle mode)
 	j            JournalEntry
@@ -339,11 +340,12 @@ func (e *Engine) newRun(app App, actor Actor, adopt bool) (*run, error) {
 
 // lock takes the app's lease (protocol step 1).
 func (e *Engine) lock(ctx context.Context, r *run) error {
+	from := e.now()
 	l, err := e.o.Locker.Acquire(ctx, "app/"+r.app.Name, e.o.Holder, e.o.LockTTL)
 	if err != nil {
 		return fmt.Errorf("lock %s: %w", r.app.Name, err)
 	}
-	r.lease, r.appLease = l, held{l: l, ok: true}
+	r.lease, r.appLease, r.leaseFrom = l, held{l: l, ok: true}, from
 	return e.hook("after:lock")
 }
 
@@ -354,12 +356,13 @@ func (e *Engine) renew(ctx context.Context, r *run) error {
 	if !h.ok || h.l.ExpiresAt.Sub(e.now()) > e.o.LockTTL/2 {
 		return nil
 	}
+	from := e.now()
 	l, err := e.o.Locker.Renew(ctx, h.l, e.o.LockTTL)
 	if err != nil {
 		return fmt.Errorf("renew lease %s: %w", h.l.Name, err)
 	}
 	h.l = l
-	r.lease = l
+	r.lease, r.leaseFrom = l, from
 	return nil
 }
 

@@ -12,10 +12,11 @@ import (
 // backoff); without a bound, a late retry could land after the lease
 // lapsed and another replica took over, e.g. re-opening the secret-access
 // setting that replica had restored. Each call now gets a context deadline
-// at the lease's expiry minus a margin, measured on the engine's clock as
-// time remaining (so clock skew between writer and reader does not count),
-// and a call that would start with less than the margin left is refused
-// with ErrFenced.
+// at the lease's end minus a margin, and a call that would start with less
+// than the margin left is refused with ErrFenced. The end is measured on
+// the engine's own clock from just before the lease was taken or renewed
+// plus LockTTL: never later than the lease's real end, and independent of
+// the clock that wrote ExpiresAt.
 //
 // Closing the secret-access setting is not bounded: it is the direction
 // that restores the prior value, and it must also work when no lease is
@@ -34,12 +35,11 @@ func (e *Engine) fenceMargin() time.Duration {
 
 // bound returns ctx limited to the run's remaining lease.
 func (f fencedIssuer) bound(ctx context.Context, op string) (context.Context, context.CancelFunc, error) {
-	exp := f.r.lease.ExpiresAt
-	if exp.IsZero() {
+	if f.r.leaseFrom.IsZero() {
 		ctx, cancel := context.WithCancel(ctx)
 		return ctx, cancel, nil
 	}
-	left := exp.Sub(f.e.now()) - f.e.fenceMargin()
+	left := f.e.o.LockTTL - f.e.now().Sub(f.r.leaseFrom) - f.e.fenceMargin()
 	if left <= 0 {
 		return nil, nil, fmt.Errorf("%s: lease %s ends in less than %s: %w", op, f.r.lease.Name, f.e.fenceMargin(), ErrFenced)
 	}
