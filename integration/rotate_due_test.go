@@ -1,0 +1,248 @@
+//go:build integration
+
+package integration
+
+import (
+	"encoding/json"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/ecarotator/ecarotator/internal/daemon"
+	"github.com/ecarotator/ecarotator/salesforce/sfsim"
+)
+
+// dueSummary is the part of `rotate --due --json` the tests read.
+type dueSummary struct {
+	Apps []struct {
+		App     string `json:"app"`
+		Outcome string `json:"outcome"`
+		Reason  string `json:"reason"`
+		Verdict string `json:"verdict"`
+		Error   string `json:"error"`
+	} `json:"apps"`
+	Due          int `json:"due"`
+	Rotated      int `json:"rotated"`
+	Failed       int `json:"failed"`
+	VerifyFailed int `json:"verify_failed"`
+	ExitCode     int `json:"exit_code"`
+}
+
+func (s dueSummary) outcomes() map[string]string {
+	m := map[string]string{}
+	for _, a := range s.Apps {
+		m[a.App] = a.Outcome
+	}
+	return m
+}
+
+// dueEnv is a landscape whose apps are due by max age 2s after their last
+// rotation; the Dev Hub's secret-access setting is always on.
+func dueEnv(t *testing.T, c daemonConfig) *env {
+	t.Helper()
+	e := newEnv(t, envOptions{simSetup: func(sc *sfsim.Config) {
+		for i := range sc.Orgs {
+			if sc.Orgs[i].DevHub {
+				sc.Orgs[i].SecretAccess = true
+			}
+		}
+	}})
+	if c.Schedule == "" {
+		c.Schedule, c.Window, c.MaxAge = "@yearly", "1s", "2s"
+	}
+	c.SecretAccess = "always_on"
+	e.cfgPath = e.writeDaemonConfig("due", c)
+	return e
+}
+
+// rotateByHand rotates apps with `rotate <app>` (adopting the hand-made
+// paths), so that they have a rotated_at.
+func (e *env) rotateByHand(apps ...string) {
+	e.t.Helper()
+	for _, app := range apps {
+		if code, _, _, stderr := e.cli(nil, "rotate", app, "--reason", "setup"); code != 0 {
+			e.t.Fatalf("setup rotate %s: exit %d\n%s", app, code, stderr)
+		}
+	}
+}
+
+// waitMaxAge waits until the apps' last rotation is older than max age
+// (2s): the condition is the wall clock itself, which the CLI reads.
+func (e *env) waitMaxAge(apps ...string) {
+	e.t.Helper()
+	rt := e.runtimeFor(e.cfgPath)
+	var last time.Time
+	for _, app := range apps {
+		st, _ := e.stored(rt, app)
+		if st.RotatedAt.After(last) {
+			last = st.RotatedAt
+		}
+	}
+	eventually(e.t, 10*time.Second, "max age to pass", func() bool { return time.Since(last) > 2500*time.Millisecond })
+}
+
+func (e *env) rotateDue(args ...string) (int, dueSummary, string) {
+	e.t.Helper()
+	code, _, stdout, stderr := e.cli(nil, append([]string{"rotate", "--due", "--json"}, args...)...)
+	var s dueSummary
+	if err := json.Unmarshal([]byte(stdout), &s); err != nil {
+		e.t.Fatalf("rotate --due --json: exit %d, stdout is not JSON (%v):\n%s\nstderr:\n%s", code, err, stdout, stderr)
+	}
+	if s.ExitCode != code {
+		e.t.Errorf("summary exit_code %d, process exit %d", s.ExitCode, code)
+	}
+	return code, s, stderr
+}
+
+// TestRotateDueNothingDue: apps rotated just now (and an app never rotated
+// by ecarotator) are not due: exit 0, nothing promoted.
+func TestRotateDueNothingDue(t *testing.T) {
+	e := dueEnv(t, daemonConfig{Schedule: "@yearly", Window: "1h", MaxAge: "720h"})
+	e.rotateByHand("billing")
+	before := e.promotes()
+	code, s, stderr := e.rotateDue()
+	if code != 0 {
+		t.Fatalf("exit %d, want 0\n%s", code, stderr)
+	}
+	want := map[string]string{"billing": "not_due", "support": "not_due", "analytics": "not_due"}
+	for app, w := range want {
+		if got := s.outcomes()[app]; got != w {
+			t.Errorf("%s: outcome %q, want %q", app, got, w)
+		}
+	}
+	if s.Due != 0 || s.Rotated != 0 {
+		t.Errorf("summary due=%d rotated=%d, want 0 and 0", s.Due, s.Rotated)
+	}
+	if got := len(e.promotes()["billing"]) - len(before["billing"]); got != 0 {
+		t.Errorf("billing promoted %d times, want 0", got)
+	}
+}
+
+// TestRotateDueRotatesDueApps: the apps past max age rotate, the one never
+// rotated by ecarotator (no rotated_at) is not due; exit 0; a second run
+// right after finds nothing due.
+func TestRotateDueRotatesDueApps(t *testing.T) {
+	e := dueEnv(t, daemonConfig{})
+	e.rotateByHand("billing", "support")
+	e.waitMaxAge("billing", "support")
+	before := e.promotes()
+	code, s, stderr := e.rotateDue()
+	if code != 0 {
+		t.Fatalf("exit %d, want 0\n%s", code, stderr)
+	}
+	for app, w := range map[string]string{"billing": "rotated", "support": "rotated", "analytics": "not_due"} {
+		if got := s.outcomes()[app]; got != w {
+			t.Errorf("%s: outcome %q, want %q", app, got, w)
+		}
+	}
+	for _, a := range s.Apps {
+		if a.Outcome == "rotated" && (a.Reason != "MaxAgeExceeded" || a.Verdict != daemon.VerdictRotate) {
+			t.Errorf("%s: reason %q verdict %q, want MaxAgeExceeded and %s", a.App, a.Reason, a.Verdict, daemon.VerdictRotate)
+		}
+	}
+	after := e.promotes()
+	for _, app := range []string{"billing", "support"} {
+		if got := len(after[app]) - len(before[app]); got != 1 {
+			t.Errorf("%s promoted %d times, want 1", app, got)
+		}
+	}
+	rt := e.runtimeFor(e.cfgPath)
+	for _, app := range []string{"billing", "support"} {
+		st, _ := e.stored(rt, app)
+		e.mustAuth(app+" after rotate --due", st.Current, e.sim.TokenURL("devhub"))
+	}
+	// Only --app apps are looked at; right after a rotation nothing is due.
+	code, s, stderr = e.rotateDue("--app", "billing")
+	if code != 0 || len(s.Apps) != 1 || s.Apps[0].Outcome != "not_due" {
+		t.Errorf("second run: exit %d, apps %+v, want 0 and billing not_due\n%s", code, s.Apps, stderr)
+	}
+}
+
+// TestRotateDueVerificationFails: the new pair never propagates, so its
+// proof fails: exit 4, and Vault keeps serving the working previous pair.
+func TestRotateDueVerificationFails(t *testing.T) {
+	e := dueEnv(t, daemonConfig{})
+	e.rotateByHand("billing")
+	rt := e.runtimeFor(e.cfgPath)
+	prev, _ := e.stored(rt, "billing")
+	e.waitMaxAge("billing")
+	e.sim.SetPropagationDelay(time.Hour)
+	code, s, stderr := e.rotateDue("--app", "billing")
+	if code != 4 {
+		t.Fatalf("exit %d, want 4\n%s", code, stderr)
+	}
+	if got := s.outcomes()["billing"]; got != "verify_failed" || s.VerifyFailed != 1 {
+		t.Errorf("billing outcome %q, verify_failed %d; want verify_failed and 1", got, s.VerifyFailed)
+	}
+	st, _ := e.stored(rt, "billing")
+	if st.Current.Key != prev.Current.Key {
+		t.Errorf("vault current moved to %s after a failed proof, want %s", st.Current.Key, prev.Current.Key)
+	}
+	e.mustAuth("billing's previous pair", st.Current, e.sim.TokenURL("devhub"))
+}
+
+// TestRotateDueOtherFailure: Salesforce refuses the staging request with
+// REQUEST_LIMIT_EXCEEDED: exit 1, the app is reported failed and the other
+// due app still rotates.
+func TestRotateDueOtherFailure(t *testing.T) {
+	e := dueEnv(t, daemonConfig{})
+	e.rotateByHand("billing", "support")
+	e.waitMaxAge("billing", "support")
+	e.sim.SetFaults([]sfsim.Fault{{Org: "devhub", Route: sfsim.RouteStaged, Method: "POST", Kind: sfsim.FaultLimit, Count: 1}})
+	code, s, stderr := e.rotateDue("--app", "billing,support")
+	if code != 1 {
+		t.Fatalf("exit %d, want 1\n%s", code, stderr)
+	}
+	if got := s.outcomes(); got["billing"] != "failed" || got["support"] != "rotated" {
+		t.Errorf("outcomes %v, want billing failed and support rotated", got)
+	}
+	if s.Failed != 1 || s.Rotated != 1 {
+		t.Errorf("summary failed=%d rotated=%d, want 1 and 1", s.Failed, s.Rotated)
+	}
+}
+
+// TestRotateDueBesideDaemon runs `rotate --due` in a loop while a daemon
+// serves the same apps on "@every 10s" slots. Both take the same slot and
+// engine leases and the same decision, so every slot is rotated exactly
+// once: Salesforce never sees two promotes of one app less than a period
+// apart.
+func TestRotateDueBesideDaemon(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a minute of real time")
+	}
+	const period = 10 * time.Second
+	e := dueEnv(t, daemonConfig{Schedule: "@every 10s", Window: "2s", MaxAge: "720h", LockTTL: "6s", Concurrency: 3})
+	apps := []string{"billing", "support", "analytics"}
+	e.rotateByHand(apps...)
+	setup := e.promotes()
+	e.startDaemon(e.cfgPath, daemon.Options{})
+
+	cliRotated := 0
+	deadline := time.Now().Add(4 * period)
+	for time.Now().Before(deadline) {
+		code, s, stderr := e.rotateDue()
+		if code != 0 {
+			t.Fatalf("rotate --due beside the daemon: exit %d\n%s", code, stderr)
+		}
+		cliRotated += s.Rotated
+	}
+	all := e.promotes()
+	total := 0
+	for _, app := range apps {
+		times := all[app][len(setup[app]):]
+		sort.Slice(times, func(i, j int) bool { return times[i].Before(times[j]) })
+		total += len(times)
+		if len(times) < 2 {
+			t.Errorf("%s: %d promotes in four periods, want at least 2", app, len(times))
+		}
+		for i := 1; i < len(times); i++ {
+			if gap := times[i].Sub(times[i-1]); gap < period-time.Second {
+				t.Errorf("%s: promotes %d and %d only %s apart (period %s): a slot was rotated twice", app, i-1, i, gap, period)
+			}
+		}
+	}
+	t.Logf("%d rotations: %d by rotate --due, %d by the daemon", total, cliRotated, total-cliRotated)
+	if cliRotated == 0 {
+		t.Errorf("rotate --due never won a slot: the test did not exercise the competition")
+	}
+}
