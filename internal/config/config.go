@@ -73,6 +73,7 @@ type VaultAuth struct {
 	TokenFile  string         `yaml:"token_file" json:"token_file"`
 	AppRole    AppRoleAuth    `yaml:"approle" json:"approle"`
 	Kubernetes KubernetesAuth `yaml:"kubernetes" json:"kubernetes"`
+	JWT        JWTAuth        `yaml:"jwt" json:"jwt"`
 
 	// Token is VAULT_TOKEN (or the token file's content); never from YAML.
 	Token rotator.Secret `yaml:"-" json:"-"`
@@ -93,6 +94,15 @@ type KubernetesAuth struct {
 	Mount   string `yaml:"mount" json:"mount"` // default "kubernetes"
 	Role    string `yaml:"role" json:"role"`
 	JWTFile string `yaml:"jwt_file" json:"jwt_file"` // default the service-account token path
+}
+
+// JWTAuth configures Vault's JWT/OIDC method: a CI's OIDC token (GitHub
+// Actions, GitLab CI id_tokens) logs in to a Vault role.
+type JWTAuth struct {
+	Mount     string `yaml:"mount" json:"mount"`           // default "jwt"
+	Role      string `yaml:"role" json:"role"`             // the Vault role
+	TokenEnv  string `yaml:"token_env" json:"token_env"`   // the variable holding the JWT
+	TokenFile string `yaml:"token_file" json:"token_file"` // or a file holding it
 }
 
 // DevHub is a Dev Hub org that owns ECAs.
@@ -398,6 +408,7 @@ func (c *Config) resolvePaths() {
 	abs(&c.Vault.Auth.AppRole.RoleIDFile)
 	abs(&c.Vault.Auth.AppRole.SecretIDFile)
 	abs(&c.Vault.Auth.Kubernetes.JWTFile)
+	abs(&c.Vault.Auth.JWT.TokenFile)
 	abs(&c.Audit.File)
 	abs(&c.Server.TLSCert)
 	abs(&c.Server.TLSKey)
