@@ -3,13 +3,22 @@
 package integration
 
 import (
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ecarotator/ecarotator/internal/daemon"
 	"github.com/ecarotator/ecarotator/salesforce/sfsim"
+	vaultapi "github.com/hashicorp/vault/api"
 )
 
 // dueSummary is the part of `rotate --due --json` the tests read.
@@ -261,4 +270,116 @@ func TestRotateDueBesideDaemon(t *testing.T) {
 	if cliRotated == total && !strings.Contains(e.logs.String(), daemon.VerdictServed) {
 		t.Errorf("the daemon rotated no slot and never found one served: it did not compete")
 	}
+}
+
+// TestRotateDueWithCIJWTLogin is the GitHub Actions example end to end on a
+// real Vault: the jwt mount trusts a key this test holds (in place of
+// GitHub's OIDC discovery), the role is examples/ci/github/vault-role.json
+// unchanged with the shipped ecarotator policy, the test signs the job's
+// OIDC token, and `rotate --due` logs in with it (no Vault token in its
+// environment) and rotates the due app. A token for another branch is
+// refused with exit 1 and rotates nothing.
+func TestRotateDueWithCIJWTLogin(t *testing.T) {
+	e := dueEnv(t, daemonConfig{})
+	root := e.vault.Client(t)
+	pol, err := os.ReadFile("../configs/policies/ecarotator.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := root.Sys().PutPolicy("ecarotator", string(pol)); err != nil {
+		t.Fatal(err)
+	}
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const issuer = "https://token.actions.githubusercontent.com"
+	if err := root.Sys().EnableAuthWithOptions("jwt-github", &vaultapi.EnableAuthOptions{Type: "jwt"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := root.Logical().Write("auth/jwt-github/config", map[string]any{
+		"jwt_validation_pubkeys": []string{string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))}, "bound_issuer": issuer,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	roleJSON, err := os.ReadFile("../examples/ci/github/vault-role.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var role map[string]any
+	if err := json.Unmarshal(roleJSON, &role); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := root.Logical().Write("auth/jwt-github/role/ecarotator-github", role); err != nil {
+		t.Fatalf("write the example role: %v", err)
+	}
+	cfg, err := os.ReadFile(e.cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ciCfg := strings.Replace(string(cfg), "  lock_ttl:", "  auth:\n    method: jwt\n    jwt: {mount: jwt-github, role: ecarotator-github, token_env: VAULT_ID_TOKEN}\n  lock_ttl:", 1)
+	if err := os.WriteFile(e.cfgPath, []byte(ciCfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	jobToken := func(ref string) string {
+		now := time.Now()
+		return signRS256(t, key, map[string]any{
+			"iss": issuer, "aud": "https://vault.example.com", "sub": "repo:acme/salesforce-secrets:environment:production",
+			"repository": "acme/salesforce-secrets", "ref": ref, "environment": "production",
+			"iat": now.Unix(), "nbf": now.Add(-time.Minute).Unix(), "exp": now.Add(5 * time.Minute).Unix(),
+		})
+	}
+
+	// The setup rotation runs as root (an operator), then max age passes.
+	root2 := e.cfgPath + ".root"
+	if err := os.WriteFile(root2, cfg, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.cfgPath = root2
+	e.rotateByHand("billing")
+	e.waitMaxAge("billing")
+	e.cfgPath = strings.TrimSuffix(root2, ".root")
+	before := e.promotes()
+
+	code, _, stdout, stderr := e.cli([]string{"VAULT_TOKEN=", "VAULT_ID_TOKEN=" + jobToken("refs/heads/feature")}, "rotate", "--due", "--json")
+	if code != 1 {
+		t.Fatalf("a feature-branch token: exit %d, want 1\n%s%s", code, stdout, stderr)
+	}
+	code, _, stdout, stderr = e.cli([]string{"VAULT_TOKEN=", "VAULT_ID_TOKEN=" + jobToken("refs/heads/main")}, "rotate", "--due", "--json")
+	if code != 0 {
+		t.Fatalf("the main branch's token: exit %d, want 0\n%s%s", code, stdout, stderr)
+	}
+	var s dueSummary
+	if err := json.Unmarshal([]byte(stdout), &s); err != nil {
+		t.Fatal(err)
+	}
+	if s.outcomes()["billing"] != "rotated" {
+		t.Errorf("billing outcome %q, want rotated", s.outcomes()["billing"])
+	}
+	if got := len(e.promotes()["billing"]) - len(before["billing"]); got != 1 {
+		t.Errorf("billing promoted %d times, want 1", got)
+	}
+}
+
+// signRS256 signs claims as an RS256 JWT (a CI's OIDC token).
+func signRS256(t testing.TB, key *rsa.PrivateKey, claims map[string]any) string {
+	t.Helper()
+	enc := func(v any) string {
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return base64.RawURLEncoding.EncodeToString(b)
+	}
+	signing := enc(map[string]string{"alg": "RS256", "typ": "JWT"}) + "." + enc(claims)
+	sum := sha256.Sum256([]byte(signing))
+	sig, err := rsa.SignPKCS1v15(rand.Reader, key, crypto.SHA256, sum[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return signing + "." + base64.RawURLEncoding.EncodeToString(sig)
 }
