@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/ecarotator/ecarotator/internal/config"
 	"github.com/ecarotator/ecarotator/internal/logging"
@@ -43,10 +44,15 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 
 // execute runs the CLI with the given context; tests call it directly.
 func execute(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
-	c := &cli{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}
+	return (&cli{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}).runArgs(ctx, args)
+}
+
+// runArgs runs the command line args on c.
+func (c *cli) runArgs(ctx context.Context, args []string) int {
+	stdout, stderr := c.stdout, c.stderr
 	root := c.rootCommand()
 	root.SetArgs(args)
-	root.SetIn(stdin)
+	root.SetIn(c.stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	err := root.ExecuteContext(ctx)
@@ -69,6 +75,29 @@ type cli struct {
 	cfgPath   string
 	logLevel  string
 	logFormat string
+	verbose   int
+
+	// now and newTicker are the CLI's clock (status --watch); tests inject
+	// fakes, nil means package time.
+	now       func() time.Time
+	newTicker func(d time.Duration) (<-chan time.Time, func())
+}
+
+// clock returns the current time.
+func (c *cli) clock() time.Time {
+	if c.now != nil {
+		return c.now()
+	}
+	return time.Now()
+}
+
+// ticker returns a channel that ticks every d and its stop function.
+func (c *cli) ticker(d time.Duration) (<-chan time.Time, func()) {
+	if c.newTicker != nil {
+		return c.newTicker(d)
+	}
+	t := time.NewTicker(d)
+	return t.C, t.Stop
 }
 
 func (c *cli) rootCommand() *cobra.Command {

@@ -179,7 +179,7 @@ func (c *cli) rotateViaDaemon(ctx context.Context, base, app, code, reason strin
 
 func (c *cli) planCommand() *cobra.Command {
 	var (
-		asJSON    bool
+		out       outputFlags
 		serverURL string
 	)
 	cmd := &cobra.Command{
@@ -192,11 +192,15 @@ running daemon answers; otherwise the config's Vault and Dev Hubs are asked
 directly.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
+			format, err := out.get(cmd)
+			if err != nil {
+				return err
+			}
 			if serverURL == "" {
 				serverURL = c.getenv("ECAROTATOR_SERVER")
 			}
 			if serverURL != "" {
-				var out struct {
+				var resp struct {
 					Plan []rotator.PlanResult `json:"plan"`
 				}
 				q := url.Values{}
@@ -207,13 +211,13 @@ directly.`,
 				if len(q) > 0 {
 					path += "?" + q.Encode()
 				}
-				if err := getJSON(ctx, serverURL, path, "plan", rotator.NewSecret(c.getenv("VAULT_TOKEN")), &out); err != nil {
+				if err := getJSON(ctx, serverURL, path, "plan", rotator.NewSecret(c.getenv("VAULT_TOKEN")), &resp); err != nil {
 					return err
 				}
-				if asJSON {
-					return writeJSON(c.stdout, out.Plan)
+				if format != outTable {
+					return writeAs(c.stdout, format, resp.Plan)
 				}
-				printPlans(c.stdout, out.Plan)
+				printPlans(c.stdout, resp.Plan)
 				return nil
 			}
 			cfg, log, err := c.setup(false)
@@ -244,15 +248,15 @@ directly.`,
 				}
 				plans = append(plans, p)
 			}
-			if asJSON {
-				_ = writeJSON(c.stdout, plans)
+			if format != outTable {
+				_ = writeAs(c.stdout, format, plans)
 			} else {
 				printPlans(c.stdout, plans)
 			}
 			return errors.Join(errs...)
 		},
 	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print the plans as JSON")
+	out.add(cmd)
 	cmd.Flags().StringVar(&serverURL, "server", "", "base URL of a running daemon, e.g. http://127.0.0.1:9464 (env ECAROTATOR_SERVER)")
 	return cmd
 }
