@@ -122,6 +122,10 @@ func TestRotateDueNothingDue(t *testing.T) {
 	if s.Due != 0 || s.Rotated != 0 {
 		t.Errorf("summary due=%d rotated=%d, want 0 and 0", s.Due, s.Rotated)
 	}
+	// Quiet on success: no INFO lines (the Vault login among them).
+	if strings.Contains(stderr, "INFO") || strings.Contains(stderr, "logged in") {
+		t.Errorf("rotate --due printed log lines on success:\n%s", stderr)
+	}
 	if got := len(e.promotes()["billing"]) - len(before["billing"]); got != 0 {
 		t.Errorf("billing promoted %d times, want 0", got)
 	}
