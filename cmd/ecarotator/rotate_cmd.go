@@ -72,7 +72,8 @@ checks the caller's right, code and the overlap with its own rights.
 With --due (the CI/CD one-shot) it rotates every app that is due now, by
 the daemon's own decision (the scheduler's "when" without jitter, then the
 daemon's "rotate now?" under the same slot lease), so it is safe beside a
-running daemon: one slot rotates once. --app limits it to some apps.
+running daemon: one slot rotates once. --app limits it to some apps. It
+serves the schedule, so it needs no TOTP code even with mfa.enabled.
 Exit codes: 0 all due apps rotated (or none was due), 4 a verification
 failed, 1 any other failure. --json prints a summary.`,
 		Args: func(cmd *cobra.Command, args []string) error {

@@ -316,3 +316,51 @@ func FuzzLoadBytes(f *testing.F) {
 		}
 	})
 }
+
+func TestJWTAuthNeedsARoleAndOneTokenSource(t *testing.T) {
+	base := `
+vault:
+  address: "https://v:8200"
+  auth: {method: jwt, jwt: %s}
+devhubs:
+  - name: prod
+    my_domain_url: https://acme.my.salesforce.com
+    auth: {client_id: c, username: u, vault_path: p}
+apps:
+  - {name: billing, devhub: prod, eca: Billing}
+`
+	tests := []struct {
+		name, jwt string
+		want      []string
+	}{
+		{"a role and an env variable are enough", "{role: ci, token_env: VAULT_ID_TOKEN}", nil},
+		{"a token file resolves against the config folder", "{role: ci, token_file: id-token}", nil},
+		{"no role and no source", "{}", []string{"vault.auth.jwt.role", "vault.auth.jwt.token_env"}},
+		{"both sources", "{role: ci, token_env: X, token_file: f}", []string{"vault.auth.jwt.token_env: set exactly one"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := LoadBytes([]byte(fmt.Sprintf(base, tt.jwt)), "/etc/ecarotator/ecarotator.yaml", env(nil))
+			if len(tt.want) == 0 {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if cfg.Vault.Auth.JWT.Mount != "jwt" {
+					t.Errorf("mount %q, want the default jwt", cfg.Vault.Auth.JWT.Mount)
+				}
+				if f := cfg.Vault.Auth.JWT.TokenFile; f != "" && f != "/etc/ecarotator/id-token" {
+					t.Errorf("token_file %q, want /etc/ecarotator/id-token", f)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("valid, want %v", tt.want)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("missing %q in %v", w, err)
+				}
+			}
+		})
+	}
+}
