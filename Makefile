@@ -33,9 +33,11 @@ test: test-unit test-deploy test-integration
 test-unit:
 	$(GO) test $(TESTFLAGS) ./...
 
-## test-deploy: the Kubernetes manifests, strictly decoded into k8s.io/api types (tools/kubeval, its own module)
+## test-deploy: the Kubernetes manifests, strictly decoded into k8s.io/api types (tools/kubeval, its own module),
+## and the example Prometheus rules through Prometheus's rule parser (tools/promrules, its own module)
 test-deploy:
 	cd tools/kubeval && $(GO) test -count=1 ./...
+	cd tools/promrules && $(GO) test -count=1 ./...
 
 test-integration: vault
 	@echo "== real Vault check (server version below)"

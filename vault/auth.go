@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"strings"
@@ -149,6 +150,49 @@ func (c *Client) loginKubernetes(ctx context.Context) (*vaultapi.Secret, error) 
 	s, err := m.Login(ctx, lc)
 	if err != nil {
 		return nil, loginErr(AuthKubernetes, err)
+	}
+	return s, nil
+}
+
+// maxJWT bounds a JWT read from a file.
+const maxJWT = 64 << 10
+
+// loginJWT logs in to the JWT/OIDC auth method with a token read now from
+// its file or environment variable (a CI's OIDC token).
+func (c *Client) loginJWT(ctx context.Context) (*vaultapi.Secret, error) {
+	a := c.o.Auth
+	var jwt string
+	if a.JWTPath != "" {
+		f, err := os.Open(a.JWTPath)
+		if err != nil {
+			return nil, fmt.Errorf("vault: login jwt: %w", err)
+		}
+		b, err := io.ReadAll(io.LimitReader(f, maxJWT+1))
+		_ = f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("vault: login jwt: read %s: %w", a.JWTPath, err)
+		}
+		if len(b) > maxJWT {
+			return nil, newOpError("login", AuthJWT, ErrBadCredentials, fmt.Errorf("jwt file %s is larger than %d bytes", a.JWTPath, maxJWT))
+		}
+		jwt = strings.TrimSpace(string(b))
+	} else {
+		jwt = strings.TrimSpace(os.Getenv(a.JWTEnv))
+	}
+	if jwt == "" {
+		src := a.JWTPath
+		if src == "" {
+			src = "$" + a.JWTEnv
+		}
+		return nil, newOpError("login", AuthJWT, ErrBadCredentials, fmt.Errorf("no jwt in %s", src))
+	}
+	lc, err := c.clientWithToken(rotator.Secret{})
+	if err != nil {
+		return nil, err
+	}
+	s, err := lc.Logical().WriteWithContext(ctx, "auth/"+strings.Trim(a.MountPath, "/")+"/login", map[string]any{"role": a.Role, "jwt": jwt})
+	if err != nil {
+		return nil, loginErr(AuthJWT, err)
 	}
 	return s, nil
 }

@@ -22,6 +22,9 @@ const (
 	AuthToken      = "token"
 	AuthAppRole    = "approle"
 	AuthKubernetes = "kubernetes"
+	// AuthJWT logs in with a JWT/OIDC token from a file or an environment
+	// variable (a CI's OIDC token: GitHub Actions, GitLab CI id_tokens).
+	AuthJWT = "jwt"
 )
 
 // Defaults applied by New to zero-valued Options fields.
@@ -85,6 +88,10 @@ type AuthOptions struct {
 	// rotate.
 	Role    string
 	JWTPath string
+	// JWTEnv (AuthJWT) names the environment variable holding the JWT; with
+	// AuthJWT exactly one of JWTPath and JWTEnv is set. Both are read at
+	// every login (a CI's token is short-lived).
+	JWTEnv string
 
 	// MountPath is the auth mount (default: "approle" or "kubernetes").
 	MountPath string
@@ -165,6 +172,8 @@ func (o Options) withDefaults() Options {
 			o.Auth.MountPath = "approle"
 		case AuthKubernetes:
 			o.Auth.MountPath = "kubernetes"
+		case AuthJWT:
+			o.Auth.MountPath = "jwt"
 		}
 	}
 	if o.Auth.Method == AuthKubernetes && o.Auth.JWTPath == "" {
@@ -228,8 +237,15 @@ func (o Options) validate() error {
 		if a.Role == "" {
 			bad("auth.role", "kubernetes auth needs a role")
 		}
+	case AuthJWT:
+		if a.Role == "" {
+			bad("auth.role", "jwt auth needs a role")
+		}
+		if (a.JWTPath == "") == (a.JWTEnv == "") {
+			bad("auth.jwt", "set exactly one of the jwt file and the jwt environment variable")
+		}
 	default:
-		bad("auth.method", fmt.Sprintf("unknown method %q (want token, approle or kubernetes)", a.Method))
+		bad("auth.method", fmt.Sprintf("unknown method %q (want token, approle, kubernetes or jwt)", a.Method))
 	}
 	if o.MaxVersions < 0 {
 		bad("max_versions", "must not be negative")
@@ -487,6 +503,8 @@ func (c *Client) loginLocked(ctx context.Context) error {
 		s, err = c.loginAppRole(ctx)
 	case AuthKubernetes:
 		s, err = c.loginKubernetes(ctx)
+	case AuthJWT:
+		s, err = c.loginJWT(ctx)
 	}
 	if err != nil {
 		return err

@@ -20,6 +20,7 @@ import (
 	"github.com/ecarotator/ecarotator/vault"
 	vaultapi "github.com/hashicorp/vault/api"
 	"github.com/spf13/cobra"
+	yaml "go.yaml.in/yaml/v3"
 )
 
 // auditFlags are shared by every `ecarotator audit` subcommand.
@@ -416,12 +417,16 @@ func (c *cli) skipped(s audit.SkippedLine) {
 
 func (c *cli) auditListCommand(f *auditFlags) *cobra.Command {
 	var ff filterFlags
-	var asJSON bool
+	var out outputFlags
 	cmd := &cobra.Command{
 		Use:   "list",
-		Short: "List records, filtered; a table or JSON lines",
+		Short: "List records, filtered; a table, JSON lines or a YAML stream",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			format, err := out.get(cmd)
+			if err != nil {
+				return err
+			}
 			flt, err := ff.filter()
 			if err != nil {
 				return err
@@ -430,9 +435,24 @@ func (c *cli) auditListCommand(f *auditFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if asJSON {
+			switch format {
+			case outJSON:
 				enc := json.NewEncoder(c.stdout)
 				return audit.Scan(cmd.Context(), env.file, flt, func(r *audit.Record) error { return enc.Encode(r) }, c.skipped)
+			case outYAML:
+				enc := yaml.NewEncoder(c.stdout)
+				enc.SetIndent(2)
+				err := audit.Scan(cmd.Context(), env.file, flt, func(r *audit.Record) error {
+					doc, err := jsonTree(r)
+					if err != nil {
+						return err
+					}
+					return enc.Encode(doc)
+				}, c.skipped)
+				if cerr := enc.Close(); err == nil {
+					err = cerr
+				}
+				return err
 			}
 			tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "SEQ\tTIME\tEVENT\tAPP\tSTEP\tOUTCOME\tACTOR\tROTATION")
@@ -454,7 +474,8 @@ func (c *cli) auditListCommand(f *auditFlags) *cobra.Command {
 		},
 	}
 	ff.add(cmd)
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON lines (the records as stored) instead of a table")
+	out.add(cmd)
+	cmd.Flags().Lookup("json").Usage = "same as --output json: JSON lines, the records as stored"
 	return cmd
 }
 

@@ -46,9 +46,11 @@ func (c *cli) rotateCommand() *cobra.Command {
 		asJSON    bool
 		code      string
 		serverURL string
+		due       bool
+		dueApps   []string
 	)
 	cmd := &cobra.Command{
-		Use:   "rotate <app>",
+		Use:   "rotate <app> | rotate --due [--app <app>...]",
 		Short: "Rotate one app now, end to end (or plan it with --dry-run)",
 		Long: `Runs one rotation of the app: lock, preflight (drift, staged slot), expose,
 stage, persist to Vault, rotate, verify at every token URL, commit, finish.
@@ -65,12 +67,37 @@ that needs the two-person approval of revoke-previous first (retire --revoke,
 approve), and the command refuses with the end of the overlap otherwise.
 
 With --server (or ECAROTATOR_SERVER, or server.url) the daemon rotates: it
-checks the caller's right, code and the overlap with its own rights.`,
-		Args: cobra.ExactArgs(1),
+checks the caller's right, code and the overlap with its own rights.
+
+With --due (the CI/CD one-shot) it rotates every app that is due now, by
+the daemon's own decision (the scheduler's "when" without jitter, then the
+daemon's "rotate now?" under the same slot lease), so it is safe beside a
+running daemon: one slot rotates once. --app limits it to some apps. It
+serves the schedule, so it needs no TOTP code even with mfa.enabled.
+Exit codes: 0 all due apps rotated (or none was due), 4 a verification
+failed, 1 any other failure. --json prints a summary.`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if due {
+				if len(args) > 0 {
+					return usageError{fmt.Errorf("rotate --due takes no app argument; use --app %s", args[0])}
+				}
+				return nil
+			}
+			if len(dueApps) > 0 {
+				return usageError{errors.New("--app needs --due; rotate one app with: rotate <app>")}
+			}
+			return cobra.ExactArgs(1)(cmd, args)
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			if err := checkReason(reason); err != nil {
 				return err
+			}
+			if due {
+				if dryRun || adopt || code != "" || serverURL != "" {
+					return usageError{errors.New("--due does not combine with --dry-run, --adopt, --code or --server (use plan to preview)")}
+				}
+				return c.rotateDue(ctx, dueApps, reason, asJSON)
 			}
 			if !dryRun {
 				if base := c.daemonURL(serverURL); base != "" {
@@ -127,6 +154,8 @@ checks the caller's right, code and the overlap with its own rights.`,
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
 	cmd.Flags().StringVar(&code, "code", "", "the caller's current TOTP code (required when mfa.enabled)")
 	cmd.Flags().StringVar(&serverURL, "server", "", "base URL of the running daemon (env ECAROTATOR_SERVER, config server.url)")
+	cmd.Flags().BoolVar(&due, "due", false, "rotate every app that is due now (CI/CD one-shot; the daemon's decision and leases)")
+	cmd.Flags().StringSliceVar(&dueApps, "app", nil, "with --due: only these apps (repeatable or comma-separated)")
 	return cmd
 }
 
@@ -151,7 +180,7 @@ func (c *cli) rotateViaDaemon(ctx context.Context, base, app, code, reason strin
 
 func (c *cli) planCommand() *cobra.Command {
 	var (
-		asJSON    bool
+		out       outputFlags
 		serverURL string
 	)
 	cmd := &cobra.Command{
@@ -164,11 +193,15 @@ running daemon answers; otherwise the config's Vault and Dev Hubs are asked
 directly.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
+			format, err := out.get(cmd)
+			if err != nil {
+				return err
+			}
 			if serverURL == "" {
 				serverURL = c.getenv("ECAROTATOR_SERVER")
 			}
 			if serverURL != "" {
-				var out struct {
+				var resp struct {
 					Plan []rotator.PlanResult `json:"plan"`
 				}
 				q := url.Values{}
@@ -179,13 +212,13 @@ directly.`,
 				if len(q) > 0 {
 					path += "?" + q.Encode()
 				}
-				if err := getJSON(ctx, serverURL, path, "plan", rotator.NewSecret(c.getenv("VAULT_TOKEN")), &out); err != nil {
+				if err := getJSON(ctx, serverURL, path, "plan", rotator.NewSecret(c.getenv("VAULT_TOKEN")), &resp); err != nil {
 					return err
 				}
-				if asJSON {
-					return writeJSON(c.stdout, out.Plan)
+				if format != outTable {
+					return writeAs(c.stdout, format, resp.Plan)
 				}
-				printPlans(c.stdout, out.Plan)
+				printPlans(c.stdout, resp.Plan)
 				return nil
 			}
 			cfg, log, err := c.setup(false)
@@ -216,15 +249,15 @@ directly.`,
 				}
 				plans = append(plans, p)
 			}
-			if asJSON {
-				_ = writeJSON(c.stdout, plans)
+			if format != outTable {
+				_ = writeAs(c.stdout, format, plans)
 			} else {
 				printPlans(c.stdout, plans)
 			}
 			return errors.Join(errs...)
 		},
 	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print the plans as JSON")
+	out.add(cmd)
 	cmd.Flags().StringVar(&serverURL, "server", "", "base URL of a running daemon, e.g. http://127.0.0.1:9464 (env ECAROTATOR_SERVER)")
 	return cmd
 }

@@ -25,7 +25,9 @@ const maxStatusBody = 16 << 20
 func (c *cli) statusCommand() *cobra.Command {
 	var (
 		serverURL string
-		asJSON    bool
+		out       outputFlags
+		watch     bool
+		interval  time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "status",
@@ -35,41 +37,89 @@ the previous pair stays valid, and the state (ok, in flight, orphaned, failing).
 
 With --server (or ECAROTATOR_SERVER) the running daemon answers, including its
 scheduler's next run with jitter. Without it the state is read from Vault and the
-next rotation is the next slot of the schedule (window start, before jitter).`,
+next rotation is the next slot of the schedule (window start, before jitter).
+
+With --watch the view refreshes every --interval until interrupted (on a
+terminal the screen is redrawn; otherwise each refresh follows the last,
+headed by its time). A failed refresh is shown and the watch goes on.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			if serverURL == "" {
-				serverURL = c.getenv("ECAROTATOR_SERVER")
-			}
-			var (
-				apps   []server.AppStatus
-				daemon map[string]string
-				err    error
-			)
-			if serverURL != "" {
-				apps, daemon, err = fetchStatus(ctx, serverURL, rotator.NewSecret(c.getenv("VAULT_TOKEN")))
-			} else {
-				apps, err = c.localStatus(ctx)
-			}
+			format, err := out.get(cmd)
 			if err != nil {
 				return err
 			}
-			if asJSON {
-				return writeJSON(c.stdout, apps)
+			if serverURL == "" {
+				serverURL = c.getenv("ECAROTATOR_SERVER")
 			}
-			printStatus(c.stdout, apps, time.Now())
-			if daemon != nil {
-				// What the running daemon enforces (M3): after a refused
-				// reload this may differ from the config file.
-				fmt.Fprintf(c.stdout, "\ndaemon: mfa enabled %s, revoke needs approval %s\n", daemon["mfa_enabled"], daemon["revoke_needs_approval"])
+			show := func() error {
+				var (
+					apps   []server.AppStatus
+					daemon map[string]string
+				)
+				if serverURL != "" {
+					apps, daemon, err = fetchStatus(ctx, serverURL, rotator.NewSecret(c.getenv("VAULT_TOKEN")))
+				} else {
+					apps, err = c.localStatus(ctx)
+				}
+				if err != nil {
+					return err
+				}
+				if format != outTable {
+					return writeAs(c.stdout, format, apps)
+				}
+				printStatus(c.stdout, apps, c.clock())
+				if daemon != nil {
+					// What the running daemon enforces (M3): after a refused
+					// reload this may differ from the config file.
+					fmt.Fprintf(c.stdout, "\ndaemon: mfa enabled %s, revoke needs approval %s\n", daemon["mfa_enabled"], daemon["revoke_needs_approval"])
+				}
+				return nil
 			}
-			return nil
+			if !watch {
+				return show()
+			}
+			if interval <= 0 {
+				return usageError{fmt.Errorf("--interval must be positive, not %s", interval)}
+			}
+			return c.watchLoop(ctx, interval, show)
 		},
 	}
 	cmd.Flags().StringVar(&serverURL, "server", "", "base URL of a running daemon, e.g. http://127.0.0.1:9464 (env ECAROTATOR_SERVER)")
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.Flags().BoolVarP(&watch, "watch", "w", false, "refresh every --interval until interrupted")
+	cmd.Flags().DurationVar(&interval, "interval", 5*time.Second, "refresh interval of --watch")
+	out.add(cmd)
 	return cmd
+}
+
+// watchLoop calls show now and at every tick until ctx ends (a normal stop:
+// nil). A terminal is cleared before each view; other writers get a header
+// line with the time. A failed view is reported on stderr and the loop
+// goes on.
+func (c *cli) watchLoop(ctx context.Context, interval time.Duration, show func() error) error {
+	tick, stop := c.ticker(interval)
+	defer stop()
+	tty := isTerminal(c.stdout)
+	for {
+		if tty {
+			fmt.Fprint(c.stdout, "\x1b[H\x1b[2J")
+		}
+		fmt.Fprintf(c.stdout, "Every %s: ecarotator status  %s\n\n", interval, c.clock().UTC().Format(time.RFC3339))
+		if err := show(); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			fmt.Fprintf(c.stderr, "ecarotator: status: %v\n", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick:
+			if !tty {
+				fmt.Fprintln(c.stdout)
+			}
+		}
+	}
 }
 
 // fetchStatus asks a running daemon.

@@ -17,6 +17,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 
 	"github.com/ecarotator/ecarotator/rotator"
@@ -73,6 +74,7 @@ type VaultAuth struct {
 	TokenFile  string         `yaml:"token_file" json:"token_file"`
 	AppRole    AppRoleAuth    `yaml:"approle" json:"approle"`
 	Kubernetes KubernetesAuth `yaml:"kubernetes" json:"kubernetes"`
+	JWT        JWTAuth        `yaml:"jwt" json:"jwt"`
 
 	// Token is VAULT_TOKEN (or the token file's content); never from YAML.
 	Token rotator.Secret `yaml:"-" json:"-"`
@@ -93,6 +95,15 @@ type KubernetesAuth struct {
 	Mount   string `yaml:"mount" json:"mount"` // default "kubernetes"
 	Role    string `yaml:"role" json:"role"`
 	JWTFile string `yaml:"jwt_file" json:"jwt_file"` // default the service-account token path
+}
+
+// JWTAuth configures Vault's JWT/OIDC method: a CI's OIDC token (GitHub
+// Actions, GitLab CI id_tokens) logs in to a Vault role.
+type JWTAuth struct {
+	Mount     string `yaml:"mount" json:"mount"`           // default "jwt"
+	Role      string `yaml:"role" json:"role"`             // the Vault role
+	TokenEnv  string `yaml:"token_env" json:"token_env"`   // the variable holding the JWT
+	TokenFile string `yaml:"token_file" json:"token_file"` // or a file holding it
 }
 
 // DevHub is a Dev Hub org that owns ECAs.
@@ -300,10 +311,10 @@ func LoadBytes(data []byte, path string, getenv func(string) string) (*Config, e
 	if path != "" {
 		cfg.Dir = filepath.Dir(path)
 	}
-	if probs := decodeStrict(data, cfg); len(probs) > 0 {
+	probs, fatal := decodeStrict(data, cfg)
+	if fatal {
 		return nil, &ProblemsError{Problems: probs}
 	}
-	var probs []Problem
 	probs = append(probs, cfg.applyEnv(getenv)...)
 	cfg.applyDefaults()
 	cfg.resolvePaths()
@@ -314,29 +325,37 @@ func LoadBytes(data []byte, path string, getenv func(string) string) (*Config, e
 	return cfg, nil
 }
 
-func decodeStrict(data []byte, cfg *Config) []Problem {
+// decodeStrict decodes data into cfg and reports every unknown key with its
+// field path and every type error; fatal is true when the document could
+// not be decoded at all (syntax), so validation cannot go on. Unknown keys
+// and type errors are not fatal: validation runs too and the caller gets
+// every problem at once.
+func decodeStrict(data []byte, cfg *Config) (probs []Problem, fatal bool) {
 	if len(bytes.TrimSpace(data)) == 0 {
-		return []Problem{{Msg: "config is empty"}}
+		return []Problem{{Msg: "config is empty"}}, true
 	}
+	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	err := dec.Decode(cfg)
-	if err == nil {
-		var extra yaml.Node
-		if dec.Decode(&extra) != io.EOF {
-			return []Problem{{Msg: "config holds more than one YAML document"}}
-		}
-		return nil
+	if err := dec.Decode(&doc); err != nil {
+		return []Problem{{Msg: "yaml: " + strings.TrimPrefix(err.Error(), "yaml: ")}}, true
 	}
+	var extra yaml.Node
+	if dec.Decode(&extra) != io.EOF {
+		return []Problem{{Msg: "config holds more than one YAML document"}}, true
+	}
+	probs = unknownKeys(&doc, reflect.TypeFor[Config](), "")
+	err := doc.Decode(cfg)
 	var te *yaml.TypeError
-	if errors.As(err, &te) {
-		out := make([]Problem, 0, len(te.Errors))
+	switch {
+	case err == nil:
+	case errors.As(err, &te):
 		for _, e := range te.Errors {
-			out = append(out, Problem{Msg: "yaml: " + e})
+			probs = append(probs, Problem{Msg: "yaml: " + e})
 		}
-		return out
+	default:
+		return append(probs, Problem{Msg: "yaml: " + strings.TrimPrefix(err.Error(), "yaml: ")}), true
 	}
-	return []Problem{{Msg: "yaml: " + strings.TrimPrefix(err.Error(), "yaml: ")}}
+	return probs, false
 }
 
 // applyEnv applies environment overrides: the standard VAULT_* variables and
@@ -398,6 +417,7 @@ func (c *Config) resolvePaths() {
 	abs(&c.Vault.Auth.AppRole.RoleIDFile)
 	abs(&c.Vault.Auth.AppRole.SecretIDFile)
 	abs(&c.Vault.Auth.Kubernetes.JWTFile)
+	abs(&c.Vault.Auth.JWT.TokenFile)
 	abs(&c.Audit.File)
 	abs(&c.Server.TLSCert)
 	abs(&c.Server.TLSKey)

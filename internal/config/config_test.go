@@ -104,10 +104,83 @@ apps:
 	if !errors.As(err, &pe) {
 		t.Fatalf("want *ProblemsError, got %v", err)
 	}
-	for _, w := range []string{"field adress not found", "field shedule not found"} {
+	// Unknown keys come with their field path and a suggestion, alongside
+	// every other problem (the decoder no longer stops at the first).
+	for _, w := range []string{
+		"vault.adress: unknown key (did you mean address?)",
+		"apps[0].shedule: unknown key (did you mean schedule?)",
+		"devhubs: at least one Dev Hub is required",
+		`apps[0].devhub: unknown Dev Hub "x"`,
+	} {
 		if !strings.Contains(err.Error(), w) {
 			t.Errorf("missing %q in %v", w, err)
 		}
+	}
+}
+
+func TestUnknownKeysAreReportedWithEveryOtherProblem(t *testing.T) {
+	tests := []struct {
+		name string
+		yaml string
+		want []string
+	}{
+		{
+			name: "the issue's example: an unknown app key beside a bad schedule and a type error",
+			yaml: `
+vault: {address: "https://v:8200"}
+devhubs:
+  - name: prod
+    my_domain_url: https://acme.my.salesforce.com
+    concurrency: many
+    auth: {client_id: c, username: u, vault_path: p}
+apps:
+  - name: billing
+    devhub: prod
+    eca: Billing
+    bogus_key: 1
+    schedule: "not a cron"
+    verify: {timout: 5s}
+`,
+			want: []string{
+				"apps[0].bogus_key: unknown key",
+				"apps[0].verify.timout: unknown key (did you mean timeout?)",
+				"apps[0].schedule:",
+				"cannot unmarshal !!str `many`",
+			},
+		},
+		{
+			name: "nested auth keys and a key far from any known one",
+			yaml: `
+vault:
+  address: "https://v:8200"
+  auth: {method: jwt, jwt: {role: r, token_env: X, tokn_file: f}}
+  zzzzzzzz: 1
+devhubs:
+  - name: prod
+    my_domain_url: https://acme.my.salesforce.com
+    auth: {client_id: c, username: u, vault_path: p}
+apps:
+  - {name: billing, devhub: prod, eca: Billing}
+`,
+			want: []string{
+				"vault.auth.jwt.tokn_file: unknown key (did you mean token_file?)",
+				"vault.zzzzzzzz: unknown key\n",
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := LoadBytes([]byte(tt.yaml), "", env(nil))
+			if err == nil {
+				t.Fatal("want problems, got none")
+			}
+			got := err.Error() + "\n"
+			for _, w := range tt.want {
+				if !strings.Contains(got, w) {
+					t.Errorf("missing %q in\n%v", w, err)
+				}
+			}
+		})
 	}
 }
 
@@ -242,4 +315,52 @@ func FuzzLoadBytes(f *testing.F) {
 			t.Fatalf("error is not a *ProblemsError: %T %v", err, err)
 		}
 	})
+}
+
+func TestJWTAuthNeedsARoleAndOneTokenSource(t *testing.T) {
+	base := `
+vault:
+  address: "https://v:8200"
+  auth: {method: jwt, jwt: %s}
+devhubs:
+  - name: prod
+    my_domain_url: https://acme.my.salesforce.com
+    auth: {client_id: c, username: u, vault_path: p}
+apps:
+  - {name: billing, devhub: prod, eca: Billing}
+`
+	tests := []struct {
+		name, jwt string
+		want      []string
+	}{
+		{"a role and an env variable are enough", "{role: ci, token_env: VAULT_ID_TOKEN}", nil},
+		{"a token file resolves against the config folder", "{role: ci, token_file: id-token}", nil},
+		{"no role and no source", "{}", []string{"vault.auth.jwt.role", "vault.auth.jwt.token_env"}},
+		{"both sources", "{role: ci, token_env: X, token_file: f}", []string{"vault.auth.jwt.token_env: set exactly one"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := LoadBytes([]byte(fmt.Sprintf(base, tt.jwt)), "/etc/ecarotator/ecarotator.yaml", env(nil))
+			if len(tt.want) == 0 {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if cfg.Vault.Auth.JWT.Mount != "jwt" {
+					t.Errorf("mount %q, want the default jwt", cfg.Vault.Auth.JWT.Mount)
+				}
+				if f := cfg.Vault.Auth.JWT.TokenFile; f != "" && f != "/etc/ecarotator/id-token" {
+					t.Errorf("token_file %q, want /etc/ecarotator/id-token", f)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("valid, want %v", tt.want)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("missing %q in %v", w, err)
+				}
+			}
+		})
+	}
 }

@@ -59,6 +59,7 @@ func (c *Config) applyDefaults() {
 	setStr(&v.Auth.Method, "token")
 	setStr(&v.Auth.AppRole.Mount, "approle")
 	setStr(&v.Auth.Kubernetes.Mount, "kubernetes")
+	setStr(&v.Auth.JWT.Mount, "jwt")
 	if v.Auth.Method == "kubernetes" {
 		setStr(&v.Auth.Kubernetes.JWTFile, DefaultK8sJWTFile)
 	}

@@ -131,8 +131,13 @@ func (c *Config) validateVault(v *validator) {
 		}
 	case "kubernetes":
 		v.required("vault.auth.kubernetes.role", x.Auth.Kubernetes.Role)
+	case "jwt":
+		v.required("vault.auth.jwt.role", x.Auth.JWT.Role)
+		if (x.Auth.JWT.TokenEnv == "") == (x.Auth.JWT.TokenFile == "") {
+			v.add("vault.auth.jwt.token_env", "set exactly one of token_env and token_file")
+		}
 	default:
-		v.add("vault.auth.method", "must be token, approle or kubernetes, not %q", x.Auth.Method)
+		v.add("vault.auth.method", "must be token, approle, kubernetes or jwt, not %q", x.Auth.Method)
 	}
 }
 

@@ -171,7 +171,15 @@ func New(o Options) (*Daemon, error) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), o.StartTimeout)
 	defer cancel()
-	rt, err := wire.New(ctx, cfg, o.Logger, o.RuntimeOptions)
+	ro := o.RuntimeOptions
+	prev := ro.ObserveAudit
+	ro.ObserveAudit = func(ev rotator.Event, err error) {
+		d.observeAudit(ev, err)
+		if prev != nil {
+			prev(ev, err)
+		}
+	}
+	rt, err := wire.New(ctx, cfg, o.Logger, ro)
 	if err != nil {
 		return nil, fmt.Errorf("daemon: %w", err)
 	}
@@ -414,6 +422,7 @@ func (d *Daemon) setApps(cfg *config.Config) {
 		}
 		apps[a.Name] = wire.App(cfg, a)
 		to[a.Name] = a.Notify
+		d.metrics.SetMaxAge(a.Name, a.MaxAge.D())
 	}
 	d.mu.Lock()
 	d.apps, d.notifTo = apps, to
@@ -596,7 +605,25 @@ func (d *Daemon) record(ctx context.Context, t rotator.EventType, details map[st
 		ev.Outcome = rotator.OutcomeFailed
 	}
 	if err := d.rt.Audit.Record(ctx, ev); err != nil {
+		d.metrics.AuditFailure()
 		d.log.Error("audit record failed", zap.String("event", string(t)), zap.Error(err))
+	}
+}
+
+// observeAudit feeds the engine's audit events into metrics: records that
+// were not durable, and the secret-access setting opened and restored.
+func (d *Daemon) observeAudit(ev rotator.Event, err error) {
+	if err != nil {
+		d.metrics.AuditFailure()
+	}
+	if ev.Org == "" || ev.Outcome != rotator.OutcomeOK {
+		return
+	}
+	switch ev.Type {
+	case rotator.EventExposureOpened:
+		d.metrics.SetSecretAccessOpen(ev.Org, true)
+	case rotator.EventExposureRestored:
+		d.metrics.SetSecretAccessOpen(ev.Org, false)
 	}
 }
 

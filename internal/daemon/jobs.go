@@ -55,7 +55,7 @@ func (d *Daemon) runRotation(ctx context.Context, name, reason string) error {
 	// The slot lease makes "re-read Vault, then rotate" atomic across
 	// replicas: without it, a replica that read rotated_at just before
 	// another one committed would rotate the same slot again.
-	lease, err := d.rt.Vault.Acquire(ctx, "slot/"+name, d.o.RuntimeOptions.Holder, d.cfg.Vault.LockTTL.D())
+	lease, err := d.rt.Vault.Acquire(ctx, SlotLease(name), d.o.RuntimeOptions.Holder, d.cfg.Vault.LockTTL.D())
 	if err != nil {
 		if errors.Is(err, rotator.ErrLocked) {
 			log.Debug("another replica is running this app; looking again soon")
@@ -79,29 +79,17 @@ func (d *Daemon) runRotation(ctx context.Context, name, reason string) error {
 		}
 	}()
 
-	in := Input{Now: now, Reason: run.Reason, Slot: slot, Schedule: app.Schedule, MaxAge: app.MaxAge, Adopt: app.Adopt}
-	if j, _, err := d.rt.Vault.Load(ctx, name); err == nil {
-		in.Journal = &j
-	} else if !errors.Is(err, rotator.ErrNotFound) {
+	in, err := ReadInput(ctx, d.rt.Vault, app, Input{Now: now, Reason: run.Reason, Slot: slot, Schedule: app.Schedule, MaxAge: app.MaxAge, Adopt: app.Adopt})
+	if err != nil {
 		d.metrics.VaultError(err)
-		return d.noteErr(name, fmt.Errorf("load journal: %w", err))
-	}
-	st, meta, err := d.rt.Vault.ReadCredentials(ctx, app.VaultPath)
-	if err != nil && !errors.Is(err, rotator.ErrNotFound) {
-		d.metrics.VaultError(err)
-		return d.noteErr(name, fmt.Errorf("read %s: %w", app.VaultPath, err))
-	}
-	in.RotatedAt, in.PreviousValidUntil = st.RotatedAt, st.PreviousValidUntil
-	in.Managed = meta.Managed && !st.Current.IsZero()
-	if in.RotatedAt.IsZero() && in.Managed {
-		in.RotatedAt = meta.UpdatedAt
+		return d.noteErr(name, err)
 	}
 	v := Decide(in)
 	switch v.Action {
 	case ActSkip:
-		log.Info("run skipped", zap.String("verdict", v.Reason), zap.Time("slot", slot), zap.Time("rotated_at", st.RotatedAt))
+		log.Info("run skipped", zap.String("verdict", v.Reason), zap.Time("slot", slot), zap.Time("rotated_at", in.RotatedAt))
 		d.forgetSlot(name)
-		d.sched.Rotated(name, st.RotatedAt)
+		d.sched.Rotated(name, in.RotatedAt)
 		d.setErr(name, "")
 		return nil
 	case ActWait:

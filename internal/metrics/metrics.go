@@ -50,6 +50,7 @@ type Metrics struct {
 	webhooks        *prometheus.CounterVec
 	schedulerDefers *prometheus.CounterVec
 	downtime        *prometheus.HistogramVec // metadata strategy (downtime.go)
+	ops             operations               // max age, secret access, audit failures (operations.go)
 }
 
 // New creates the collectors and registers them on reg (a fresh
@@ -110,12 +111,13 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 			Help: "Scheduled runs deferred, by Dev Hub org and reason (e.g. APIBudgetExceeded).",
 		}, []string{LabelOrg, LabelReason}),
 		downtime: newDowntime(),
+		ops:      newOperations(),
 	}
-	for _, c := range []prometheus.Collector{
+	for _, c := range append(m.ops.collectors(),
 		m.downtime,
 		m.rotations, m.duration, m.lastSuccess, m.nextRotation, m.previousExpiry, m.orphaned,
 		m.apiUsed, m.apiLimit, m.vaultErrors, m.salesforceErrs, m.webhooks, m.schedulerDefers,
-	} {
+	) {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -196,7 +198,7 @@ func (m *Metrics) Deferred(org, reason string) {
 func (m *Metrics) ForgetApp(app string) {
 	l := prometheus.Labels{LabelApp: app}
 	for _, v := range []interface{ DeletePartialMatch(prometheus.Labels) int }{
-		m.rotations, m.duration, m.lastSuccess, m.nextRotation, m.previousExpiry, m.orphaned,
+		m.rotations, m.duration, m.lastSuccess, m.nextRotation, m.previousExpiry, m.orphaned, m.ops.maxAge,
 	} {
 		v.DeletePartialMatch(l)
 	}

@@ -30,6 +30,9 @@ type RuntimeOptions struct {
 	Clock rotator.Clock
 	// Sleep replaces the engine's wait between verify retries (tests).
 	Sleep func(ctx context.Context, d time.Duration) error
+	// ObserveAudit, when set, sees every event the engine records and the
+	// error Record returned (nil when durable): the daemon's metrics.
+	ObserveAudit func(ev rotator.Event, err error)
 	// HTTPClient, when set, carries every Vault and Salesforce request
 	// (benchmarks count round trips with it). Plain-HTTP loopback only: the
 	// Vault TLS settings are not applied to a caller's client.
@@ -84,6 +87,9 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger, o RuntimeOpti
 		if !cfg.Audit.AuditFailClosed() {
 			auditLog = audit.FailOpen(al, log)
 		}
+	}
+	if o.ObserveAudit != nil {
+		auditLog = observedAudit{AuditLog: auditLog, observe: o.ObserveAudit}
 	}
 	holder := o.Holder
 	if holder == "" {
@@ -229,3 +235,15 @@ type discardAudit struct{}
 
 func (discardAudit) Record(context.Context, rotator.Event) error { return nil }
 func (discardAudit) Fingerprint(rotator.Secret) string           { return "" }
+
+// observedAudit passes every Record to the log, then to observe.
+type observedAudit struct {
+	rotator.AuditLog
+	observe func(rotator.Event, error)
+}
+
+func (a observedAudit) Record(ctx context.Context, e rotator.Event) error {
+	err := a.AuditLog.Record(ctx, e)
+	a.observe(e, err)
+	return err
+}

@@ -51,6 +51,12 @@ func VaultOptions(cfg *config.Config, log *zap.Logger) (vault.Options, error) {
 		auth.MountPath = v.Auth.Kubernetes.Mount
 		auth.Role = v.Auth.Kubernetes.Role
 		auth.JWTPath = v.Auth.Kubernetes.JWTFile
+	case "jwt":
+		auth.Method = vault.AuthJWT
+		auth.MountPath = v.Auth.JWT.Mount
+		auth.Role = v.Auth.JWT.Role
+		auth.JWTPath = v.Auth.JWT.TokenFile
+		auth.JWTEnv = v.Auth.JWT.TokenEnv
 	}
 	return vault.Options{
 		Address:   v.Address,
