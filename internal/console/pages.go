@@ -32,7 +32,7 @@ const (
 type appRow struct {
 	server.AppDetail
 	State, StateClass string
-	Age               string
+	Age, MaxAgeText   string
 	AgePct            int // age as a percentage of max age, capped at 100
 	LastOutcome       string
 	LastOutcomeAt     time.Time
@@ -63,6 +63,10 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request, q *request) {
 			row.LastOutcome, row.LastOutcomeAt = string(rec.Type)+" ("+string(rec.Outcome)+")", rec.Time
 		}
 		maxAge, _ := time.ParseDuration(d.MaxAge)
+		row.MaxAgeText = d.MaxAge
+		if maxAge > 0 {
+			row.MaxAgeText = humanDur(maxAge)
+		}
 		if !d.LastRotation.IsZero() {
 			age := now.Sub(d.LastRotation)
 			row.Age = humanDur(age)

@@ -1,9 +1,8 @@
-// Optional enhancements: every page reads without this script.
-// The audit filter applies as soon as a select changes.
+// Optional enhancement: every page reads without this script. Hovering a
+// UTC time shows it in the reader's local time zone.
 document.addEventListener("DOMContentLoaded", function () {
-  var form = document.getElementById("filters");
-  if (!form) { return; }
-  form.querySelectorAll("select").forEach(function (s) {
-    s.addEventListener("change", function () { form.submit(); });
+  document.querySelectorAll("time[datetime]").forEach(function (el) {
+    var d = new Date(el.getAttribute("datetime"));
+    if (!isNaN(d)) { el.title = d.toLocaleString(); }
   });
 });
