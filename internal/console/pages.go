@@ -119,7 +119,7 @@ const (
 )
 
 func buildTimeline(events []*audit.Record, versions []rotator.VersionInfo, now time.Time) timeline {
-	tl := timeline{Width: tlWidth, Height: 90, To: now}
+	tl := timeline{Width: tlWidth, Height: 100, To: now}
 	var times []time.Time
 	for _, e := range events {
 		if slices.Contains(outcomeEvents, e.Type) {
