@@ -228,6 +228,10 @@ func TestConsoleInABrowser(t *testing.T) {
 	shot("05-approvals")
 	do("full trail", chromedp.Navigate(base+"/ui/audit"), chromedp.WaitVisible(chromedp.ID("trail")))
 	shot("06-audit-all")
+	for _, app := range []string{"support", "analytics"} {
+		do("app "+app, chromedp.Navigate(base+"/ui/apps/"+app), chromedp.WaitVisible(chromedp.ID("versions")))
+		shot("07-app-" + app)
+	}
 
 	// No secret, and no token, anywhere in any page's DOM or export.
 	dom["export-csv"], dom["export-json"] = csv, jsonExport
