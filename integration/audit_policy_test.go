@@ -66,6 +66,11 @@ func TestAuditPoliciesOnRealVault(t *testing.T) {
 			return err
 		}
 	}
+	// readOrMissing: allowed when Vault answers (a control path holds
+	// nothing: not found is still a permitted read).
+	readOrMissing := func(c *vaultapi.Client, p string) func(context.Context) error {
+		return func(ctx context.Context) error { _, err := c.Logical().ReadWithContext(ctx, p); return err }
+	}
 	in := map[string]any{"input": "aGVsbG8="}
 	tests := []struct {
 		name  string
@@ -86,6 +91,13 @@ func TestAuditPoliciesOnRealVault(t *testing.T) {
 		{"auditor reads a Vault-sink record", true, read(auditor, "secret/data/ecarotator/audit/records/1")},
 		{"auditor cannot move an anchor", false, put(auditor, "ecarotator/audit/checkpoint/anchors/demo")},
 		{"auditor cannot append a Vault-sink record", false, put(auditor, "ecarotator/audit/records/3", vaultapi.WithCheckAndSet(0))},
+		// The read API and the auditor console (issue 15) check read on
+		// the status control path.
+		{"auditor reads an app's status control path (read API, console)", true, readOrMissing(auditor, "secret/data/ecarotator/control/billing/status")},
+		{"auditor cannot rotate an app", false, put(auditor, "ecarotator/control/billing/rotate")},
+		{"auditor cannot revoke a previous pair", false, put(auditor, "ecarotator/control/billing/revoke")},
+		{"auditor cannot reveal a secret", false, put(auditor, "ecarotator/control/billing/reveal")},
+		{"auditor cannot read an app's credentials", false, readOrMissing(auditor, "secret/data/salesforce/billing")},
 		// ecarotator.hcl (the daemon)
 		{"daemon HMACs records", true, write(daemonC, "transit/hmac/ecarotator-audit/sha2-256", in)},
 		{"daemon signs the chain head", true, write(daemonC, "transit/sign/ecarotator-audit-sign", in)},

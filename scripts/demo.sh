@@ -92,6 +92,11 @@ ec rotate billing --reason "demo: first rotation by hand"
 step "The packaged ECA: ecarotator rotate payroll (strategy auto → metadata: deploy of Payroll_glbl with shouldRotateConsumerSecret)"
 ec rotate payroll --reason "demo: packaged ECA through the Metadata API"
 
+step "An auditor's Vault token (configs/policies/auditor.hcl) for the console"
+"$vault_bin" policy write auditor configs/policies/auditor.hcl >/dev/null
+auditor_token=$("$vault_bin" token create -policy=auditor -ttl=2h -field=token)
+echo "  policy auditor written; token created (2h): read-only, never a credential"
+
 daemon_secs=${DEMO_DAEMON_SECONDS:-110}
 step "ecarotator run: the daemon takes over for ${daemon_secs}s (schedules @every 40s/45s/50s/60s, window 5s, overlap 15s; payroll by the Metadata API)"
 "$bin/ecarotator" -c "$cfg" run >"$demo/daemon.log" 2>&1 &
@@ -99,6 +104,8 @@ daemon_pid=$!
 pids+=("$daemon_pid")
 wait_http http://127.0.0.1:18464/readyz daemon
 echo "  daemon pid $daemon_pid, logs in .demo/daemon.log, API on http://127.0.0.1:18464"
+echo "  auditor console (while the daemon runs): http://127.0.0.1:18464/ui/"
+echo "    paste this auditor token to log in: $auditor_token"
 elapsed=0
 while [ "$elapsed" -lt "$daemon_secs" ]; do
   chunk=$(( daemon_secs - elapsed < 25 ? daemon_secs - elapsed : 25 ))

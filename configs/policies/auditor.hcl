@@ -41,3 +41,10 @@ path "transit/keys/ecarotator-audit-sign" {
 # `ecarotator audit fingerprint` reads an app's secret to recompute its
 # fingerprint, so it needs read on that app's data path: grant it to a
 # separate break-glass policy, not to every auditor.
+
+# The daemon's read API and its auditor console (/ui/) answer only tokens
+# with read on an app's status control path (the same check for both). The
+# path holds nothing: the right is the permission, it reveals no secret.
+path "secret/data/ecarotator/control/+/status" {
+  capabilities = ["read"]
+}

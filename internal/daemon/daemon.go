@@ -235,6 +235,7 @@ func New(o Options) (*Daemon, error) {
 			AllowedHosts:    cfg.Server.AllowedHosts,
 			Insecure:        insecureSettings(cfg, o.Listen),
 			Info:            d.effectiveInfo,
+			UI:              d.consoleUI(),
 		})
 		if err != nil {
 			return fail(fmt.Errorf("daemon: %w", err))

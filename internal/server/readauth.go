@@ -132,24 +132,45 @@ func (s *Server) authorizeRead(w http.ResponseWriter, r *http.Request, apps []st
 		s.fail(w, r, http.StatusUnauthorized, CodeUnauthenticated, "a Vault token is required (X-Vault-Token or Authorization: Bearer)")
 		return nil, false
 	}
+	allowed, _, err := s.CanRead(r.Context(), token, apps)
+	if err != nil {
+		if errors.Is(err, ErrUnauthenticated) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="ecarotator"`)
+		}
+		s.failErr(w, r, "authorize read", err)
+		return nil, false
+	}
+	return allowed, true
+}
+
+// CanRead is the read API's authorization, for every reader of the
+// daemon's state (the JSON API and the auditor console): the apps of apps
+// whose status control path token may read, and the caller's identity.
+// Allowed decisions are cached (AuthCacheTTL). It fails with an error
+// matching ErrUnauthenticated for an invalid token, ErrForbidden when no
+// app is readable, and rotator.ErrUnreachable when Vault cannot answer.
+func (s *Server) CanRead(ctx context.Context, token rotator.Secret, apps []string) (allowed []string, identity string, err error) {
+	if s.opts.Authorizer == nil {
+		return nil, "", errors.New("server: the read API needs an authorizer")
+	}
+	if token.IsZero() {
+		return nil, "", ErrUnauthenticated
+	}
 	var firstErr error
 	for _, app := range apps {
-		if _, hit := s.auth.get(token, app, ActionStatus); hit {
-			allowed = append(allowed, app)
+		if id, hit := s.auth.get(token, app, ActionStatus); hit {
+			allowed, identity = append(allowed, app), id
 			continue
 		}
-		id, err := s.opts.Authorizer.Authorize(r.Context(), token, app, ActionStatus)
+		id, err := s.opts.Authorizer.Authorize(ctx, token, app, ActionStatus)
 		if err != nil {
-			if errors.Is(err, ErrUnauthenticated) || !(errors.Is(err, ErrForbidden) || errors.Is(err, rotator.ErrPermission)) {
-				// An invalid token or a Vault that cannot answer ends the
-				// request: nothing is cached.
-				if !errors.Is(err, ErrUnauthenticated) {
-					err = fmt.Errorf("%w: %w", rotator.ErrUnreachable, err)
-				} else {
-					w.Header().Set("WWW-Authenticate", `Bearer realm="ecarotator"`)
-				}
-				s.failErr(w, r, "authorize read", err)
-				return nil, false
+			if errors.Is(err, ErrUnauthenticated) {
+				return nil, "", err
+			}
+			if !errors.Is(err, ErrForbidden) && !errors.Is(err, rotator.ErrPermission) {
+				// A Vault that cannot answer ends the check: nothing is
+				// cached.
+				return nil, "", fmt.Errorf("%w: %w", rotator.ErrUnreachable, err)
 			}
 			if firstErr == nil {
 				firstErr = err
@@ -157,13 +178,12 @@ func (s *Server) authorizeRead(w http.ResponseWriter, r *http.Request, apps []st
 			continue
 		}
 		s.auth.put(token, app, ActionStatus, id)
-		allowed = append(allowed, app)
+		allowed, identity = append(allowed, app), id
 	}
 	if len(allowed) == 0 && firstErr != nil {
-		s.failErr(w, r, "authorize read", firstErr)
-		return nil, false
+		return nil, "", firstErr
 	}
-	return allowed, true
+	return allowed, identity, nil
 }
 
 // appNames is every configured app, from the Namer when the Status has
@@ -263,12 +283,12 @@ func (s *Server) hostAllowed(hostport string) bool {
 	return slices.ContainsFunc(s.opts.AllowedHosts, func(a string) bool { return strings.EqualFold(strings.TrimSuffix(a, "."), host) })
 }
 
-// checkHost answers 421 for an /api/ request whose Host is not this
+// checkHost answers 421 for an /api/ or /ui/ request whose Host is not this
 // server's. Probes and metrics stay open to any Host (orchestrators call
 // them by pod address).
 func (s *Server) checkHost(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasPrefix(r.URL.Path, "/api/") && !s.hostAllowed(r.Host) {
+		if (strings.HasPrefix(r.URL.Path, "/api/") || strings.HasPrefix(r.URL.Path, "/ui")) && !s.hostAllowed(r.Host) {
 			s.opts.Logger.Warn("request for another host refused", zap.String("request_id", requestID(r.Context())), zap.String("path", r.URL.Path))
 			s.fail(w, r, http.StatusMisdirectedRequest, CodeBadHost, "this server does not answer for that Host (server.allowed_hosts)")
 			return

@@ -64,6 +64,11 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /api/v1/apps/{name}/revoke-previous", s.action(ActionRevoke))
 	mux.HandleFunc("POST /api/v1/approvals/{id}/approve", s.approve)
 	mux.HandleFunc("POST /api/v1/apps/{name}/reveal", s.reveal)
+	if s.opts.UI != nil {
+		ui := s.opts.UI(s)
+		mux.Handle("/ui/", ui)
+		mux.Handle("GET /ui", http.RedirectHandler("/ui/", http.StatusSeeOther))
+	}
 	return s.middleware(s.checkHost(jsonErrors(mux, s)))
 }
 

@@ -183,6 +183,10 @@ type Options struct {
 	Insecure []string
 	// Info adds fixed facts to /readyz (e.g. the effective MFA state).
 	Info func() map[string]string
+	// UI, when set, builds the handler mounted under /ui/ (the auditor
+	// console, internal/console); it is given the server so that it
+	// authorises with the read API's own check (CanRead).
+	UI func(s *Server) http.Handler
 }
 
 func (o *Options) defaults() {
