@@ -132,6 +132,19 @@ func (s *Server) authorizeRead(w http.ResponseWriter, r *http.Request, apps []st
 		s.fail(w, r, http.StatusUnauthorized, CodeUnauthenticated, "a Vault token is required (X-Vault-Token or Authorization: Bearer)")
 		return nil, false
 	}
+	if ba, isBatch := s.opts.Authorizer.(BatchAuthorizer); isBatch && len(apps) > 1 {
+		allowed, err := s.authorizeBatch(r.Context(), ba, token, apps)
+		if err != nil {
+			if errors.Is(err, ErrUnauthenticated) {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="ecarotator"`)
+			} else if !errors.Is(err, ErrForbidden) && !errors.Is(err, rotator.ErrPermission) {
+				err = fmt.Errorf("%w: %w", rotator.ErrUnreachable, err)
+			}
+			s.failErr(w, r, "authorize read", err)
+			return nil, false
+		}
+		return allowed, true
+	}
 	var firstErr error
 	for _, app := range apps {
 		if _, hit := s.auth.get(token, app, ActionStatus); hit {
