@@ -168,14 +168,28 @@ func (s *Server) authorizeBatch(ctx context.Context, ba BatchAuthorizer, token r
 		return allowed, nil
 	}
 	got, err := s.pages.do(pageKey(token, miss, ActionStatus), func() ([]string, error) {
+		// A call that finished just before this one began has filled the
+		// cache: ask Vault only for what is still missing.
+		var ok, ask []string
+		for _, app := range miss {
+			if _, hit := s.auth.get(token, app, ActionStatus); hit {
+				ok = append(ok, app)
+			} else {
+				ask = append(ask, app)
+			}
+		}
+		if len(ask) == 0 {
+			return ok, nil
+		}
 		start := time.Now()
-		id, ok, err := ba.AuthorizeMany(ctx, token, miss, ActionStatus)
+		id, got, err := ba.AuthorizeMany(ctx, token, ask, ActionStatus)
 		if err != nil {
 			return nil, err
 		}
-		for _, app := range ok {
+		for _, app := range got {
 			s.auth.put(token, app, ActionStatus, id)
 		}
+		ok = append(ok, got...)
 		s.opts.Logger.Debug("read access decided", zap.Int("apps", len(miss)), zap.Int("allowed", len(ok)), zap.Duration("took", time.Since(start)))
 		return ok, nil
 	})
@@ -185,7 +199,21 @@ func (s *Server) authorizeBatch(ctx context.Context, ba BatchAuthorizer, token r
 	if len(got) == 0 && len(allowed) == 0 && len(miss) > 0 {
 		return nil, fmt.Errorf("%w: status on %d apps", ErrForbidden, len(miss))
 	}
-	return append(allowed, got...), nil
+	// In page order.
+	ok := make(map[string]bool, len(allowed)+len(got))
+	for _, a := range allowed {
+		ok[a] = true
+	}
+	for _, a := range got {
+		ok[a] = true
+	}
+	allowed = allowed[:0]
+	for _, a := range apps {
+		if ok[a] {
+			allowed = append(allowed, a)
+		}
+	}
+	return allowed, nil
 }
 
 // AuthorizeMany implements BatchAuthorizer when Caps also answers for many

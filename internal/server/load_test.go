@@ -18,7 +18,7 @@ import (
 // manyStatus lists n apps from memory and counts the lines it built.
 type manyStatus struct {
 	fakeStatus
-	names []string
+	names   []string
 	built   atomic.Int64
 	block   chan struct{} // when set, AppsNamed waits on it
 	waiting atomic.Int64  // requests inside AppsNamed
