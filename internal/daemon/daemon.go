@@ -24,6 +24,7 @@ import (
 	"net/http"
 	"os"
 	"reflect"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -274,12 +275,20 @@ func (d *Daemon) Run(ctx context.Context) error {
 	// (Decide), so a late seed costs no correctness. A start with 10,000
 	// apps is ready after one LIST instead of 10,000 reads (issue 14).
 	journaled := d.seedJournals(ctx)
+	// Parsing a config of thousands of apps leaves tens of MiB of garbage;
+	// hand it back to the OS now rather than minutes later (a resident
+	// 10,000-app daemon stays under 48 MiB, issue 14).
+	debug.FreeOSMemory()
 	d.mu.Lock()
 	d.ready = true
 	d.mu.Unlock()
 
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { d.seedPaths(gctx); return nil })
+	g.Go(func() error {
+		d.seedPaths(gctx)
+		debug.FreeOSMemory() // the seed's garbage too
+		return nil
+	})
 	g.Go(func() error { return d.sched.Run(gctx) })
 	if d.srv != nil {
 		g.Go(func() error { return d.srv.Run(gctx) })
