@@ -532,7 +532,14 @@ func (d *Daemon) seedJournals(ctx context.Context) []string {
 // seedPaths reads every app's path from Vault with bounded parallelism and
 // tells the scheduler the last rotation and the end of an open overlap.
 func (d *Daemon) seedPaths(ctx context.Context) {
-	d.each(ctx, d.appList(), func(a rotator.App) {
+	start := time.Now()
+	apps := d.appList()
+	defer func() {
+		if ctx.Err() == nil {
+			d.log.Info("app paths read", zap.Int("apps", len(apps)), zap.Duration("took", time.Since(start)))
+		}
+	}()
+	d.each(ctx, apps, func(a rotator.App) {
 		if m, ok := d.mem.get(a.Name); ok && m.seeded {
 			return // a rotation or an earlier seed got there first
 		}
