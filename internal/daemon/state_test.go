@@ -87,4 +87,3 @@ func TestMemoryNeverHoldsThePendingSecret(t *testing.T) {
 		t.Fatalf("memory holds the pending secret: %s", s)
 	}
 }
-
