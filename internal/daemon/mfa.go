@@ -44,7 +44,7 @@ func (d *Daemon) EnableMFA() error {
 	}
 	d.mfa = svc // reveal always needs a code, whatever mfa.enabled says
 	if d.srv != nil {
-		d.srv.SetApprovals(&mfa.Approvals{Service: svc, Execute: d.revokeApproved})
+		d.srv.SetApprovals(&mfaApprovals{Service: svc, Execute: d.revokeApproved})
 	}
 	return nil
 }
