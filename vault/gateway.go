@@ -92,3 +92,78 @@ func (c *Client) CapabilitiesMany(ctx context.Context, token rotator.Secret, pat
 	}
 	return out, nil
 }
+
+// Documents: KV v2 reads and check-and-set writes for the packages that keep
+// their own state in Vault (the MFA seeds and approvals, the audit sink and
+// anchors). Paths are relative to the client's KV mount (or carry it, as
+// "secret/ecarotator/mfa/…"). Errors match rotator.ErrNotFound (no live
+// version), rotator.ErrConflict (check-and-set mismatch),
+// rotator.ErrPermission (policy) and rotator.ErrUnreachable, as for every
+// other call of this package.
+
+// ReadDoc returns the latest version's data and version number.
+func (c *Client) ReadDoc(ctx context.Context, path string) (map[string]any, int, error) {
+	v, err := c.readKV(ctx, "read", c.rel(path))
+	if err != nil {
+		return nil, 0, err
+	}
+	return v.data, v.version, nil
+}
+
+// WriteDoc writes data as a new version if the current version is still
+// cas (0: the path must not exist) and returns the new version.
+func (c *Client) WriteDoc(ctx context.Context, path string, data map[string]any, cas int) (int, error) {
+	return c.writeKV(ctx, "write", c.rel(path), data, cas)
+}
+
+// DocExists reads only the path's metadata (a caller allowed to delete a
+// document need not be allowed to read it); rotator.ErrNotFound when it has
+// none.
+func (c *Client) DocExists(ctx context.Context, path string) error {
+	_, err := c.readMeta(ctx, "read metadata", c.rel(path))
+	return err
+}
+
+// DeleteDoc removes the path with every version and its metadata.
+func (c *Client) DeleteDoc(ctx context.Context, path string) error {
+	return c.deleteMeta(ctx, "delete", c.rel(path))
+}
+
+// WriteAPI writes body to an API path outside KV (a transit HMAC, sign or
+// verify) and returns the answer's data (nil when Vault answered none).
+func (c *Client) WriteAPI(ctx context.Context, path string, body map[string]any) (map[string]any, error) {
+	var s *vaultapi.Secret
+	err := c.call(ctx, "write", path, func() (err error) {
+		s, err = c.api.Logical().WriteWithContext(ctx, path, body)
+		return err
+	})
+	if err != nil || s == nil {
+		return nil, err
+	}
+	return s.Data, nil
+}
+
+// ReadAPI reads an API path outside KV (a transit key's public keys);
+// rotator.ErrNotFound when Vault answers nothing.
+func (c *Client) ReadAPI(ctx context.Context, path string) (map[string]any, error) {
+	var s *vaultapi.Secret
+	err := c.call(ctx, "read", path, func() (err error) {
+		s, err = c.api.Logical().ReadWithContext(ctx, path)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if s == nil || s.Data == nil {
+		return nil, newOpError("read", path, rotator.ErrNotFound)
+	}
+	return s.Data, nil
+}
+
+// FromAPI wraps a vault/api client that already carries its token (tests,
+// and tools that were handed one) as a Client of the KV mount kvMount
+// ("" = DefaultKVMount). It does not log in; the token is never renewed.
+func FromAPI(api *vaultapi.Client, kvMount string) *Client {
+	o := Options{KVMount: kvMount, Auth: AuthOptions{Method: AuthToken}}.withDefaults()
+	return &Client{api: api, o: o, log: o.Logger.Named("vault"), now: o.Now, mount: o.KVMount, loginCh: make(chan struct{}, 1)}
+}

@@ -35,7 +35,7 @@ func mfaService(cfg *config.Config, vc *vault.Client, al *audit.Log, log *zap.Lo
 	}
 	m := cfg.MFA
 	return mfa.New(mfa.Options{
-		Vault: vc.API(), KVMount: cfg.Vault.KVMount, SeedPrefix: m.SeedPrefix, Issuer: m.Issuer,
+		Vault: vc, SeedPrefix: m.SeedPrefix, Issuer: m.Issuer,
 		Skew: uint(max(m.Skew, 0)), MaxFailures: m.MaxFailures, Lockout: m.Lockout.D(), ApprovalTTL: m.ApprovalTTL.D(),
 		Audit: al, Logger: log,
 	})

@@ -32,7 +32,7 @@ func (d *Daemon) EnableMFA() error {
 	d.mu.Unlock()
 	m := cfg.MFA
 	svc, err := mfa.New(mfa.Options{
-		Vault: d.rt.Vault.API(), KVMount: cfg.Vault.KVMount, SeedPrefix: m.SeedPrefix, Issuer: m.Issuer,
+		Vault: d.rt.Vault, SeedPrefix: m.SeedPrefix, Issuer: m.Issuer,
 		Skew: uint(max(m.Skew, 0)), MaxFailures: m.MaxFailures, Lockout: m.Lockout.D(), ApprovalTTL: m.ApprovalTTL.D(),
 		Audit: d.rt.Audit, Logger: d.log,
 	})
