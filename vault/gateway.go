@@ -3,7 +3,10 @@ package vault
 import (
 	"context"
 	"fmt"
+	"net/url"
+	"strconv"
 	"strings"
+	"time"
 
 	vaultapi "github.com/hashicorp/vault/api"
 
@@ -166,4 +169,43 @@ func (c *Client) ReadAPI(ctx context.Context, path string) (map[string]any, erro
 func FromAPI(api *vaultapi.Client, kvMount string) *Client {
 	o := Options{KVMount: kvMount, Auth: AuthOptions{Method: AuthToken}}.withDefaults()
 	return &Client{api: api, o: o, log: o.Logger.Named("vault"), now: o.Now, mount: o.KVMount, loginCh: make(chan struct{}, 1)}
+}
+
+// DocVersion is one version of a KV v2 document.
+type DocVersion struct {
+	Data    map[string]any
+	Version int
+	Created time.Time
+}
+
+// ReadDocVersion reads version of path (0: the latest); rotator.ErrNotFound
+// when that version has no live data.
+func (c *Client) ReadDocVersion(ctx context.Context, path string, version int) (DocVersion, error) {
+	rel := c.rel(path)
+	if version <= 0 {
+		v, err := c.readKV(ctx, "read", rel)
+		return DocVersion{Data: v.data, Version: v.version, Created: v.created}, err
+	}
+	const op = "read version"
+	var s *vaultapi.Secret
+	err := c.call(ctx, op, c.dataPath(rel), func() (err error) {
+		s, err = c.api.Logical().ReadWithDataWithContext(ctx, c.dataPath(rel), url.Values{"version": {strconv.Itoa(version)}})
+		return err
+	})
+	if err != nil {
+		return DocVersion{}, err
+	}
+	if s == nil || s.Data == nil {
+		return DocVersion{}, newOpError(op, c.dataPath(rel), rotator.ErrNotFound)
+	}
+	var d DocVersion
+	if md, ok := s.Data["metadata"].(map[string]any); ok {
+		d.Version, d.Created = toInt(md["version"]), toTime(md["created_time"])
+	}
+	data, ok := s.Data["data"].(map[string]any)
+	if !ok {
+		return d, newOpError(op, c.dataPath(rel), rotator.ErrNotFound)
+	}
+	d.Data = data
+	return d, nil
 }

@@ -133,7 +133,7 @@ func AuditLog(ctx context.Context, cfg *config.Config, vc *vault.Client, log *za
 // (`ecarotator audit repair`).
 func AuditLogWith(ctx context.Context, cfg *config.Config, vc *vault.Client, log *zap.Logger, extra audit.Options) (*audit.Log, error) {
 	a := cfg.Audit
-	mac, err := audit.MACFromConfig(ctx, vc.API(), cfg.Vault.KVMount, a.MAC, true)
+	mac, err := AuditMAC(ctx, vc, cfg.Vault.KVMount, a.MAC, true)
 	if err != nil {
 		return nil, fmt.Errorf("audit: MAC key: %w", err)
 	}
@@ -141,8 +141,8 @@ func AuditLogWith(ctx context.Context, cfg *config.Config, vc *vault.Client, log
 		File:           a.File,
 		MaxFileBytes:   a.MaxFileBytes,
 		MAC:            mac,
-		Signer:         audit.SignerFromConfig(vc.API(), a.MAC, mac),
-		Vault:          vc.API(),
+		Signer:         AuditSigner(vc, a.MAC, mac),
+		Vault:          vc,
 		KVMount:        cfg.Vault.KVMount,
 		CheckpointPath: a.Checkpoints,
 		AnchorID:       a.AnchorID,
@@ -151,7 +151,7 @@ func AuditLogWith(ctx context.Context, cfg *config.Config, vc *vault.Client, log
 		RepairActor:    extra.RepairActor,
 		Logger:         log.Named("audit"),
 	}
-	if audit.LabMode(a.MAC) {
+	if AuditLabMode(a.MAC) {
 		log.Warn("audit: lab mode (audit.mac.kv_path): records and anchors use one symmetric KV key; whoever can read it can forge the trail. Use transit in production.")
 	}
 	if a.VaultSink.Enabled {
