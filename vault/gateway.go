@@ -209,3 +209,7 @@ func (c *Client) ReadDocVersion(ctx context.Context, path string, version int) (
 	d.Data = data
 	return d, nil
 }
+
+// Token is the token the client currently uses (the caller's identity for
+// the CLI's operator commands).
+func (c *Client) Token() rotator.Secret { return rotator.NewSecret(c.api.Token()) }

@@ -14,7 +14,6 @@ import (
 	"github.com/ecarotator/ecarotator/internal/config"
 	"github.com/ecarotator/ecarotator/internal/mfa"
 	"github.com/ecarotator/ecarotator/internal/wire"
-	"github.com/ecarotator/ecarotator/rotator"
 	"github.com/ecarotator/ecarotator/vault"
 )
 
@@ -54,7 +53,7 @@ func (c *cli) callerOperator(ctx context.Context, rt *wire.Runtime) (string, err
 }
 
 func callerOperator(ctx context.Context, vc *vault.Client) (string, error) {
-	tok := rotator.NewSecret(vc.API().Token())
+	tok := vc.Token()
 	id, err := vc.TokenIdentity(ctx, tok)
 	if err != nil {
 		return "", fmt.Errorf("identify the caller's vault token: %w", err)
