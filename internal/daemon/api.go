@@ -32,7 +32,7 @@ func (a *api) Apps(ctx context.Context) ([]server.AppStatus, error) {
 	apps := d.appList()
 	out := make([]server.AppStatus, len(apps))
 	for i, app := range apps {
-		out[i] = d.status(app).AppStatus
+		out[i] = d.line(app)
 	}
 	return out, nil
 }
@@ -44,7 +44,7 @@ func (a *api) AppsNamed(_ context.Context, names []string) ([]server.AppStatus, 
 	out := make([]server.AppStatus, 0, len(names))
 	for _, n := range names {
 		if app, ok := d.app(n); ok {
-			out = append(out, d.status(app).AppStatus)
+			out = append(out, d.line(app))
 		}
 	}
 	return out, nil
@@ -109,46 +109,55 @@ func (d *Daemon) history(ctx context.Context, app rotator.App, version int) map[
 	return det
 }
 
-// status gathers one app's line from memory: configuration, scheduler
-// state, and what the seed and the engine's results recorded.
+// status is one app's detail: its line plus the configuration.
 func (d *Daemon) status(app rotator.App) server.AppDetail {
 	det := server.AppDetail{
-		AppStatus: server.AppStatus{Name: app.Name, DevHub: app.DevHub, ECA: app.ECA, VaultPath: app.VaultPath},
+		AppStatus: d.line(app),
 		Schedule:  app.Schedule, Window: app.Window.String(), MaxAge: app.MaxAge.String(), Overlap: string(app.Overlap.Policy),
 	}
 	if app.Overlap.Policy == rotator.OverlapAfter {
 		det.Overlap += " " + app.Overlap.After.String()
 	}
 	m, _ := d.mem.get(app.Name)
-	sc := d.rt.Engine.KnownStrategy(app, m.journal.entry())
-	det.Strategy, det.StrategyWhy = string(sc.Strategy), sc.Why
-	if s, ok := d.sched.State(app.Name); ok {
-		det.NextRotation, det.NextReason = s.Next, string(s.Reason)
-		det.LastRotation = s.LastRotation
-		if !s.DeferredUntil.IsZero() {
-			det.NextReason = string(scheduler.ReasonAPIBudget)
-		}
-	}
-	if !m.seeded {
-		det.Loading = true
-	}
-	if m.consumerKey != "" || !m.rotatedAt.IsZero() {
-		det.ConsumerKey, det.PreviousValidUntil = m.consumerKey, m.previousValidUntil
-		det.LastRotation, det.RotationID, det.VaultVersion = m.rotatedAt, m.rotationID, m.vaultVersion
-	}
+	det.VaultVersion = m.vaultVersion
+	det.RotationID = m.rotationID
 	if j := m.journal; j != nil {
-		det.InFlight = j.step != rotator.StepRetire
-		det.Orphaned = j.orphaned
 		det.Step = string(j.step)
 		det.RotationID = j.rotationID
-		det.LastError = j.lastError
+	}
+	return det
+}
+
+// line gathers one app's listing line from memory: scheduler state and
+// what the seed and the engine's results recorded (no Vault read; it is
+// built for every app of a page on every request, so it allocates little).
+func (d *Daemon) line(app rotator.App) server.AppStatus {
+	st := server.AppStatus{Name: app.Name, DevHub: app.DevHub, ECA: app.ECA, VaultPath: app.VaultPath}
+	m, _ := d.mem.get(app.Name)
+	sc := d.rt.Engine.KnownStrategy(app, m.journal.entry())
+	st.Strategy, st.StrategyWhy = string(sc.Strategy), sc.Why
+	if s, ok := d.sched.State(app.Name); ok {
+		st.NextRotation, st.NextReason = s.Next, string(s.Reason)
+		st.LastRotation = s.LastRotation
+		if !s.DeferredUntil.IsZero() {
+			st.NextReason = string(scheduler.ReasonAPIBudget)
+		}
+	}
+	st.Loading = !m.seeded
+	if m.consumerKey != "" || !m.rotatedAt.IsZero() {
+		st.ConsumerKey, st.PreviousValidUntil, st.LastRotation = m.consumerKey, m.previousValidUntil, m.rotatedAt
+	}
+	if j := m.journal; j != nil {
+		st.InFlight = j.step != rotator.StepRetire
+		st.Orphaned = j.orphaned
+		st.LastError = j.lastError
 	}
 	d.mu.Lock()
-	if msg, ok := d.lastErr[app.Name]; ok && det.LastError == "" {
-		det.LastError = msg
+	if msg, ok := d.lastErr[app.Name]; ok && st.LastError == "" {
+		st.LastError = msg
 	}
 	d.mu.Unlock()
-	return det
+	return st
 }
 
 // Plan implements server.Status with the engine's read-only plan.
