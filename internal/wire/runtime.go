@@ -12,6 +12,7 @@ import (
 	"github.com/ecarotator/ecarotator/audit"
 	"github.com/ecarotator/ecarotator/internal/config"
 	"github.com/ecarotator/ecarotator/rotator"
+	"github.com/ecarotator/ecarotator/rotator/scheduler"
 	"github.com/ecarotator/ecarotator/salesforce"
 	"github.com/ecarotator/ecarotator/vault"
 	"go.uber.org/zap"
@@ -90,7 +91,8 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger, o RuntimeOpti
 		host, _ := os.Hostname()
 		holder = fmt.Sprintf("%s:%d", host, os.Getpid())
 	}
-	var clock rotator.Clock = systemClock{}
+	// The one system clock (the scheduler's): the engine needs only Now.
+	var clock rotator.Clock = scheduler.SystemClock{}
 	if o.Clock != nil {
 		clock = o.Clock
 	}
@@ -219,10 +221,6 @@ func (r *Runtime) Close() error {
 	}
 	return errors.Join(errs...)
 }
-
-type systemClock struct{}
-
-func (systemClock) Now() time.Time { return time.Now() }
 
 // discardAudit is used by read-only commands that never record events.
 type discardAudit struct{}
