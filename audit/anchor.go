@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/ecarotator/ecarotator/rotator"
-	vaultapi "github.com/hashicorp/vault/api"
 )
 
 // The anchor is the authority on how far a file chain reached. The file
@@ -81,32 +80,28 @@ func anchorPath(base, id string) string { return path.Join(base, "anchors", id) 
 
 // ReadAnchor reads anchor id under checkpointPath at mount (nil, 0, nil
 // when none was written) and the KV version it was read at.
-func ReadAnchor(ctx context.Context, c *vaultapi.Client, mount, checkpointPath, id string) (*Anchor, int, error) {
+func ReadAnchor(ctx context.Context, c Vault, mount, checkpointPath, id string) (*Anchor, int, error) {
 	p := anchorPath(checkpointPath, id)
-	sec, err := c.KVv2(mount).Get(ctx, p)
-	if errors.Is(err, vaultapi.ErrSecretNotFound) {
+	data, v, err := c.ReadDoc(ctx, kvPath(mount, p))
+	if isNotFound(err) {
 		return nil, 0, nil
 	}
 	if err != nil {
 		return nil, 0, fmt.Errorf("audit: read anchor %s/%s: %w", mount, p, err)
 	}
-	seq, err := jsonUint(sec.Data["seq"])
+	seq, err := jsonUint(data["seq"])
 	if err != nil {
 		return nil, 0, fmt.Errorf("audit: anchor %s: seq: %w", p, err)
 	}
 	a := &Anchor{ID: id, Seq: seq}
-	a.Chain, _ = sec.Data["chain"].(string)
-	a.Hash, _ = sec.Data["hash"].(string)
-	a.Sig, _ = sec.Data["sig"].(string)
-	a.Mode, _ = sec.Data["mode"].(string)
-	a.File, _ = sec.Data["file"].(string)
-	ts, _ := sec.Data["time"].(string)
+	a.Chain, _ = data["chain"].(string)
+	a.Hash, _ = data["hash"].(string)
+	a.Sig, _ = data["sig"].(string)
+	a.Mode, _ = data["mode"].(string)
+	a.File, _ = data["file"].(string)
+	ts, _ := data["time"].(string)
 	if a.Time, err = time.Parse(time.RFC3339Nano, ts); err != nil {
 		return nil, 0, fmt.Errorf("audit: anchor %s: time: %w", p, err)
-	}
-	v := 0
-	if sec.VersionMetadata != nil {
-		v = sec.VersionMetadata.Version
 	}
 	return a, v, nil
 }
@@ -119,7 +114,7 @@ var ErrAnchorConflict = errors.New("audit: anchor conflict")
 // writeAnchor advances anchor a.ID to a with check-and-set. It never moves
 // an anchor backwards or onto another chain unless reset (an operator's
 // audited repair) is set.
-func writeAnchor(ctx context.Context, c *vaultapi.Client, mount, checkpointPath string, a Anchor, reset bool) error {
+func writeAnchor(ctx context.Context, c Vault, mount, checkpointPath string, a Anchor, reset bool) error {
 	p := anchorPath(checkpointPath, a.ID)
 	for try := 0; try < 5; try++ {
 		cur, ver, err := ReadAnchor(ctx, c, mount, checkpointPath, a.ID)
@@ -138,10 +133,10 @@ func writeAnchor(ctx context.Context, c *vaultapi.Client, mount, checkpointPath 
 				return nil
 			}
 		}
-		_, err = c.KVv2(mount).Put(ctx, p, map[string]any{
+		_, err = c.WriteDoc(ctx, kvPath(mount, p), map[string]any{
 			"chain": a.Chain, "seq": a.Seq, "hash": a.Hash, "time": a.Time.UTC().Format(time.RFC3339Nano),
 			"mode": a.Mode, "sig": a.Sig, "file": a.File,
-		}, vaultapi.WithCheckAndSet(ver))
+		}, ver)
 		if err == nil {
 			return nil
 		}

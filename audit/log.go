@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/ecarotator/ecarotator/rotator"
-	vaultapi "github.com/hashicorp/vault/api"
 	"go.uber.org/zap"
 )
 
@@ -56,7 +55,7 @@ type Options struct {
 	// weaker.
 	Signer Signer
 	// Vault is needed for the Vault sink and for anchors.
-	Vault *vaultapi.Client
+	Vault Vault
 	// KVMount is the KV v2 mount for SinkPath and CheckpointPath (default
 	// "secret").
 	KVMount string

@@ -13,6 +13,8 @@ import (
 
 	"github.com/ecarotator/ecarotator/rotator"
 	vaultapi "github.com/hashicorp/vault/api"
+
+	"github.com/ecarotator/ecarotator/vault"
 )
 
 // testKey is a fixed 32-byte MAC key for unit tests.
@@ -364,7 +366,7 @@ func TestNewFailsClosedWhenTheAnchorCannotBeRead(t *testing.T) {
 		t.Fatal(err)
 	}
 	path := filepath.Join(t.TempDir(), "audit.log")
-	l, err := New(t.Context(), Options{File: path, MAC: testMAC(t), Vault: c, CheckpointPath: "cp"})
+	l, err := New(t.Context(), Options{File: path, MAC: testMAC(t), Vault: vault.FromAPI(c, ""), CheckpointPath: "cp"})
 	if err == nil {
 		l.Close()
 		t.Fatal("New opened a log whose anchor it could not read")

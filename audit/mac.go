@@ -10,8 +10,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-
-	vaultapi "github.com/hashicorp/vault/api"
 )
 
 // MACer computes and checks the MAC over a record's hash, and supplies the
@@ -100,7 +98,7 @@ func (k *localKey) FingerprintKey(context.Context) ([]byte, error) {
 
 // transit MACs through Vault's transit engine: the key never leaves Vault.
 type transit struct {
-	c          *vaultapi.Client
+	c          Vault
 	mount, key string
 }
 
@@ -108,7 +106,7 @@ type transit struct {
 // "transit"): transit/hmac/<key>/sha2-256 to sign, transit/verify to check,
 // in batches. MACs look like "vault:v<N>:<base64>" and stay verifiable after
 // the transit key is rotated.
-func Transit(c *vaultapi.Client, mount, key string) MACer {
+func Transit(c Vault, mount, key string) MACer {
 	if mount == "" {
 		mount = "transit"
 	}
@@ -123,7 +121,7 @@ func (t *transit) Sign(ctx context.Context, msgs []string) ([]string, error) {
 		batch[i] = map[string]any{"input": b64(m)}
 	}
 	p := fmt.Sprintf("%s/hmac/%s/sha2-256", t.mount, t.key)
-	s, err := t.c.Logical().WriteWithContext(ctx, p, map[string]any{"batch_input": batch})
+	s, err := t.c.WriteAPI(ctx, p, map[string]any{"batch_input": batch})
 	if err != nil {
 		return nil, fmt.Errorf("audit: transit hmac %s: %w", p, err)
 	}
@@ -160,7 +158,7 @@ func (t *transit) Verify(ctx context.Context, msgs, macs []string) ([]bool, erro
 		return out, nil
 	}
 	p := fmt.Sprintf("%s/verify/%s/sha2-256", t.mount, t.key)
-	s, err := t.c.Logical().WriteWithContext(ctx, p, map[string]any{"batch_input": batch})
+	s, err := t.c.WriteAPI(ctx, p, map[string]any{"batch_input": batch})
 	if err != nil {
 		return nil, fmt.Errorf("audit: transit verify %s: %w", p, err)
 	}
@@ -179,14 +177,14 @@ func (t *transit) Verify(ctx context.Context, msgs, macs []string) ([]bool, erro
 // the key, so it stays the same after the transit key is rotated.
 func (t *transit) FingerprintKey(ctx context.Context) ([]byte, error) {
 	p := fmt.Sprintf("%s/hmac/%s/sha2-256", t.mount, t.key)
-	s, err := t.c.Logical().WriteWithContext(ctx, p, map[string]any{"input": b64(fingerprintLabel), "key_version": 1})
+	s, err := t.c.WriteAPI(ctx, p, map[string]any{"input": b64(fingerprintLabel), "key_version": 1})
 	if err != nil {
 		return nil, fmt.Errorf("audit: transit fingerprint key: %w", err)
 	}
-	if s == nil || s.Data == nil {
+	if s == nil {
 		return nil, errors.New("audit: transit fingerprint key: empty response")
 	}
-	h, _ := s.Data["hmac"].(string)
+	h, _ := s["hmac"].(string)
 	parts := strings.SplitN(h, ":", 3)
 	if len(parts) != 3 {
 		return nil, errors.New("audit: transit fingerprint key: unexpected hmac format")
@@ -210,14 +208,14 @@ func (t *transit) signLike(ctx context.Context, msg, mac string) (string, error)
 		return "", nil // not a transit MAC: cannot match
 	}
 	p := fmt.Sprintf("%s/hmac/%s/sha2-256", t.mount, t.key)
-	s, err := t.c.Logical().WriteWithContext(ctx, p, map[string]any{"input": b64(msg), "key_version": n})
+	s, err := t.c.WriteAPI(ctx, p, map[string]any{"input": b64(msg), "key_version": n})
 	if err != nil {
 		return "", fmt.Errorf("audit: transit hmac %s: %w", p, err)
 	}
-	if s == nil || s.Data == nil {
+	if s == nil {
 		return "", errors.New("audit: transit hmac: empty response")
 	}
-	h, _ := s.Data["hmac"].(string)
+	h, _ := s["hmac"].(string)
 	return h, nil
 }
 
@@ -248,11 +246,11 @@ func checkOne(ctx context.Context, m MACer, msg, mac string) (bool, error) {
 	return ok[0], nil
 }
 
-func batchResults(s *vaultapi.Secret, n int) ([]map[string]any, error) {
-	if s == nil || s.Data == nil {
+func batchResults(s map[string]any, n int) ([]map[string]any, error) {
+	if s == nil {
 		return nil, errors.New("empty response")
 	}
-	list, _ := s.Data["batch_results"].([]any)
+	list, _ := s["batch_results"].([]any)
 	if len(list) != n {
 		return nil, fmt.Errorf("got %d batch results, want %d", len(list), n)
 	}
@@ -274,15 +272,15 @@ const KeyField = "key"
 var ErrNoKey = errors.New("audit: no MAC key at the KV path")
 
 // LoadKVKey reads the base64 MAC key in field "key" of KV v2 path at mount.
-func LoadKVKey(ctx context.Context, c *vaultapi.Client, mount, path string) ([]byte, error) {
-	s, err := c.KVv2(mount).Get(ctx, path)
-	if errors.Is(err, vaultapi.ErrSecretNotFound) {
+func LoadKVKey(ctx context.Context, c Vault, mount, path string) ([]byte, error) {
+	data, _, err := c.ReadDoc(ctx, kvPath(mount, path))
+	if isNotFound(err) {
 		return nil, fmt.Errorf("%w: %s/%s", ErrNoKey, mount, path)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("audit: read MAC key %s/%s: %w", mount, path, err)
 	}
-	v, _ := s.Data[KeyField].(string)
+	v, _ := data[KeyField].(string)
 	if v == "" {
 		return nil, fmt.Errorf("%w: %s/%s has no field %q", ErrNoKey, mount, path, KeyField)
 	}
@@ -299,7 +297,7 @@ func LoadKVKey(ctx context.Context, c *vaultapi.Client, mount, path string) ([]b
 // EnsureKVKey returns the MAC key at path, creating a random 32-byte key
 // there (check-and-set 0, so concurrent replicas agree on one key) when the
 // path does not exist yet.
-func EnsureKVKey(ctx context.Context, c *vaultapi.Client, mount, path string) ([]byte, error) {
+func EnsureKVKey(ctx context.Context, c Vault, mount, path string) ([]byte, error) {
 	key, err := LoadKVKey(ctx, c, mount, path)
 	if !errors.Is(err, ErrNoKey) {
 		return key, err
@@ -308,28 +306,12 @@ func EnsureKVKey(ctx context.Context, c *vaultapi.Client, mount, path string) ([
 	if _, err := rand.Read(fresh); err != nil {
 		return nil, fmt.Errorf("audit: generate MAC key: %w", err)
 	}
-	_, err = c.KVv2(mount).Put(ctx, path, map[string]any{KeyField: base64.StdEncoding.EncodeToString(fresh)}, vaultapi.WithCheckAndSet(0))
+	_, err = c.WriteDoc(ctx, kvPath(mount, path), map[string]any{KeyField: base64.StdEncoding.EncodeToString(fresh)}, 0)
 	if err != nil && !isCASConflict(err) {
 		return nil, fmt.Errorf("audit: create MAC key %s/%s: %w", mount, path, err)
 	}
 	// Read back: on a conflict another replica's key won.
 	return LoadKVKey(ctx, c, mount, path)
-}
-
-// isCASConflict reports whether err is Vault refusing a KV v2 write because
-// its check-and-set version did not match. Vault signals this only as a 400
-// with a message, so this is the one place that looks at the text.
-func isCASConflict(err error) bool {
-	var re *vaultapi.ResponseError
-	if !errors.As(err, &re) || re.StatusCode != 400 {
-		return false
-	}
-	for _, e := range re.Errors {
-		if strings.Contains(e, "check-and-set") {
-			return true
-		}
-	}
-	return false
 }
 
 // Fingerprint formats: "fp1:" followed by the base64url (no padding) of the

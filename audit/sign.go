@@ -13,8 +13,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-
-	vaultapi "github.com/hashicorp/vault/api"
 )
 
 // Signatures over the chain head (anchors and in-file checkpoint records).
@@ -51,14 +49,14 @@ const (
 
 // transitSigner signs with a Vault transit ed25519 key (transit/sign/<key>).
 type transitSigner struct {
-	c          *vaultapi.Client
+	c          Vault
 	mount, key string
 }
 
 // TransitSigner returns a Signer using the transit key `key` (type
 // ed25519) at mount (default "transit"). Signatures look like
 // "vault:v<N>:<base64>" and name the key version that made them.
-func TransitSigner(c *vaultapi.Client, mount, key string) Signer {
+func TransitSigner(c Vault, mount, key string) Signer {
 	if mount == "" {
 		mount = "transit"
 	}
@@ -70,14 +68,14 @@ func (t *transitSigner) Mode() string { return ModeEd25519 }
 
 func (t *transitSigner) SignHead(ctx context.Context, msg string) (string, error) {
 	p := fmt.Sprintf("%s/sign/%s", t.mount, t.key)
-	s, err := t.c.Logical().WriteWithContext(ctx, p, map[string]any{"input": b64(msg)})
+	data, err := t.c.WriteAPI(ctx, p, map[string]any{"input": b64(msg)})
 	if err != nil {
 		return "", fmt.Errorf("audit: transit sign %s: %w", p, err)
 	}
-	if s == nil || s.Data == nil {
+	if data == nil {
 		return "", fmt.Errorf("audit: transit sign %s: empty response", p)
 	}
-	sig, _ := s.Data["signature"].(string)
+	sig, _ := data["signature"].(string)
 	if !strings.HasPrefix(sig, "vault:v") {
 		return "", fmt.Errorf("audit: transit sign %s: unexpected signature format", p)
 	}
@@ -154,22 +152,22 @@ var ErrNotEd25519 = errors.New("audit: the signing key is not an ed25519 key")
 // ReadTransitPublicKeys reads the public keys of the transit key at
 // <mount>/keys/<key>: only read on that path is needed, which computes
 // nothing.
-func ReadTransitPublicKeys(ctx context.Context, c *vaultapi.Client, mount, key string) (*PublicKeys, error) {
+func ReadTransitPublicKeys(ctx context.Context, c Vault, mount, key string) (*PublicKeys, error) {
 	if mount == "" {
 		mount = "transit"
 	}
 	p := fmt.Sprintf("%s/keys/%s", strings.Trim(mount, "/"), key)
-	s, err := c.Logical().ReadWithContext(ctx, p)
+	data, err := c.ReadAPI(ctx, p)
+	if isNotFound(err) {
+		return nil, fmt.Errorf("audit: read public key %s: no such key", p)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("audit: read public key %s: %w", p, err)
 	}
-	if s == nil || s.Data == nil {
-		return nil, fmt.Errorf("audit: read public key %s: no such key", p)
-	}
-	if typ, _ := s.Data["type"].(string); typ != "ed25519" {
+	if typ, _ := data["type"].(string); typ != "ed25519" {
 		return nil, fmt.Errorf("%w: %s has type %q", ErrNotEd25519, p, typ)
 	}
-	keys, _ := s.Data["keys"].(map[string]any)
+	keys, _ := data["keys"].(map[string]any)
 	out := &PublicKeys{Key: key, Versions: map[int]ed25519.PublicKey{}}
 	for v, raw := range keys {
 		n, err := strconv.Atoi(v)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ecarotator/ecarotator/internal/vaulttest"
 	"github.com/ecarotator/ecarotator/rotator"
+	"github.com/ecarotator/ecarotator/vault"
 	vaultapi "github.com/hashicorp/vault/api"
 )
 
@@ -28,7 +29,7 @@ func TestTwoWritersOnTheVaultSinkProduceOneValidChain(t *testing.T) {
 	errs := make(chan error, 2)
 	for w := 0; w < 2; w++ {
 		// Each writer has its own client and Log, like two replicas.
-		l := openLog(t, Options{Vault: srv.Client(t), SinkPath: "ecarotator/audit"})
+		l := openLog(t, Options{Vault: gw(srv.Client(t)), SinkPath: "ecarotator/audit"})
 		wg.Add(1)
 		go func(name string) {
 			defer wg.Done()
@@ -45,14 +46,14 @@ func TestTwoWritersOnTheVaultSinkProduceOneValidChain(t *testing.T) {
 	for err := range errs {
 		t.Fatalf("Record: %v", err)
 	}
-	res, err := VerifyVault(t.Context(), srv.Client(t), "secret", "ecarotator/audit", VerifyOptions{MAC: testMAC(t)})
+	res, err := VerifyVault(t.Context(), gw(srv.Client(t)), "secret", "ecarotator/audit", VerifyOptions{MAC: testMAC(t)})
 	if err != nil {
 		t.Fatalf("VerifyVault: %v", err)
 	}
 	if res.Records != 2*perWriter {
 		t.Fatalf("chain has %d records, want %d", res.Records, 2*perWriter)
 	}
-	h, err := readVaultHead(t.Context(), srv.Client(t).KVv2("secret"), "ecarotator/audit")
+	h, err := readVaultHead(t.Context(), gw(srv.Client(t)), "secret", "ecarotator/audit")
 	if err != nil || h.seq != 2*perWriter || h.hash != res.Head {
 		t.Fatalf("head %+v (%v), want seq %d hash %s", h, err, 2*perWriter, res.Head)
 	}
@@ -61,14 +62,14 @@ func TestTwoWritersOnTheVaultSinkProduceOneValidChain(t *testing.T) {
 func TestAWriterThatCrashedBeforeMovingTheHeadDoesNotStallTheChain(t *testing.T) {
 	srv := vaulttest.Start(t)
 	c := srv.Client(t)
-	l := openLog(t, Options{Vault: c, SinkPath: "audit"})
+	l := openLog(t, Options{Vault: gw(c), SinkPath: "audit"})
 	for i := 0; i < 3; i++ {
 		if err := l.Record(t.Context(), vaultEvent("a", i)); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// Replica b writes records/4 and dies before advancing head.
-	h, _ := readVaultHead(t.Context(), c.KVv2("secret"), "audit")
+	h, _ := readVaultHead(t.Context(), gw(c), "secret", "audit")
 	r := Record{V: SchemaVersion, Seq: h.seq + 1, PrevHash: h.hash, Event: vaultEvent("b", 0)}
 	line, err := encodeLine(nil, &r, func(s string) (string, error) {
 		m, err := testMAC(t).Sign(t.Context(), []string{s})
@@ -81,11 +82,11 @@ func TestAWriterThatCrashedBeforeMovingTheHeadDoesNotStallTheChain(t *testing.T)
 		t.Fatal(err)
 	}
 	// A fresh replica starts from the stale head.
-	l2 := openLog(t, Options{Vault: c, SinkPath: "audit"})
+	l2 := openLog(t, Options{Vault: gw(c), SinkPath: "audit"})
 	if err := l2.Record(t.Context(), vaultEvent("c", 0)); err != nil {
 		t.Fatalf("Record after a crashed writer: %v", err)
 	}
-	res, err := VerifyVault(t.Context(), c, "secret", "audit", VerifyOptions{MAC: testMAC(t)})
+	res, err := VerifyVault(t.Context(), gw(c), "secret", "audit", VerifyOptions{MAC: testMAC(t)})
 	if err != nil || res.Records != 5 {
 		t.Fatalf("VerifyVault: %v (records %d), want 5", err, res.Records)
 	}
@@ -94,7 +95,7 @@ func TestAWriterThatCrashedBeforeMovingTheHeadDoesNotStallTheChain(t *testing.T)
 func TestVerifyVaultDetectsADeletedRecord(t *testing.T) {
 	srv := vaulttest.Start(t)
 	c := srv.Client(t)
-	l := openLog(t, Options{Vault: c, SinkPath: "audit"})
+	l := openLog(t, Options{Vault: gw(c), SinkPath: "audit"})
 	for i := 0; i < 6; i++ {
 		if err := l.Record(t.Context(), vaultEvent("a", i)); err != nil {
 			t.Fatal(err)
@@ -103,7 +104,7 @@ func TestVerifyVaultDetectsADeletedRecord(t *testing.T) {
 	if err := c.KVv2("secret").DeleteMetadata(t.Context(), "audit/records/6"); err != nil {
 		t.Fatal(err)
 	}
-	_, err := VerifyVault(t.Context(), c, "secret", "audit", VerifyOptions{MAC: testMAC(t)})
+	_, err := VerifyVault(t.Context(), gw(c), "secret", "audit", VerifyOptions{MAC: testMAC(t)})
 	var te *TamperError
 	if !errors.As(err, &te) || te.Kind != KindTruncated {
 		t.Fatalf("VerifyVault = %v, want truncated", err)
@@ -114,13 +115,13 @@ func TestTheAnchorInVaultDetectsACutTail(t *testing.T) {
 	srv := vaulttest.Start(t)
 	c := srv.Client(t)
 	path := filepath.Join(t.TempDir(), "audit.log")
-	l := openLog(t, Options{File: path, Vault: c, CheckpointPath: "ecarotator/audit/checkpoint", CheckpointEvery: 5})
+	l := openLog(t, Options{File: path, Vault: gw(c), CheckpointPath: "ecarotator/audit/checkpoint", CheckpointEvery: 5})
 	writeEvents(t, l, 12)
 	if err := l.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
 	seq, _, _ := l.Head()
-	a, _, err := ReadAnchor(t.Context(), c, "secret", "ecarotator/audit/checkpoint", DefaultAnchorID(path))
+	a, _, err := ReadAnchor(t.Context(), gw(c), "secret", "ecarotator/audit/checkpoint", DefaultAnchorID(path))
 	if err != nil || a == nil || a.Seq != seq-1 {
 		t.Fatalf("anchor %+v (%v), want seq %d (the record before the final checkpoint record)", a, err, seq-1)
 	}
@@ -156,7 +157,7 @@ func TestTransitMACSignsVerifiesAndSurvivesKeyRotation(t *testing.T) {
 	srv := vaulttest.Start(t)
 	c := srv.Client(t)
 	enableTransit(t, c, "ecarotator-audit")
-	mac := Transit(c, "transit", "ecarotator-audit")
+	mac := Transit(gw(c), "transit", "ecarotator-audit")
 	path := filepath.Join(t.TempDir(), "audit.log")
 	l := openLog(t, Options{File: path, MAC: mac})
 	writeEvents(t, l, 5)
@@ -188,14 +189,14 @@ func TestTransitMACSignsVerifiesAndSurvivesKeyRotation(t *testing.T) {
 func TestEnsureKVKeyCreatesOnceAndThenReads(t *testing.T) {
 	srv := vaulttest.Start(t)
 	c := srv.Client(t)
-	if _, err := LoadKVKey(t.Context(), c, "secret", "ecarotator/audit-key"); !errors.Is(err, ErrNoKey) {
+	if _, err := LoadKVKey(t.Context(), gw(c), "secret", "ecarotator/audit-key"); !errors.Is(err, ErrNoKey) {
 		t.Fatalf("LoadKVKey before creation: %v", err)
 	}
-	k1, err := EnsureKVKey(t.Context(), c, "secret", "ecarotator/audit-key")
+	k1, err := EnsureKVKey(t.Context(), gw(c), "secret", "ecarotator/audit-key")
 	if err != nil || len(k1) != 32 {
 		t.Fatalf("EnsureKVKey: %v (%d bytes)", err, len(k1))
 	}
-	k2, err := EnsureKVKey(t.Context(), c, "secret", "ecarotator/audit-key")
+	k2, err := EnsureKVKey(t.Context(), gw(c), "secret", "ecarotator/audit-key")
 	if err != nil || string(k1) != string(k2) {
 		t.Fatalf("second EnsureKVKey returned a different key (%v)", err)
 	}
@@ -203,7 +204,7 @@ func TestEnsureKVKeyCreatesOnceAndThenReads(t *testing.T) {
 
 func BenchmarkVaultSinkAppend(b *testing.B) {
 	srv := vaulttest.Start(b)
-	l := openLog(b, Options{Vault: srv.Client(b), SinkPath: "bench/audit"})
+	l := openLog(b, Options{Vault: gw(srv.Client(b)), SinkPath: "bench/audit"})
 	e := vaultEvent("bench", 0)
 	ctx := context.Background()
 	b.ResetTimer()
@@ -243,9 +244,9 @@ func TestTheDaemonPolicySufficesForTransitVaultSinkAndAnchors(t *testing.T) {
 	srv := vaulttest.Start(t)
 	enableTransit(t, srv.Client(t), "ecarotator-audit")
 	daemon := tokenFor(t, srv, "ecarotator")
-	mac := Transit(daemon, "transit", "ecarotator-audit")
+	mac := Transit(gw(daemon), "transit", "ecarotator-audit")
 	path := filepath.Join(t.TempDir(), "audit.log")
-	opts := Options{File: path, MAC: mac, Signer: TransitSigner(daemon, "transit", "ecarotator-audit-sign"), Vault: daemon,
+	opts := Options{File: path, MAC: mac, Signer: TransitSigner(gw(daemon), "transit", "ecarotator-audit-sign"), Vault: gw(daemon),
 		SinkPath: "ecarotator/audit", CheckpointPath: "ecarotator/audit/checkpoint", CheckpointEvery: 2}
 	l := openLog(t, opts)
 	writeEvents(t, l, 3)
@@ -259,7 +260,7 @@ func TestTheDaemonPolicySufficesForTransitVaultSinkAndAnchors(t *testing.T) {
 		t.Fatal(err)
 	}
 	seq, _, _ := l2.Head()
-	a, _, err := ReadAnchor(t.Context(), daemon, "secret", "ecarotator/audit/checkpoint", DefaultAnchorID(path))
+	a, _, err := ReadAnchor(t.Context(), gw(daemon), "secret", "ecarotator/audit/checkpoint", DefaultAnchorID(path))
 	if err != nil || a == nil || a.Seq != seq-1 || a.Mode != ModeEd25519 {
 		t.Fatalf("anchor %+v, %v", a, err)
 	}
@@ -269,23 +270,23 @@ func TestTheAuditorPolicyVerifiesATransitTrailItCannotWrite(t *testing.T) {
 	srv := vaulttest.Start(t)
 	enableTransit(t, srv.Client(t), "ecarotator-audit")
 	daemon := tokenFor(t, srv, "ecarotator")
-	mac := Transit(daemon, "transit", "ecarotator-audit")
+	mac := Transit(gw(daemon), "transit", "ecarotator-audit")
 	path := filepath.Join(t.TempDir(), "audit.log")
-	l := openLog(t, Options{File: path, MAC: mac, Signer: TransitSigner(daemon, "transit", "ecarotator-audit-sign"), Vault: daemon,
+	l := openLog(t, Options{File: path, MAC: mac, Signer: TransitSigner(gw(daemon), "transit", "ecarotator-audit-sign"), Vault: gw(daemon),
 		SinkPath: "ecarotator/audit", CheckpointPath: "ecarotator/audit/checkpoint"})
 	writeEvents(t, l, 5)
 	l.Close()
 
 	auditor := tokenFor(t, srv, "auditor")
-	amac := Transit(auditor, "transit", "ecarotator-audit") // verify only
-	if _, err := VerifyVault(t.Context(), auditor, "secret", "ecarotator/audit", VerifyOptions{MAC: amac}); err != nil {
+	amac := Transit(gw(auditor), "transit", "ecarotator-audit") // verify only
+	if _, err := VerifyVault(t.Context(), gw(auditor), "secret", "ecarotator/audit", VerifyOptions{MAC: amac}); err != nil {
 		t.Fatalf("auditor verifies the Vault chain: %v", err)
 	}
-	pk, err := ReadTransitPublicKeys(t.Context(), auditor, "transit", "ecarotator-audit-sign")
+	pk, err := ReadTransitPublicKeys(t.Context(), gw(auditor), "transit", "ecarotator-audit-sign")
 	if err != nil {
 		t.Fatalf("auditor reads the public key: %v", err)
 	}
-	a, _, err := ReadAnchor(t.Context(), auditor, "secret", "ecarotator/audit/checkpoint", DefaultAnchorID(path))
+	a, _, err := ReadAnchor(t.Context(), gw(auditor), "secret", "ecarotator/audit/checkpoint", DefaultAnchorID(path))
 	if err != nil || a == nil {
 		t.Fatalf("auditor reads the anchor: %v", err)
 	}
@@ -296,14 +297,14 @@ func TestTheAuditorPolicyVerifiesATransitTrailItCannotWrite(t *testing.T) {
 	if _, err := amac.Sign(t.Context(), []string{"x"}); err == nil {
 		t.Fatal("the auditor computed a transit MAC")
 	}
-	if _, err := TransitSigner(auditor, "transit", "ecarotator-audit-sign").SignHead(t.Context(), "x"); err == nil {
+	if _, err := TransitSigner(gw(auditor), "transit", "ecarotator-audit-sign").SignHead(t.Context(), "x"); err == nil {
 		t.Fatal("the auditor signed a head")
 	}
 	if err := l.Record(t.Context(), vaultEvent("x", 0)); !errors.Is(err, ErrClosed) {
 		t.Fatal(err)
 	}
 	k, _ := LocalKey(testKey)
-	al := openLog(t, Options{MAC: k, Vault: auditor, SinkPath: "ecarotator/audit"})
+	al := openLog(t, Options{MAC: k, Vault: gw(auditor), SinkPath: "ecarotator/audit"})
 	if err := al.Record(t.Context(), vaultEvent("auditor", 0)); err == nil {
 		t.Fatal("the auditor could append to the Vault trail")
 	}
@@ -313,7 +314,7 @@ func TestRecordFailsClosedWhenTheVaultSinkIsDown(t *testing.T) {
 	srv := vaulttest.Start(t)
 	c := srv.Client(t)
 	path := filepath.Join(t.TempDir(), "audit.log")
-	l := openLog(t, Options{File: path, Vault: c, SinkPath: "audit"})
+	l := openLog(t, Options{File: path, Vault: gw(c), SinkPath: "audit"})
 	if err := l.Record(t.Context(), vaultEvent("a", 0)); err != nil {
 		t.Fatal(err)
 	}
@@ -333,8 +334,8 @@ func TestRecordFailsClosedWhenTheVaultSinkIsDown(t *testing.T) {
 func BenchmarkVaultSinkAppendTwoWriters(b *testing.B) {
 	srv := vaulttest.Start(b)
 	logs := []*Log{
-		openLog(b, Options{Vault: srv.Client(b), SinkPath: "bench/audit2"}),
-		openLog(b, Options{Vault: srv.Client(b), SinkPath: "bench/audit2"}),
+		openLog(b, Options{Vault: gw(srv.Client(b)), SinkPath: "bench/audit2"}),
+		openLog(b, Options{Vault: gw(srv.Client(b)), SinkPath: "bench/audit2"}),
 	}
 	b.ResetTimer()
 	var wg sync.WaitGroup
@@ -353,3 +354,6 @@ func BenchmarkVaultSinkAppendTwoWriters(b *testing.B) {
 	wg.Wait()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 }
+
+// gw is the Vault gateway (the vault adapter) over a test client.
+func gw(c *vaultapi.Client) Vault { return vault.FromAPI(c, "secret") }

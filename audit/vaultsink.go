@@ -3,13 +3,10 @@ package audit
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"path"
 	"strconv"
 	"time"
-
-	vaultapi "github.com/hashicorp/vault/api"
 )
 
 // The Vault sink keeps one linear chain shared by every replica, in KV v2
@@ -34,7 +31,7 @@ type vaultHead struct {
 }
 
 type vaultSink struct {
-	kv     *vaultapi.KVv2
+	kv     Vault
 	mount  string
 	path   string
 	head   vaultHead
@@ -43,8 +40,8 @@ type vaultSink struct {
 	now    func() time.Time
 }
 
-func newVaultSink(c *vaultapi.Client, mount, p string) *vaultSink {
-	return &vaultSink{kv: c.KVv2(mount), mount: mount, path: p, maxTry: 100, now: time.Now}
+func newVaultSink(c Vault, mount, p string) *vaultSink {
+	return &vaultSink{kv: c, mount: mount, path: p, maxTry: 100, now: time.Now}
 }
 
 func (s *vaultSink) recordPath(seq uint64) string {
@@ -52,23 +49,19 @@ func (s *vaultSink) recordPath(seq uint64) string {
 }
 
 // readHead reads <path>/head (seq 0 and ZeroHash when absent).
-func readVaultHead(ctx context.Context, kv *vaultapi.KVv2, p string) (vaultHead, error) {
-	sec, err := kv.Get(ctx, path.Join(p, "head"))
-	if errors.Is(err, vaultapi.ErrSecretNotFound) {
+func readVaultHead(ctx context.Context, kv Vault, mount, p string) (vaultHead, error) {
+	data, v, err := kv.ReadDoc(ctx, kvPath(mount, path.Join(p, "head")))
+	if isNotFound(err) {
 		return vaultHead{hash: ZeroHash}, nil
 	}
 	if err != nil {
 		return vaultHead{}, fmt.Errorf("audit: vault read %s/head: %w", p, err)
 	}
-	seq, err := jsonUint(sec.Data["seq"])
+	seq, err := jsonUint(data["seq"])
 	if err != nil {
 		return vaultHead{}, fmt.Errorf("audit: vault %s/head: seq: %w", p, err)
 	}
-	h, _ := sec.Data["hash"].(string)
-	v := 0
-	if sec.VersionMetadata != nil {
-		v = sec.VersionMetadata.Version
-	}
+	h, _ := data["hash"].(string)
 	return vaultHead{seq: seq, hash: h, version: v}, nil
 }
 
@@ -86,16 +79,16 @@ func jsonUint(v any) (uint64, error) {
 }
 
 // readVaultRecord returns the line stored at records/<seq> (nil when absent).
-func readVaultRecord(ctx context.Context, kv *vaultapi.KVv2, p string, seq uint64) ([]byte, error) {
+func readVaultRecord(ctx context.Context, kv Vault, mount, p string, seq uint64) ([]byte, error) {
 	rp := path.Join(p, "records", strconv.FormatUint(seq, 10))
-	sec, err := kv.Get(ctx, rp)
-	if errors.Is(err, vaultapi.ErrSecretNotFound) {
+	data, _, err := kv.ReadDoc(ctx, kvPath(mount, rp))
+	if isNotFound(err) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("audit: vault read %s: %w", rp, err)
 	}
-	line, _ := sec.Data["line"].(string)
+	line, _ := data["line"].(string)
 	if line == "" {
 		return nil, fmt.Errorf("audit: vault %s has no line", rp)
 	}
@@ -107,7 +100,7 @@ func readVaultRecord(ctx context.Context, kv *vaultapi.KVv2, p string, seq uint6
 func (s *vaultSink) append(ctx context.Context, build func(seq uint64, prev string) ([]byte, error)) ([]byte, error) {
 	for try := 0; try < s.maxTry; try++ {
 		if !s.known {
-			h, err := readVaultHead(ctx, s.kv, s.path)
+			h, err := readVaultHead(ctx, s.kv, s.mount, s.path)
 			if err != nil {
 				return nil, err
 			}
@@ -118,7 +111,7 @@ func (s *vaultSink) append(ctx context.Context, build func(seq uint64, prev stri
 		if err != nil {
 			return nil, err
 		}
-		_, err = s.kv.Put(ctx, s.recordPath(seq), map[string]any{"line": string(line)}, vaultapi.WithCheckAndSet(0))
+		_, err = s.kv.WriteDoc(ctx, kvPath(s.mount, s.recordPath(seq)), map[string]any{"line": string(line)}, 0)
 		if err == nil {
 			r, perr := ParseLine(line)
 			if perr != nil {
@@ -144,7 +137,7 @@ func (s *vaultSink) append(ctx context.Context, build func(seq uint64, prev stri
 
 // catchUp moves the cached head past a record another writer created at seq.
 func (s *vaultSink) catchUp(ctx context.Context, seq uint64) error {
-	line, err := readVaultRecord(ctx, s.kv, s.path, seq)
+	line, err := readVaultRecord(ctx, s.kv, s.mount, s.path, seq)
 	if err != nil {
 		return err
 	}
@@ -170,18 +163,18 @@ func (s *vaultSink) advance(ctx context.Context, seq uint64, hash string) error 
 		if try == s.maxTry {
 			return fmt.Errorf("audit: vault advance %s/head: gave up after %d conflicts", s.path, try)
 		}
-		sec, err := s.kv.Put(ctx, path.Join(s.path, "head"),
+		ver, err := s.kv.WriteDoc(ctx, kvPath(s.mount, path.Join(s.path, "head")),
 			map[string]any{"seq": seq, "hash": hash, "updated": s.now().UTC().Format(time.RFC3339Nano)},
-			vaultapi.WithCheckAndSet(s.head.version))
+			s.head.version)
 		if err == nil {
-			s.head = vaultHead{seq: seq, hash: hash, version: sec.VersionMetadata.Version}
+			s.head = vaultHead{seq: seq, hash: hash, version: ver}
 			return nil
 		}
 		if !isCASConflict(err) {
 			s.known = false
 			return fmt.Errorf("audit: vault advance %s/head: %w", s.path, err)
 		}
-		h, err := readVaultHead(ctx, s.kv, s.path)
+		h, err := readVaultHead(ctx, s.kv, s.mount, s.path)
 		if err != nil {
 			return err
 		}

@@ -10,8 +10,6 @@ import (
 	"path"
 	"strconv"
 	"time"
-
-	vaultapi "github.com/hashicorp/vault/api"
 )
 
 // ErrTampered is matched (errors.Is) by every *TamperError.
@@ -539,9 +537,8 @@ func eachLineOf(file string, r io.Reader, fn func(line []byte, p position) error
 // VerifyVault verifies the Vault sink's chain under sinkPath at mount:
 // records/1, records/2, … up to the first missing one, which must be past
 // the head. Each record costs one Vault read.
-func VerifyVault(ctx context.Context, c *vaultapi.Client, mount, sinkPath string, opts VerifyOptions) (*VerifyResult, error) {
-	kv := c.KVv2(mount)
-	h, err := readVaultHead(ctx, kv, sinkPath)
+func VerifyVault(ctx context.Context, c Vault, mount, sinkPath string, opts VerifyOptions) (*VerifyResult, error) {
+	h, err := readVaultHead(ctx, c, mount, sinkPath)
 	if err != nil {
 		return nil, err
 	}
@@ -550,7 +547,7 @@ func VerifyVault(ctx context.Context, c *vaultapi.Client, mount, sinkPath string
 	v := newVerifier(opts, res)
 	v.head = &h
 	for seq := uint64(1); ; seq++ {
-		line, err := readVaultRecord(ctx, kv, sinkPath, seq)
+		line, err := readVaultRecord(ctx, c, mount, sinkPath, seq)
 		if err != nil {
 			return res, err
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/ecarotator/ecarotator/internal/daemon"
 	"github.com/ecarotator/ecarotator/internal/wire"
 	"github.com/ecarotator/ecarotator/rotator"
+	"github.com/ecarotator/ecarotator/vault"
 	vaultapi "github.com/hashicorp/vault/api"
 )
 
@@ -288,7 +289,7 @@ func TestAuditM4AForkedWriterIsReported(t *testing.T) {
 	fork := &audit.Record{V: audit.SchemaVersion, Seq: head.Seq + 1, PrevHash: head.Hash, Event: rotator.Event{
 		Type: rotator.EventMFAEnrolled, Time: head.Time, Outcome: rotator.OutcomeOK, Actor: rotator.Actor{Kind: rotator.ActorOperator, Identity: "token-carol"}}}
 	body := audit.AppendCanonical(nil, fork)
-	macs, err := audit.Transit(e.vault.Client(t), "transit", "ecarotator-audit").Sign(context.Background(), []string{audit.HashCanonical(body)})
+	macs, err := audit.Transit(gwv(e.vault.Client(t)), "transit", "ecarotator-audit").Sign(context.Background(), []string{audit.HashCanonical(body)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -300,3 +301,6 @@ func isForbidden(err error) bool {
 	var re *vaultapi.ResponseError
 	return errors.As(err, &re) && re.StatusCode == 403
 }
+
+// gwv is the Vault gateway (the vault adapter) over a test client.
+func gwv(c *vaultapi.Client) *vault.Client { return vault.FromAPI(c, "secret") }

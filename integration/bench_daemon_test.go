@@ -102,6 +102,13 @@ func BenchmarkDaemonIdle(b *testing.B) {
 // during the benchmark (weekly, with a fresh max age).
 func (e *env) manyAppsConfig(n int) string {
 	e.t.Helper()
+	return e.manyAppsConfigAt(n, e.vault.Addr, "idle")
+}
+
+// manyAppsConfigAt is manyAppsConfig with Vault at vaultAddr (a counting
+// proxy in BenchmarkAPIUnderLoad) and files named after tag.
+func (e *env) manyAppsConfigAt(n int, vaultAddr, tag string) string {
+	e.t.Helper()
 	var sb strings.Builder
 	fmt.Fprintf(&sb, `vault:
   address: %s
@@ -116,17 +123,18 @@ devhubs:
       audience: %s
       vault_path: ecarotator/devhubs/devhub
 audit:
-  file: idle-%d-audit.log
+  file: %s-%d-audit.log
 server:
   listen: 127.0.0.1:0
 log:
   level: info
 apps:
-`, e.vault.Addr, e.sim.LoginURL(), e.sim.OrgURL("devhub"), e.sim.LoginURL(), n)
+`, vaultAddr, e.sim.LoginURL(), e.sim.OrgURL("devhub"), e.sim.LoginURL(), tag, n)
 	for i := range n {
-		fmt.Fprintf(&sb, "  - {name: app%05d, devhub: devhub, eca: Billing, schedule: \"@weekly\", window: 1h}\n", i)
+		// Short lines: 50,000 apps must fit the 4 MiB config bound.
+		fmt.Fprintf(&sb, "- {name: app%05d, devhub: devhub, eca: Billing, schedule: '@weekly', window: 1h}\n", i)
 	}
-	p := filepath.Join(e.dir, fmt.Sprintf("idle-%d.yaml", n))
+	p := filepath.Join(e.dir, fmt.Sprintf("%s-%d.yaml", tag, n))
 	if err := os.WriteFile(p, []byte(sb.String()), 0o600); err != nil {
 		e.t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/ecarotator/ecarotator/internal/mfa"
 	"github.com/ecarotator/ecarotator/internal/vaulttest"
 	"github.com/ecarotator/ecarotator/rotator"
+	"github.com/ecarotator/ecarotator/vault"
 )
 
 type nopAudit struct{}
@@ -53,7 +54,7 @@ func TestMFAPoliciesOnRealVault(t *testing.T) {
 		return c
 	}
 	svc := func(c *vaultapi.Client) *mfa.Service {
-		s, err := mfa.New(mfa.Options{Vault: c, Audit: nopAudit{}, Logger: zap.NewNop(), Skew: 1})
+		s, err := mfa.New(mfa.Options{Vault: vault.FromAPI(c, ""), Audit: nopAudit{}, Logger: zap.NewNop(), Skew: 1})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -24,6 +24,7 @@ import (
 	"github.com/ecarotator/ecarotator/internal/mfa"
 	"github.com/ecarotator/ecarotator/internal/server"
 	"github.com/ecarotator/ecarotator/rotator"
+	"github.com/ecarotator/ecarotator/vault"
 )
 
 // secOperator creates a Vault token for a person: display name display,
@@ -52,7 +53,7 @@ func (e *env) secOperator(display, alias string, policies ...string) *mfaOperato
 // token, in process) and keeps the seed for the test's codes.
 func (e *env) enrollDirect(op *mfaOperator) error {
 	e.t.Helper()
-	svc, err := mfa.New(mfa.Options{Vault: e.vault.Client(e.t), Audit: nopAudit{}, Logger: zap.NewNop()})
+	svc, err := mfa.New(mfa.Options{Vault: vault.FromAPI(e.vault.Client(e.t), ""), Audit: nopAudit{}, Logger: zap.NewNop()})
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -16,8 +16,8 @@
 //     hot-retried; rotator.ErrRateLimited.
 //   - ClassAuth (invalid_client, invalid_client_id, invalid_grant, a 401 that
 //     survives one re-authentication): rotator.ErrRejected.
-//   - ClassPermission (403, INSUFFICIENT_ACCESS, the secret-access gate
-//     closed): rotator.ErrPermission.
+//   - ClassPermission (403, INSUFFICIENT_ACCESS, the secret-access setting
+//     off): rotator.ErrPermission.
 //   - ClassNotFound (404): rotator.ErrNotFound.
 //   - ClassSlotOccupied (POST staged on a taken slot): rotator.ErrSlotOccupied.
 //   - ClassAmbiguous (reset, timeout or 5xx on POST staged, PATCH rotate or

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -282,6 +283,18 @@ func DefaultBackoff(attempt int) (bool, time.Duration) {
 // Vault refused the login, rotator.ErrUnreachable (and ErrSealed) when it
 // could not answer.
 func New(ctx context.Context, o Options) (*Client, error) {
+	c, err := build(o)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.login(ctx); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// build makes the client New logs in with.
+func build(o Options) (*Client, error) {
 	o = o.withDefaults()
 	if err := o.validate(); err != nil {
 		return nil, err
@@ -328,9 +341,30 @@ func New(ctx context.Context, o Options) (*Client, error) {
 		mount:   o.KVMount,
 		loginCh: make(chan struct{}, 1),
 	}
-	if err := c.login(ctx); err != nil {
+	return c, nil
+}
+
+// NewWithToken returns a client that uses the token of o.Auth (method
+// token; empty means $VAULT_TOKEN) as it is, without a login or a
+// lookup-self: for callers whose token may hold nothing but the paths it
+// reads (the auditor commands; configs/policies/auditor.hcl grants no
+// lookup-self). The token is never renewed.
+func NewWithToken(o Options) (*Client, error) {
+	if o.Auth.Method != "" && o.Auth.Method != AuthToken {
+		return nil, fmt.Errorf("vault: NewWithToken needs the token method, not %s", o.Auth.Method)
+	}
+	c, err := build(o)
+	if err != nil {
 		return nil, err
 	}
+	tok := o.Auth.Token.Reveal()
+	if tok == "" {
+		tok = os.Getenv("VAULT_TOKEN")
+	}
+	if tok == "" {
+		return nil, newOpError("login", AuthToken, ErrBadCredentials, errors.New("no token"))
+	}
+	c.api.SetToken(tok)
 	return c, nil
 }
 

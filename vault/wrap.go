@@ -50,3 +50,14 @@ func (c *Client) Unwrap(ctx context.Context, wrapToken rotator.Secret) (map[stri
 	}
 	return sec.Data, nil
 }
+
+// UnwrapFromEnv redeems a wrapping token against the Vault the environment
+// names (VAULT_ADDR, VAULT_CACERT, …) with no token of its own: the CLI's
+// reveal through a daemon, whose caller may have no config.
+func UnwrapFromEnv(ctx context.Context, wrapToken rotator.Secret) (map[string]any, error) {
+	c, err := build(Options{Auth: AuthOptions{Method: AuthToken}})
+	if err != nil {
+		return nil, err
+	}
+	return c.Unwrap(ctx, wrapToken)
+}

@@ -13,11 +13,10 @@ import (
 	"strings"
 	"time"
 
-	vaultapi "github.com/hashicorp/vault/api"
-
 	"github.com/ecarotator/ecarotator/internal/config"
 	"github.com/ecarotator/ecarotator/internal/server"
 	"github.com/ecarotator/ecarotator/rotator"
+	"github.com/ecarotator/ecarotator/vault"
 )
 
 // The daemon's API is the break-glass path (M6): the daemon checks the
@@ -143,20 +142,12 @@ func apiCall(ctx context.Context, base, method, path string, token rotator.Secre
 // unwrap redeems the wrapping token a daemon reveal returned, against the
 // Vault the environment names (VAULT_ADDR, VAULT_CACERT...).
 func unwrap(ctx context.Context, wrapToken string) (key, secret string, err error) {
-	cl, err := vaultapi.NewClient(vaultapi.DefaultConfig())
-	if err != nil {
-		return "", "", fmt.Errorf("unwrap: vault client: %w", err)
-	}
-	cl.ClearToken()
-	sec, err := cl.Logical().UnwrapWithContext(ctx, wrapToken)
+	data, err := vault.UnwrapFromEnv(ctx, rotator.NewSecret(wrapToken))
 	if err != nil {
 		return "", "", fmt.Errorf("unwrap the revealed credential (already used, or expired?): %w", err)
 	}
-	if sec == nil || sec.Data == nil {
-		return "", "", errors.New("unwrap: nothing wrapped")
-	}
-	key, _ = sec.Data["consumer_key"].(string)
-	secret, _ = sec.Data["consumer_secret"].(string)
+	key, _ = data["consumer_key"].(string)
+	secret, _ = data["consumer_secret"].(string)
 	return key, secret, nil
 }
 

@@ -143,7 +143,7 @@ func (c *cli) execute(ctx context.Context, rt *wire.Runtime, a mfa.Approval) err
 // canControl checks the caller's token for "update" on the control path of
 // action on app (configs/policies/operator.hcl).
 func canControl(ctx context.Context, vc *vault.Client, app, action string) error {
-	tok := rotator.NewSecret(vc.API().Token())
+	tok := vc.Token()
 	ok, err := vc.CanControl(ctx, tok, app, action)
 	if err != nil {
 		return err

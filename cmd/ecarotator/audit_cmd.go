@@ -18,7 +18,6 @@ import (
 	"github.com/ecarotator/ecarotator/internal/wire"
 	"github.com/ecarotator/ecarotator/rotator"
 	"github.com/ecarotator/ecarotator/vault"
-	vaultapi "github.com/hashicorp/vault/api"
 	"github.com/spf13/cobra"
 	yaml "go.yaml.in/yaml/v3"
 )
@@ -36,7 +35,7 @@ type auditFlags struct {
 type auditEnv struct {
 	cfg  *config.Config
 	file string
-	vc   *vaultapi.Client
+	vc   *vault.Client
 }
 
 // auditSetup loads the config unless the command can run offline: with
@@ -61,7 +60,7 @@ func (c *cli) auditSetup(f *auditFlags, needConfig bool) (*auditEnv, error) {
 }
 
 // vault returns the auditor's Vault client (built once).
-func (e *auditEnv) vault() (*vaultapi.Client, error) {
+func (e *auditEnv) vault() (*vault.Client, error) {
 	if e.vc != nil {
 		return e.vc, nil
 	}
@@ -173,7 +172,7 @@ records after the last signature are then unverified and fail unless
 			}
 			opts := audit.VerifyOptions{AllowUnsignedTail: allowUnsigned}
 			notes := verifyNotes{mac: "NOT checked (--no-mac)", sig: "NOT checked (no public key and no config)", anchor: "not checked (--no-anchor)"}
-			lab := env.cfg != nil && audit.LabMode(env.cfg.Audit.MAC)
+			lab := env.cfg != nil && wire.AuditLabMode(env.cfg.Audit.MAC)
 			if !noMAC {
 				switch {
 				case f.macKeyFile != "" || env.cfg != nil:
@@ -211,7 +210,7 @@ records after the last signature are then unverified and fail unless
 				if err != nil {
 					return err
 				}
-				if opts.Sig, err = audit.SigVerifierFromConfig(ctx, vc, env.cfg.Audit.MAC, opts.MAC); err != nil {
+				if opts.Sig, err = wire.AuditSigVerifier(ctx, vc, env.cfg.Audit.MAC, opts.MAC); err != nil {
 					return err
 				}
 				notes.sig = "ed25519, with the public key of transit key " + env.cfg.Audit.MAC.SignKey
@@ -751,24 +750,14 @@ audit trail belongs to. The secrets themselves are never printed.`,
 			if err != nil {
 				return err
 			}
-			kv := vc.KVv2(env.cfg.Vault.KVMount)
-			var sec *vaultapi.KVSecret
-			if version > 0 {
-				sec, err = kv.GetVersion(ctx, app.VaultPath, version)
-			} else {
-				sec, err = kv.Get(ctx, app.VaultPath)
-			}
+			sec, err := vc.ReadDocVersion(ctx, app.VaultPath, version)
 			if err != nil {
 				return fmt.Errorf("vault: read %s/%s: %w", env.cfg.Vault.KVMount, app.VaultPath, err)
 			}
 			w := c.stdout
-			v := 0
-			if sec.VersionMetadata != nil {
-				v = sec.VersionMetadata.Version
-			}
-			fmt.Fprintf(w, "app %s  path %s/%s  version %d\n", app.Name, env.cfg.Vault.KVMount, app.VaultPath, v)
-			if sec.VersionMetadata != nil && !sec.VersionMetadata.CreatedTime.IsZero() {
-				fmt.Fprintf(w, "  created: %s\n", sec.VersionMetadata.CreatedTime.UTC().Format(time.RFC3339))
+			fmt.Fprintf(w, "app %s  path %s/%s  version %d\n", app.Name, env.cfg.Vault.KVMount, app.VaultPath, sec.Version)
+			if !sec.Created.IsZero() {
+				fmt.Fprintf(w, "  created: %s\n", sec.Created.UTC().Format(time.RFC3339))
 			}
 			if k, _ := sec.Data["consumer_key"].(string); k != "" {
 				fmt.Fprintf(w, "  consumer_key: %s\n", k)
@@ -955,7 +944,7 @@ then needs no Vault at all.`,
 			if err != nil {
 				return err
 			}
-			if audit.LabMode(env.cfg.Audit.MAC) {
+			if wire.AuditLabMode(env.cfg.Audit.MAC) {
 				return configError{errors.New("lab mode (audit.mac.kv_path) has no public key: heads are MAC'd with the KV key; use transit")}
 			}
 			vc, err := env.vault()

@@ -14,7 +14,9 @@ import (
 	"github.com/ecarotator/ecarotator/audit"
 	"github.com/ecarotator/ecarotator/internal/config"
 	"github.com/ecarotator/ecarotator/internal/vaulttest"
+	"github.com/ecarotator/ecarotator/internal/wire"
 	"github.com/ecarotator/ecarotator/rotator"
+	"github.com/ecarotator/ecarotator/vault"
 	vaultapi "github.com/hashicorp/vault/api"
 )
 
@@ -24,7 +26,7 @@ func vaultAuditSetup(t *testing.T, extraAudit string) (cfgPath, logPath string, 
 	t.Helper()
 	srv := vaulttest.Start(t)
 	c = srv.Client(t)
-	key, err := audit.EnsureKVKey(t.Context(), c, "secret", "ecarotator/audit-key")
+	key, err := audit.EnsureKVKey(t.Context(), gwv(c), "secret", "ecarotator/audit-key")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +98,7 @@ func TestAuditFingerprintMatchesTheLoggedFingerprintOfThatVersion(t *testing.T) 
 
 func TestAuditVerifyInLabModeUsesTheKVKeyAndTheAnchor(t *testing.T) {
 	cfgPath, logPath, env, mac, c := vaultAuditSetup(t, "  checkpoint_path: ecarotator/audit/checkpoint\n")
-	l, err := audit.New(t.Context(), audit.Options{File: logPath, MAC: mac, Vault: c,
+	l, err := audit.New(t.Context(), audit.Options{File: logPath, MAC: mac, Vault: gwv(c),
 		CheckpointPath: "ecarotator/audit/checkpoint", CheckpointEvery: 4})
 	if err != nil {
 		t.Fatal(err)
@@ -124,7 +126,7 @@ func TestAuditVerifyInLabModeUsesTheKVKeyAndTheAnchor(t *testing.T) {
 
 func TestAuditVerifyOfTheVaultSink(t *testing.T) {
 	cfgPath, _, env, mac, c := vaultAuditSetup(t, "  vault_sink: {enabled: true, path: ecarotator/audit}\n")
-	l, err := audit.New(context.Background(), audit.Options{MAC: mac, Vault: c, SinkPath: "ecarotator/audit", Now: func() time.Time { return time.Unix(0, 0) }})
+	l, err := audit.New(context.Background(), audit.Options{MAC: mac, Vault: gwv(c), SinkPath: "ecarotator/audit", Now: func() time.Time { return time.Unix(0, 0) }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +142,7 @@ func TestAuditVerifyOfTheVaultSink(t *testing.T) {
 	}
 	// Replace record 3 with a record forged under another key.
 	other, _ := audit.LocalKey([]byte("another-key-another-key-another!"))
-	l2, err := audit.New(t.Context(), audit.Options{MAC: other, Vault: c, SinkPath: "forged"})
+	l2, err := audit.New(t.Context(), audit.Options{MAC: other, Vault: gwv(c), SinkPath: "forged"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,12 +194,12 @@ audit:
 	if _, err := c.Logical().Write("transit/keys/ecarotator-audit-sign", map[string]any{"type": "ed25519"}); err != nil {
 		t.Fatal(err)
 	}
-	mac, err := audit.MACFromConfig(t.Context(), c, "secret", config.AuditMAC{}, true)
+	mac, err := wire.AuditMAC(t.Context(), gwv(c), "secret", config.AuditMAC{}, true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := audit.New(t.Context(), audit.Options{File: logPath, MAC: mac, Signer: audit.SignerFromConfig(c, config.AuditMAC{}, mac),
-		Vault: c, CheckpointPath: "ecarotator/audit/checkpoint"})
+	l, err := audit.New(t.Context(), audit.Options{File: logPath, MAC: mac, Signer: wire.AuditSigner(gwv(c), config.AuditMAC{}, mac),
+		Vault: gwv(c), CheckpointPath: "ecarotator/audit/checkpoint"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,3 +212,6 @@ audit:
 		t.Fatalf("exit %d\n%s%s", code, out, errOut)
 	}
 }
+
+// gwv is the Vault gateway (the vault adapter) over a test client.
+func gwv(c *vaultapi.Client) *vault.Client { return vault.FromAPI(c, "secret") }

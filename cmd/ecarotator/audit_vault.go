@@ -10,55 +10,32 @@ import (
 
 	"github.com/ecarotator/ecarotator/audit"
 	"github.com/ecarotator/ecarotator/internal/config"
-	vaultapi "github.com/hashicorp/vault/api"
+	"github.com/ecarotator/ecarotator/internal/wire"
+	"github.com/ecarotator/ecarotator/vault"
+	"go.uber.org/zap"
 )
 
 // auditVaultClient builds a token-authenticated Vault client from the
 // config for the auditor commands: VAULT_ADDR/VAULT_TOKEN/VAULT_CACERT/
 // VAULT_NAMESPACE are already folded into cfg by config.Load. Auditors use
-// their own token; the daemon's AppRole/Kubernetes login lives in the vault
-// adapter and is not needed here.
-func auditVaultClient(cfg *config.Config) (*vaultapi.Client, error) {
-	vc := vaultapi.DefaultConfig()
-	if vc.Error != nil {
-		return nil, fmt.Errorf("vault: client config: %w", vc.Error)
-	}
-	vc.Address = cfg.Vault.Address
-	vc.Timeout = cfg.Vault.Timeout.D()
-	vc.MaxRetries = 2
-	t := cfg.Vault.TLS
-	if err := vc.ConfigureTLS(&vaultapi.TLSConfig{CACert: t.CACert, ClientCert: t.ClientCert, ClientKey: t.ClientKey,
-		TLSServerName: t.ServerName, Insecure: t.InsecureSkipVerify}); err != nil {
-		return nil, fmt.Errorf("vault: TLS config: %w", err)
-	}
-	c, err := vaultapi.NewClient(vc)
+// their own token whatever vault.auth.method says; the daemon's
+// AppRole/Kubernetes login is not needed here.
+func auditVaultClient(cfg *config.Config) (*vault.Client, error) {
+	c := *cfg
+	c.Vault.Auth.Method = "token"
+	vo, err := wire.VaultOptions(&c, zap.NewNop())
 	if err != nil {
-		return nil, fmt.Errorf("vault: client: %w", err)
+		return nil, configError{fmt.Errorf("%w: set VAULT_TOKEN (the auditor's token) or vault.auth.token_file", err)}
 	}
-	c.ClearNamespace()
-	if cfg.Vault.Namespace != "" {
-		c.SetNamespace(cfg.Vault.Namespace)
-	}
-	tok := cfg.Vault.Auth.Token.Reveal()
-	if tok == "" && cfg.Vault.Auth.TokenFile != "" {
-		b, err := os.ReadFile(cfg.Vault.Auth.TokenFile)
-		if err != nil {
-			return nil, fmt.Errorf("vault: read token file: %w", err)
-		}
-		tok = strings.TrimSpace(string(b))
-	}
-	if tok == "" {
-		return nil, configError{errors.New("vault: no token: set VAULT_TOKEN (the auditor's token) or vault.auth.token_file")}
-	}
-	c.SetToken(tok)
-	return c, nil
+	// No login and no lookup-self: the auditor policy grants neither.
+	return vault.NewWithToken(vo)
 }
 
 // auditMAC resolves the MAC the audit commands check records with: a lab
 // key file given on the command line (offline verification), else the
 // config's audit.mac (Vault transit, checked through transit/verify; or,
 // in lab mode, the key read from kv_path). Auditors never create a key.
-func auditMAC(ctx context.Context, cfg *config.Config, vc *vaultapi.Client, keyFile string) (audit.MACer, error) {
+func auditMAC(ctx context.Context, cfg *config.Config, vc *vault.Client, keyFile string) (audit.MACer, error) {
 	if keyFile != "" {
 		b, err := os.ReadFile(keyFile)
 		if err != nil {
@@ -74,5 +51,5 @@ func auditMAC(ctx context.Context, cfg *config.Config, vc *vaultapi.Client, keyF
 		}
 		return m, nil
 	}
-	return audit.MACFromConfig(ctx, vc, cfg.Vault.KVMount, cfg.Audit.MAC, false)
+	return wire.AuditMAC(ctx, vc, cfg.Vault.KVMount, cfg.Audit.MAC, false)
 }

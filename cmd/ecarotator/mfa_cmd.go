@@ -14,7 +14,6 @@ import (
 	"github.com/ecarotator/ecarotator/internal/config"
 	"github.com/ecarotator/ecarotator/internal/mfa"
 	"github.com/ecarotator/ecarotator/internal/wire"
-	"github.com/ecarotator/ecarotator/rotator"
 	"github.com/ecarotator/ecarotator/vault"
 )
 
@@ -35,7 +34,7 @@ func mfaService(cfg *config.Config, vc *vault.Client, al *audit.Log, log *zap.Lo
 	}
 	m := cfg.MFA
 	return mfa.New(mfa.Options{
-		Vault: vc.API(), KVMount: cfg.Vault.KVMount, SeedPrefix: m.SeedPrefix, Issuer: m.Issuer,
+		Vault: vc, SeedPrefix: m.SeedPrefix, Issuer: m.Issuer,
 		Skew: uint(max(m.Skew, 0)), MaxFailures: m.MaxFailures, Lockout: m.Lockout.D(), ApprovalTTL: m.ApprovalTTL.D(),
 		Audit: al, Logger: log,
 	})
@@ -54,7 +53,7 @@ func (c *cli) callerOperator(ctx context.Context, rt *wire.Runtime) (string, err
 }
 
 func callerOperator(ctx context.Context, vc *vault.Client) (string, error) {
-	tok := rotator.NewSecret(vc.API().Token())
+	tok := vc.Token()
 	id, err := vc.TokenIdentity(ctx, tok)
 	if err != nil {
 		return "", fmt.Errorf("identify the caller's vault token: %w", err)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -126,14 +127,32 @@ func (c *cli) watchLoop(ctx context.Context, interval time.Duration, show func()
 // The read API needs the caller's Vault token (read on the apps' status
 // control paths, M2): VAULT_TOKEN is sent as X-Vault-Token.
 func fetchStatus(ctx context.Context, base string, token rotator.Secret) ([]server.AppStatus, map[string]string, error) {
-	var out struct {
-		Apps   []server.AppStatus `json:"apps"`
-		Daemon map[string]string  `json:"daemon"`
+	// The listing is paged (server.MaxPageSize apps a page): follow "next".
+	var (
+		apps  []server.AppStatus
+		info  map[string]string
+		after string
+	)
+	for range 10000 {
+		var out struct {
+			Apps   []server.AppStatus `json:"apps"`
+			Next   string             `json:"next"`
+			Daemon map[string]string  `json:"daemon"`
+		}
+		path := fmt.Sprintf("/api/v1/apps?limit=%d", server.MaxPageSize)
+		if after != "" {
+			path += "&after=" + url.QueryEscape(after)
+		}
+		if err := getJSON(ctx, base, path, "status", token, &out); err != nil {
+			return nil, nil, err
+		}
+		apps, info = append(apps, out.Apps...), out.Daemon
+		if out.Next == "" || out.Next == after {
+			break
+		}
+		after = out.Next
 	}
-	if err := getJSON(ctx, base, "/api/v1/apps", "status", token, &out); err != nil {
-		return nil, nil, err
-	}
-	return out.Apps, out.Daemon, nil
+	return apps, info, nil
 }
 
 // getJSON GETs path from a running daemon's API and decodes the JSON answer

@@ -4,9 +4,8 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
-	"sync"
+	"maps"
 	"time"
 
 	"github.com/ecarotator/ecarotator/internal/server"
@@ -20,110 +19,145 @@ import (
 type api Daemon
 
 var (
-	_ server.Status     = (*api)(nil)
-	_ server.Controller = (*api)(nil)
+	_ server.Status      = (*api)(nil)
+	_ server.NamedStatus = (*api)(nil)
+	_ server.Controller  = (*api)(nil)
 )
 
-// statusConcurrency bounds the Vault reads of one status request.
-const statusConcurrency = 8
-
-// Apps implements server.Status: the scheduler's view of every app joined
-// with what Vault holds (rotated_at, previous pair's expiry, journal).
+// Apps implements server.Status from the daemon's memory (no Vault read):
+// the scheduler's view of every app joined with what the start-up seed and
+// the engine's results left in memory.
 func (a *api) Apps(ctx context.Context) ([]server.AppStatus, error) {
 	d := (*Daemon)(a)
 	apps := d.appList()
 	out := make([]server.AppStatus, len(apps))
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, statusConcurrency)
 	for i, app := range apps {
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			out[i] = d.status(ctx, app).AppStatus
-		}()
-	}
-	wg.Wait()
-	if err := ctx.Err(); err != nil {
-		return nil, err
+		out[i] = d.line(app)
 	}
 	return out, nil
 }
 
-// App implements server.Status for one app, with its Vault history.
+// AppsNamed implements server.NamedStatus: the lines of the named apps
+// only (one page of the listing), from memory.
+func (a *api) AppsNamed(_ context.Context, names []string) ([]server.AppStatus, error) {
+	d := (*Daemon)(a)
+	out := make([]server.AppStatus, 0, len(names))
+	for _, n := range names {
+		if app, ok := d.app(n); ok {
+			out = append(out, d.line(app))
+		}
+	}
+	return out, nil
+}
+
+// historyTTL is how long an app's Vault version history is served again
+// by GET /api/v1/apps/{name}; the daemon's own writes drop it at once.
+const historyTTL = 30 * time.Second
+
+type historyEntry struct {
+	at      time.Time
+	version int
+	details map[string]string
+}
+
+// App implements server.Status for one app: its line from memory, and its
+// Vault version history (one Vault read per app per historyTTL, or after
+// the daemon wrote the path).
 func (a *api) App(ctx context.Context, name string) (server.AppDetail, error) {
 	d := (*Daemon)(a)
 	app, ok := d.app(name)
 	if !ok {
 		return server.AppDetail{}, fmt.Errorf("app %s: %w", name, rotator.ErrNotFound)
 	}
-	det := d.status(ctx, app)
-	if hist, err := d.rt.Vault.History(ctx, app.VaultPath); err == nil {
-		if det.Details == nil {
-			det.Details = map[string]string{}
-		}
-		for _, h := range hist {
-			state := "live"
-			switch {
-			case h.Destroyed:
-				state = "destroyed"
-			case h.Deleted:
-				state = "deleted"
-			}
-			det.Details[fmt.Sprintf("vault_version_%03d", h.Version)] = h.CreatedAt.UTC().Format(time.RFC3339) + " " + state
-		}
+	det := d.status(app)
+	if h := d.history(ctx, app, det.VaultVersion); len(h) > 0 {
+		det.Details = make(map[string]string, len(h))
+		maps.Copy(det.Details, h)
 	}
 	return det, nil
 }
 
-// status gathers one app's line: scheduler state, Vault path, journal.
-func (d *Daemon) status(ctx context.Context, app rotator.App) server.AppDetail {
+func (d *Daemon) history(ctx context.Context, app rotator.App, version int) map[string]string {
+	now := d.o.Clock.Now()
+	d.histMu.Lock()
+	e, ok := d.hist[app.Name]
+	d.histMu.Unlock()
+	if ok && e.version == version && now.Sub(e.at) < historyTTL {
+		return e.details
+	}
+	hist, err := d.rt.Vault.History(ctx, app.VaultPath)
+	if err != nil {
+		return nil
+	}
+	det := make(map[string]string, len(hist))
+	for _, h := range hist {
+		state := "live"
+		switch {
+		case h.Destroyed:
+			state = "destroyed"
+		case h.Deleted:
+			state = "deleted"
+		}
+		det[fmt.Sprintf("vault_version_%03d", h.Version)] = h.CreatedAt.UTC().Format(time.RFC3339) + " " + state
+	}
+	d.histMu.Lock()
+	if len(d.hist) >= 1024 {
+		clear(d.hist)
+	}
+	d.hist[app.Name] = historyEntry{at: now, version: version, details: det}
+	d.histMu.Unlock()
+	return det
+}
+
+// status is one app's detail: its line plus the configuration.
+func (d *Daemon) status(app rotator.App) server.AppDetail {
 	det := server.AppDetail{
-		AppStatus: server.AppStatus{Name: app.Name, DevHub: app.DevHub, ECA: app.ECA, VaultPath: app.VaultPath},
+		AppStatus: d.line(app),
 		Schedule:  app.Schedule, Window: app.Window.String(), MaxAge: app.MaxAge.String(), Overlap: string(app.Overlap.Policy),
 	}
 	if app.Overlap.Policy == rotator.OverlapAfter {
 		det.Overlap += " " + app.Overlap.After.String()
 	}
-	var jp *rotator.JournalEntry
-	if j, _, err := d.rt.Vault.Load(ctx, app.Name); err == nil {
-		jp = &j
+	m, _ := d.mem.get(app.Name)
+	det.VaultVersion = m.vaultVersion
+	det.RotationID = m.rotationID
+	if j := m.journal; j != nil {
+		det.Step = string(j.step)
+		det.RotationID = j.rotationID
 	}
-	sc := d.rt.Engine.KnownStrategy(app, jp)
-	det.Strategy, det.StrategyWhy = string(sc.Strategy), sc.Why
+	return det
+}
+
+// line gathers one app's listing line from memory: scheduler state and
+// what the seed and the engine's results recorded (no Vault read; it is
+// built for every app of a page on every request, so it allocates little).
+func (d *Daemon) line(app rotator.App) server.AppStatus {
+	st := server.AppStatus{Name: app.Name, DevHub: app.DevHub, ECA: app.ECA, VaultPath: app.VaultPath}
+	m, _ := d.mem.get(app.Name)
+	sc := d.rt.Engine.KnownStrategy(app, m.journal.entry())
+	st.Strategy, st.StrategyWhy = string(sc.Strategy), sc.Why
 	if s, ok := d.sched.State(app.Name); ok {
-		det.NextRotation, det.NextReason = s.Next, string(s.Reason)
-		det.LastRotation = s.LastRotation
+		st.NextRotation, st.NextReason = s.Next, string(s.Reason)
+		st.LastRotation = s.LastRotation
 		if !s.DeferredUntil.IsZero() {
-			det.NextReason = string(scheduler.ReasonAPIBudget)
+			st.NextReason = string(scheduler.ReasonAPIBudget)
 		}
 	}
-	st, meta, err := d.rt.Vault.ReadCredentials(ctx, app.VaultPath)
-	switch {
-	case err == nil:
-		det.ConsumerKey, det.PreviousValidUntil = st.Current.Key, st.PreviousValidUntil
-		det.LastRotation, det.RotationID, det.VaultVersion = st.RotatedAt, st.RotationID, meta.Version
-	case !errors.Is(err, rotator.ErrNotFound):
-		det.LastError = "vault: " + err.Error()
+	st.Loading = !m.seeded
+	if m.consumerKey != "" || !m.rotatedAt.IsZero() {
+		st.ConsumerKey, st.PreviousValidUntil, st.LastRotation = m.consumerKey, m.previousValidUntil, m.rotatedAt
 	}
-	if j, _, err := d.rt.Vault.Load(ctx, app.Name); err == nil {
-		det.InFlight = j.Step != rotator.StepRetire
-		det.Orphaned = j.Orphaned
-		det.Step = string(j.Step)
-		det.RotationID = j.RotationID
-		if j.LastError != "" {
-			det.LastError = j.LastError
-		}
-		if j.Orphaned {
-			det.LastError = j.Extra[rotator.ExtraOrphanReason]
-		}
+	if j := m.journal; j != nil {
+		st.InFlight = j.step != rotator.StepRetire
+		st.Orphaned = j.orphaned
+		st.LastError = j.lastError
 	}
 	d.mu.Lock()
-	if msg, ok := d.lastErr[app.Name]; ok && det.LastError == "" {
-		det.LastError = msg
+	if msg, ok := d.lastErr[app.Name]; ok && st.LastError == "" {
+		st.LastError = msg
 	}
 	d.mu.Unlock()
-	return det
+	return st
 }
 
 // Plan implements server.Status with the engine's read-only plan.
@@ -176,6 +210,7 @@ func (a *api) RevokePrevious(ctx context.Context, name string, actor rotator.Act
 	return d.operate(ctx, name, actor, server.ActionRevoke, func(ctx context.Context, app rotator.App) error {
 		res, err := d.rt.Engine.RevokePrevious(ctx, app, actor)
 		if err == nil && res.Outcome == rotator.OutcomeOK {
+			d.mem.retired(app.Name)
 			d.sched.ClearRetry(app.Name) // nothing left to wait for (L2)
 			d.metrics.SetPreviousExpiry(app.Name, time.Time{})
 			d.notifyApp(notifyRevoked(app, res))

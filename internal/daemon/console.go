@@ -9,6 +9,7 @@ import (
 	"github.com/ecarotator/ecarotator/audit"
 	"github.com/ecarotator/ecarotator/internal/console"
 	"github.com/ecarotator/ecarotator/internal/server"
+	"github.com/ecarotator/ecarotator/internal/wire"
 	"github.com/ecarotator/ecarotator/rotator"
 )
 
@@ -59,19 +60,15 @@ func (d *Daemon) verifyAudit(ctx context.Context, token rotator.Secret) (*audit.
 	d.mu.Lock()
 	cfg := d.cfg
 	d.mu.Unlock()
-	vc, err := d.rt.Vault.API().Clone()
+	vc, err := d.rt.Vault.As(token)
 	if err != nil {
 		return nil, fmt.Errorf("audit verify: vault client: %w", err)
 	}
-	if ns := d.rt.Vault.API().Namespace(); ns != "" {
-		vc.SetNamespace(ns)
-	}
-	vc.SetToken(token.Reveal())
-	mac, err := audit.MACFromConfig(ctx, vc, cfg.Vault.KVMount, cfg.Audit.MAC, false)
+	mac, err := wire.AuditMAC(ctx, vc, cfg.Vault.KVMount, cfg.Audit.MAC, false)
 	if err != nil {
 		return nil, fmt.Errorf("audit verify: %w", err)
 	}
-	sig, err := audit.SigVerifierFromConfig(ctx, vc, cfg.Audit.MAC, mac)
+	sig, err := wire.AuditSigVerifier(ctx, vc, cfg.Audit.MAC, mac)
 	if err != nil {
 		return nil, fmt.Errorf("audit verify: %w", err)
 	}

@@ -24,7 +24,7 @@ import (
 	"net/http"
 	"os"
 	"reflect"
-	"strings"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -144,7 +144,12 @@ type Daemon struct {
 	notifTo map[string][]string  // app → webhook names (nil: all)
 	serving map[string]servedRun // app → the run a retry still serves
 	lastErr map[string]string    // app → last run's error, for status
+	names   []string             // enabled apps in config order (read-only once set)
 	ready   bool
+
+	mem    *memory // per-app state the read API answers from
+	histMu sync.Mutex
+	hist   map[string]historyEntry // app → cached Vault version history
 
 	ops     sync.WaitGroup // operator actions running in the background
 	opsCtx  context.Context
@@ -161,7 +166,8 @@ func New(o Options) (*Daemon, error) {
 		return nil, err
 	}
 	cfg := o.Config
-	d := &Daemon{o: o, log: o.Logger, cfg: cfg, serving: map[string]servedRun{}, lastErr: map[string]string{}}
+	d := &Daemon{o: o, log: o.Logger, cfg: cfg, serving: map[string]servedRun{}, lastErr: map[string]string{},
+		mem: newMemory(), hist: map[string]historyEntry{}}
 	d.opsCtx, d.opsStop = context.WithCancel(context.Background())
 	m, err := metrics.New(o.Registerer)
 	if err != nil {
@@ -270,14 +276,28 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.warnInsecure(ctx)
 	d.log.Info("daemon starting", zap.Int("apps", len(d.appList())), zap.String("holder", d.o.RuntimeOptions.Holder))
 
-	// What the scheduler needs from Vault before its first decision: the
-	// last rotation (max age, catch-up) and open overlaps (retire).
-	journaled := d.seed(ctx)
+	// Before the first decision: the open journals (one LIST, then a read
+	// of each open one), which resume finishes. Each app's last rotation
+	// (max age, catch-up) and open overlap (retire) is read after, in the
+	// background with bounded parallelism: until then an app is planned
+	// from its schedule alone, and a run re-reads Vault before it decides
+	// (Decide), so a late seed costs no correctness. A start with 10,000
+	// apps is ready after one LIST instead of 10,000 reads (issue 14).
+	journaled := d.seedJournals(ctx)
+	// Parsing a config of thousands of apps leaves tens of MiB of garbage;
+	// hand it back to the OS now rather than minutes later (a resident
+	// 10,000-app daemon stays under 48 MiB, issue 14).
+	debug.FreeOSMemory()
 	d.mu.Lock()
 	d.ready = true
 	d.mu.Unlock()
 
 	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		d.seedPaths(gctx)
+		debug.FreeOSMemory() // the seed's garbage too
+		return nil
+	})
 	g.Go(func() error { return d.sched.Run(gctx) })
 	if d.srv != nil {
 		g.Go(func() error { return d.srv.Run(gctx) })
@@ -375,7 +395,8 @@ func (d *Daemon) Reload() error {
 	d.ops.Add(1)
 	go func() {
 		defer d.ops.Done()
-		d.seed(d.opsCtx)
+		d.seedJournals(d.opsCtx)
+		d.seedPaths(d.opsCtx)
 	}()
 	d.log.Info("config reloaded", zap.Int("apps", len(cfg.Apps)))
 	d.record(ctx, rotator.EventConfigReloaded, map[string]string{"path": d.o.ConfigPath, "apps": fmt.Sprint(len(cfg.Apps))})
@@ -417,6 +438,7 @@ func (d *Daemon) reloadable(cfg *config.Config) error {
 func (d *Daemon) setApps(cfg *config.Config) {
 	apps := map[string]rotator.App{}
 	to := map[string][]string{}
+	names := make([]string, 0, len(cfg.Apps))
 	for _, a := range cfg.Apps {
 		if a.Disabled {
 			continue
@@ -424,10 +446,12 @@ func (d *Daemon) setApps(cfg *config.Config) {
 		apps[a.Name] = wire.App(cfg, a)
 		to[a.Name] = a.Notify
 		d.metrics.SetMaxAge(a.Name, a.MaxAge.D())
+		names = append(names, a.Name)
 	}
 	d.mu.Lock()
-	d.apps, d.notifTo = apps, to
+	d.apps, d.notifTo, d.names = apps, to, names
 	d.mu.Unlock()
+	d.mem.keep(apps)
 }
 
 // app returns the engine model of a configured, enabled app.
@@ -483,21 +507,72 @@ func (d *Daemon) usage(devhub string) (rotator.APIUsage, bool) {
 	return iss.Usage()
 }
 
-// seed reads every app's path and journal from Vault with bounded
-// concurrency and tells the scheduler the last rotation and the end of an
-// open overlap. It returns the apps that have a journal.
-func (d *Daemon) seed(ctx context.Context) []string {
+// seedParallel bounds the Vault reads of the start-up seed.
+const seedParallel = 16
+
+// seedJournals lists the open journals in one Vault LIST and reads each
+// open one into memory; it returns the apps that have a journal. When the
+// LIST fails, every app's journal is read (bounded parallelism).
+func (d *Daemon) seedJournals(ctx context.Context) []string {
 	apps := d.appList()
-	open, listErr := d.openJournals(ctx)
+	open, listErr := d.rt.Vault.OpenJournals(ctx)
 	if listErr != nil {
 		d.log.Warn("list journals; reading each app's instead", zap.Error(listErr))
 	}
 	var (
 		mu        sync.Mutex
 		journaled []string
-		wg        sync.WaitGroup
-		sem       = make(chan struct{}, 16)
 	)
+	d.each(ctx, apps, func(a rotator.App) {
+		if listErr == nil && !open[a.Name] {
+			return
+		}
+		j, _, err := d.rt.Vault.Load(ctx, a.Name)
+		if err != nil {
+			return
+		}
+		d.mem.journaled(a.Name, &j)
+		mu.Lock()
+		journaled = append(journaled, a.Name)
+		mu.Unlock()
+	})
+	return journaled
+}
+
+// seedPaths reads every app's path from Vault with bounded parallelism and
+// tells the scheduler the last rotation and the end of an open overlap.
+func (d *Daemon) seedPaths(ctx context.Context) {
+	start := time.Now()
+	apps := d.appList()
+	defer func() {
+		if ctx.Err() == nil {
+			d.log.Info("app paths read", zap.Int("apps", len(apps)), zap.Duration("took", time.Since(start)))
+		}
+	}()
+	d.each(ctx, apps, func(a rotator.App) {
+		if m, ok := d.mem.get(a.Name); ok && m.seeded {
+			return // a rotation or an earlier seed got there first
+		}
+		st, meta, err := d.rt.Vault.ReadCredentials(ctx, a.VaultPath)
+		if err != nil {
+			if errors.Is(err, rotator.ErrNotFound) {
+				d.mem.absent(a.Name)
+			} else if ctx.Err() == nil {
+				d.log.Warn("read app path at start", zap.String(rotator.LogKeyApp, a.Name), zap.Error(err))
+				d.metrics.VaultError(err)
+			}
+			return
+		}
+		d.mem.stored(a.Name, st, meta.Version)
+		d.learn(a.Name, st)
+	})
+}
+
+// each runs fn for every app with at most seedParallel at once, stopping
+// early when ctx ends.
+func (d *Daemon) each(ctx context.Context, apps []rotator.App, fn func(rotator.App)) {
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, seedParallel)
 	for _, a := range apps {
 		if ctx.Err() != nil {
 			break
@@ -506,54 +581,15 @@ func (d *Daemon) seed(ctx context.Context) []string {
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			// The list names the open journals; without it, every app's
-			// journal is read.
-			if listErr != nil || open[a.Name] {
-				if _, _, err := d.rt.Vault.Load(ctx, a.Name); err == nil {
-					mu.Lock()
-					journaled = append(journaled, a.Name)
-					mu.Unlock()
-				}
-			}
-			st, _, err := d.rt.Vault.ReadCredentials(ctx, a.VaultPath)
-			if err != nil {
-				if !errors.Is(err, rotator.ErrNotFound) {
-					d.log.Warn("read app path at start", zap.String(rotator.LogKeyApp, a.Name), zap.Error(err))
-					d.metrics.VaultError(err)
-				}
-				return
-			}
-			d.learn(a.Name, st)
+			fn(a)
 		}()
 	}
 	wg.Wait()
-	return journaled
-}
-
-// openJournals lists the apps with a journal in one Vault LIST (a finished
-// rotation deletes its journal's metadata, so the list holds only open
-// ones), sparing a start with thousands of apps a read per app.
-func (d *Daemon) openJournals(ctx context.Context) (map[string]bool, error) {
-	v := d.cfg.Vault
-	sec, err := d.rt.Vault.API().Logical().ListWithContext(ctx, strings.Trim(v.KVMount, "/")+"/metadata/"+strings.Trim(v.StatePrefix, "/"))
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]bool{}
-	if sec == nil || sec.Data == nil {
-		return out, nil // nothing listed: no journal
-	}
-	keys, _ := sec.Data["keys"].([]any)
-	for _, k := range keys {
-		if name, ok := k.(string); ok && !strings.HasSuffix(name, "/") {
-			out[name] = true
-		}
-	}
-	return out, nil
 }
 
 // learn folds what Vault holds for an app into the scheduler and metrics.
 func (d *Daemon) learn(app string, st rotator.StoredCredentials) {
+	d.mem.stored(app, st, 0)
 	if !st.RotatedAt.IsZero() {
 		d.sched.Rotated(app, st.RotatedAt)
 		d.metrics.SetLastSuccess(app, st.RotatedAt)
@@ -629,7 +665,7 @@ func (d *Daemon) observeAudit(ev rotator.Event, err error) {
 }
 
 func (d *Daemon) vaultReady(ctx context.Context) error {
-	if _, err := d.rt.Vault.API().Auth().Token().LookupSelfWithContext(ctx); err != nil {
+	if err := d.rt.Vault.CheckToken(ctx); err != nil {
 		return fmt.Errorf("vault token: %w", err)
 	}
 	return nil

@@ -115,6 +115,7 @@ func (d *Daemon) runRotation(ctx context.Context, name, reason string) error {
 func (d *Daemon) afterRotation(ctx context.Context, app rotator.App, res rotator.Result, err error, start time.Time) error {
 	name := app.Name
 	now := d.o.Clock.Now()
+	d.mem.result(name, res, err) // the read API answers from memory
 	d.updateUsage(app.DevHub)
 	switch {
 	case err == nil:
@@ -197,6 +198,7 @@ func (d *Daemon) runRetire(ctx context.Context, name, _ string) error {
 	case err == nil && res.Outcome == rotator.OutcomeSkipped && !res.NextAttemptAt.IsZero():
 		return scheduler.Retry(res.NextAttemptAt) // not yet (clock skew with the writer)
 	case err == nil:
+		d.mem.retired(name)
 		d.metrics.SetPreviousExpiry(name, time.Time{})
 		d.sched.ClearRetry(name) // a run waiting for the overlap may go now (L2)
 		if res.Outcome == rotator.OutcomeOK {

@@ -32,7 +32,7 @@ func (d *Daemon) EnableMFA() error {
 	d.mu.Unlock()
 	m := cfg.MFA
 	svc, err := mfa.New(mfa.Options{
-		Vault: d.rt.Vault.API(), KVMount: cfg.Vault.KVMount, SeedPrefix: m.SeedPrefix, Issuer: m.Issuer,
+		Vault: d.rt.Vault, SeedPrefix: m.SeedPrefix, Issuer: m.Issuer,
 		Skew: uint(max(m.Skew, 0)), MaxFailures: m.MaxFailures, Lockout: m.Lockout.D(), ApprovalTTL: m.ApprovalTTL.D(),
 		Audit: d.rt.Audit, Logger: d.log,
 	})
@@ -44,7 +44,7 @@ func (d *Daemon) EnableMFA() error {
 	}
 	d.mfa = svc // reveal always needs a code, whatever mfa.enabled says
 	if d.srv != nil {
-		d.srv.SetApprovals(&mfa.Approvals{Service: svc, Execute: d.revokeApproved})
+		d.srv.SetApprovals(&mfaApprovals{Service: svc, Execute: d.revokeApproved})
 	}
 	return nil
 }

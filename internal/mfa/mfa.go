@@ -33,7 +33,6 @@ import (
 	"strings"
 	"time"
 
-	vaultapi "github.com/hashicorp/vault/api"
 	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/totp"
 	"go.uber.org/zap"
@@ -90,10 +89,9 @@ const (
 
 // Options configure a Service. Vault, Audit and Logger are required.
 type Options struct {
-	// Vault is a client whose token may read and write under SeedPrefix.
-	Vault *vaultapi.Client
-	// KVMount is the KV v2 mount (default "secret").
-	KVMount string
+	// Vault is a store whose token may read and write under SeedPrefix
+	// (the vault adapter's *vault.Client).
+	Vault Store
 	// SeedPrefix is the KV folder for seeds and approvals (default ecarotator/mfa).
 	SeedPrefix string
 	// Issuer is shown by authenticator apps (default ecarotator).
@@ -114,9 +112,6 @@ type Options struct {
 }
 
 func (o *Options) validate() error {
-	if o.KVMount == "" {
-		o.KVMount = "secret"
-	}
 	if o.SeedPrefix == "" {
 		o.SeedPrefix = "ecarotator/mfa"
 	}
@@ -158,11 +153,21 @@ func (o *Options) validate() error {
 	return nil
 }
 
+// Store is what the service needs from Vault: KV v2 documents with
+// check-and-set. The vault adapter's *vault.Client provides it; errors
+// match rotator.ErrNotFound, rotator.ErrConflict and rotator.ErrPermission.
+type Store interface {
+	ReadDoc(ctx context.Context, path string) (map[string]any, int, error)
+	WriteDoc(ctx context.Context, path string, data map[string]any, cas int) (int, error)
+	DocExists(ctx context.Context, path string) error
+	DeleteDoc(ctx context.Context, path string) error
+}
+
 // Service enrols operators, verifies their codes and runs two-person
 // approvals. It is safe for concurrent use; it holds no state of its own.
 type Service struct {
 	o   Options
-	kv  *vaultapi.KVv2
+	kv  Store
 	log *zap.Logger
 }
 
@@ -171,7 +176,7 @@ func New(o Options) (*Service, error) {
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
-	return &Service{o: o, kv: o.Vault.KVv2(o.KVMount), log: o.Logger.Named("mfa")}, nil
+	return &Service{o: o, kv: o.Vault, log: o.Logger.Named("mfa")}, nil
 }
 
 // Approval is one two-person request (revoke the previous pair) and its
@@ -308,13 +313,13 @@ func (s *Service) Disable(ctx context.Context, identity string) error {
 	operator := op.Entity
 	// Metadata only: whoever may disable an operator need not be able to
 	// read seeds (configs/policies/mfa-admin.hcl).
-	if _, err := s.kv.GetMetadata(ctx, s.seedPath(operator)); err != nil {
+	if err := s.kv.DocExists(ctx, s.seedPath(operator)); err != nil {
 		if err = vaultErr(err); errors.Is(err, rotator.ErrNotFound) {
 			return fmt.Errorf("mfa: disable %s: %w", operator, ErrNotEnrolled)
 		}
 		return fmt.Errorf("mfa: disable %s: %w", operator, err)
 	}
-	if err := s.kv.DeleteMetadata(ctx, s.seedPath(operator)); err != nil {
+	if err := s.kv.DeleteDoc(ctx, s.seedPath(operator)); err != nil {
 		return fmt.Errorf("mfa: disable %s: %w", operator, vaultErr(err))
 	}
 	s.log.Info("operator disabled", zap.String("operator", op.Identity))
@@ -504,7 +509,7 @@ func (s *Service) Get(ctx context.Context, id string) (Approval, int, error) {
 	if id == "" || strings.ContainsAny(id, "/\\ .") {
 		return Approval{}, 0, fmt.Errorf("mfa: approval %q: %w", id, ErrApprovalNotFound)
 	}
-	sec, err := s.kv.Get(ctx, s.approvalPath(id))
+	data, ver, err := s.kv.ReadDoc(ctx, s.approvalPath(id))
 	if err != nil {
 		err = vaultErr(err)
 		if errors.Is(err, rotator.ErrNotFound) {
@@ -513,11 +518,11 @@ func (s *Service) Get(ctx context.Context, id string) (Approval, int, error) {
 		return Approval{}, 0, fmt.Errorf("mfa: read approval %s: %w", id, err)
 	}
 	var a Approval
-	raw, _ := sec.Data["approval"].(string)
+	raw, _ := data["approval"].(string)
 	if err := json.Unmarshal([]byte(raw), &a); err != nil {
 		return Approval{}, 0, fmt.Errorf("mfa: decode approval %s: %w", id, err)
 	}
-	return a, version(sec), nil
+	return a, ver, nil
 }
 
 func approvalDetails(a Approval) map[string]string {
@@ -553,7 +558,7 @@ func (s *Service) audit(ctx context.Context, t rotator.EventType, op Operator, a
 
 // getSeed reads operator's seed, state and KV version.
 func (s *Service) getSeed(ctx context.Context, operator string) (string, seedState, int, error) {
-	sec, err := s.kv.Get(ctx, s.seedPath(operator))
+	data, ver, err := s.kv.ReadDoc(ctx, s.seedPath(operator))
 	if err != nil {
 		err = vaultErr(err)
 		if errors.Is(err, rotator.ErrNotFound) {
@@ -561,16 +566,16 @@ func (s *Service) getSeed(ctx context.Context, operator string) (string, seedSta
 		}
 		return "", seedState{}, 0, fmt.Errorf("read seed state: %w", err)
 	}
-	seed, _ := sec.Data["seed"].(string)
+	seed, _ := data["seed"].(string)
 	if seed == "" {
 		return "", seedState{}, 0, ErrNotEnrolled
 	}
 	var st seedState
-	raw, _ := sec.Data["state"].(string)
+	raw, _ := data["state"].(string)
 	if err := json.Unmarshal([]byte(raw), &st); err != nil {
 		return "", seedState{}, 0, fmt.Errorf("decode seed state: %w", err)
 	}
-	return seed, st, version(sec), nil
+	return seed, st, ver, nil
 }
 
 func (s *Service) putSeed(ctx context.Context, operator, seed string, st seedState, cas int) (int, error) {
@@ -591,41 +596,20 @@ func (s *Service) putApproval(ctx context.Context, a Approval, cas int) (int, er
 
 // put writes data with check-and-set on cas (0: must not exist).
 func (s *Service) put(ctx context.Context, path string, data map[string]any, cas int) (int, error) {
-	sec, err := s.kv.Put(ctx, path, data, vaultapi.WithCheckAndSet(cas))
+	v, err := s.kv.WriteDoc(ctx, path, data, cas)
 	if err != nil {
 		return 0, vaultErr(err)
 	}
-	if sec == nil || sec.VersionMetadata == nil {
-		return 0, nil
-	}
-	return sec.VersionMetadata.Version, nil
+	return v, nil
 }
 
-func version(sec *vaultapi.KVSecret) int {
-	if sec == nil || sec.VersionMetadata == nil {
-		return 0
-	}
-	return sec.VersionMetadata.Version
-}
-
-// vaultErr classifies a Vault error in one place: a missing path is
-// rotator.ErrNotFound, a check-and-set mismatch errConflict, a policy
-// denial rotator.ErrPermission. Vault's error text names paths only, never
-// data, so it is safe to wrap.
+// vaultErr classifies a store error in one place: a check-and-set mismatch
+// becomes errConflict (the operation re-reads); rotator.ErrNotFound and
+// rotator.ErrPermission come classified from the store. Vault's error text
+// names paths only, never data, so it is safe to wrap.
 func vaultErr(err error) error {
-	if errors.Is(err, vaultapi.ErrSecretNotFound) {
-		return fmt.Errorf("%w: %w", rotator.ErrNotFound, err)
-	}
-	var re *vaultapi.ResponseError
-	if errors.As(err, &re) {
-		switch {
-		case re.StatusCode == 404:
-			return fmt.Errorf("%w: %w", rotator.ErrNotFound, err)
-		case re.StatusCode == 403:
-			return fmt.Errorf("%w: %w", rotator.ErrPermission, err)
-		case re.StatusCode == 400 && strings.Contains(strings.Join(re.Errors, " "), "check-and-set"):
-			return fmt.Errorf("%w: %w", errConflict, err)
-		}
+	if errors.Is(err, rotator.ErrConflict) {
+		return fmt.Errorf("%w: %w", errConflict, err)
 	}
 	return err
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/ecarotator/ecarotator/internal/mfa"
 	"github.com/ecarotator/ecarotator/internal/vaulttest"
 	"github.com/ecarotator/ecarotator/rotator"
+	"github.com/ecarotator/ecarotator/vault"
 )
 
 // clock is a fake clock tests move by hand (no wall-clock sleeps).
@@ -81,7 +82,7 @@ func newFixture(t *testing.T) *fixture {
 	log := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(&lockedWriter{w: logs}), zap.DebugLevel))
 	f := &fixture{clk: &clock{t: time.Date(2026, 3, 1, 9, 0, 10, 0, time.UTC)}, audit: &audit{}, logs: logs, seeds: map[string]string{}}
 	f.o = mfa.Options{
-		Vault: v.Client(t), KVMount: "secret", SeedPrefix: "ecarotator/mfa-" + strings.ToLower(strings.NewReplacer("/", "-", " ", "-").Replace(t.Name())),
+		Vault: vault.FromAPI(v.Client(t), "secret"), SeedPrefix: "ecarotator/mfa-" + strings.ToLower(strings.NewReplacer("/", "-", " ", "-").Replace(t.Name())),
 		Issuer: "ecarotator-test", Skew: 1, MaxFailures: 3, Lockout: 15 * time.Minute, ApprovalTTL: time.Hour,
 		Now: f.clk.Now, Audit: f.audit, Logger: log,
 	}

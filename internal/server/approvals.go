@@ -31,7 +31,7 @@ type ApprovalInfo struct {
 // Approvals backs the two-person rule. With Options.Approvals set,
 // POST /api/v1/apps/{name}/revoke-previous opens a pending approval
 // (Request) instead of revoking, and a second operator carries it out with
-// POST /api/v1/approvals/{id}/approve. internal/mfa.Approvals implements it.
+// POST /api/v1/approvals/{id}/approve. The daemon implements it over internal/mfa.
 type Approvals interface {
 	// Request opens a pending approval of action on app; requester proves
 	// code. Errors matching ErrMFA answer 403 mfa_required.

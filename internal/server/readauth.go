@@ -156,6 +156,20 @@ func (s *Server) CanRead(ctx context.Context, token rotator.Secret, apps []strin
 	if token.IsZero() {
 		return nil, "", ErrUnauthenticated
 	}
+	if ba, isBatch := s.opts.Authorizer.(BatchAuthorizer); isBatch && len(apps) > 1 {
+		// A page of apps is decided in one Vault call (load.go).
+		allowed, err := s.authorizeBatch(ctx, ba, token, apps)
+		if err != nil {
+			if !errors.Is(err, ErrUnauthenticated) && !errors.Is(err, ErrForbidden) && !errors.Is(err, rotator.ErrPermission) {
+				err = fmt.Errorf("%w: %w", rotator.ErrUnreachable, err)
+			}
+			return nil, "", err
+		}
+		if len(allowed) > 0 {
+			identity, _ = s.auth.get(token, allowed[0], ActionStatus)
+		}
+		return allowed, identity, nil
+	}
 	var firstErr error
 	for _, app := range apps {
 		if id, hit := s.auth.get(token, app, ActionStatus); hit {

@@ -35,6 +35,7 @@ const (
 	CodeBadHost           = "bad_host"
 	CodeEntityRequired    = "entity_required"
 	CodeRateLimited       = "rate_limited"
+	CodeOverloaded        = "overloaded"
 	CodeInternal          = "internal"
 )
 
@@ -69,7 +70,7 @@ func (s *Server) routes() http.Handler {
 		mux.Handle("/ui/", ui)
 		mux.Handle("GET /ui", http.RedirectHandler("/ui/", http.StatusSeeOther))
 	}
-	return s.middleware(s.checkHost(jsonErrors(mux, s)))
+	return s.middleware(s.checkHost(s.shed(jsonErrors(mux, s))))
 }
 
 // captureWriter records what the mux's own 404/405 handler would answer.
@@ -244,11 +245,23 @@ func (s *Server) apps(w http.ResponseWriter, r *http.Request) {
 		s.failErr(w, r, "list apps", err)
 		return
 	}
+	// One page (?limit, ?after=<last name>): only its apps are authorised
+	// and read.
+	names, next, err := page(names, r.URL.Query())
+	if err != nil {
+		s.fail(w, r, http.StatusBadRequest, CodeBadRequest, err.Error())
+		return
+	}
 	allowed, ok := s.authorizeRead(w, r, names)
 	if !ok {
 		return
 	}
-	apps, err := s.opts.Status.Apps(r.Context())
+	var apps []AppStatus
+	if ns, isNamed := s.opts.Status.(NamedStatus); isNamed {
+		apps, err = ns.AppsNamed(r.Context(), allowed)
+	} else {
+		apps, err = s.opts.Status.Apps(r.Context())
+	}
 	if err != nil {
 		s.failErr(w, r, "list apps", err)
 		return
@@ -261,6 +274,9 @@ func (s *Server) apps(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	body := map[string]any{"apps": out}
+	if next != "" {
+		body["next"] = next // pass as ?after= for the next page
+	}
 	if s.opts.Info != nil {
 		body["daemon"] = s.opts.Info() // the effective MFA state (M3)
 	}

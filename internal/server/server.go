@@ -22,6 +22,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -57,6 +58,9 @@ type AppStatus struct {
 	// first read of the ECA's distributionState) and why.
 	Strategy    string `json:"strategy,omitempty"`
 	StrategyWhy string `json:"strategy_why,omitempty"`
+	// Loading: the daemon has not read this app's Vault path since it
+	// started (the seed runs in the background); times may be missing.
+	Loading bool `json:"loading,omitempty"`
 }
 
 // AppDetail is GET /api/v1/apps/{name}.
@@ -176,6 +180,9 @@ type Options struct {
 	WriteTimeout time.Duration
 	IdleTimeout  time.Duration
 	MaxConns     int
+	// MaxInFlight bounds the /api/ requests served at once; more answer
+	// 503 with Retry-After (default DefaultMaxInFlight).
+	MaxInFlight int
 	// Now is the clock of the caches (default time.Now).
 	Now func() time.Time
 	// Insecure lists warnings shown in /readyz (e.g. Vault TLS
@@ -232,6 +239,9 @@ func (o *Options) defaults() {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.MaxInFlight <= 0 {
+		o.MaxInFlight = DefaultMaxInFlight
+	}
 }
 
 func (o *Options) validate() error {
@@ -262,6 +272,9 @@ type Server struct {
 	handler http.Handler
 	auth    *authCache
 	plans   *planCache
+	pages   *pageAuth
+
+	shedCount atomic.Int64
 
 	mu       sync.Mutex
 	listener net.Listener
@@ -278,6 +291,7 @@ func New(opts Options) (*Server, error) {
 	s := &Server{opts: opts,
 		auth:  newAuthCache(opts.AuthCacheTTL, opts.AuthCacheSize, opts.Now),
 		plans: &planCache{ttl: opts.PlanCacheTTL, perMin: opts.PlanPerMinute, now: opts.Now, entries: map[string]planEntry{}},
+		pages: &pageAuth{calls: map[[32]byte]*pageCall{}},
 	}
 	s.handler = s.routes()
 	return s, nil

@@ -54,11 +54,7 @@ func (a *VaultAuthorizer) Authorize(ctx context.Context, token rotator.Secret, a
 	if err != nil {
 		return "", a.wrap("capabilities", err)
 	}
-	need := "update"
-	if action == ActionStatus {
-		need = "read" // the read API (M2)
-	}
-	if !slices.Contains(caps, need) && !slices.Contains(caps, "root") {
+	if !hasCap(caps, action) {
 		return "", fmt.Errorf("%w: %s on %s", ErrForbidden, action, app)
 	}
 	if a.Identity == nil {
@@ -81,4 +77,14 @@ func (a *VaultAuthorizer) wrap(op string, err error) error {
 		return fmt.Errorf("%w: %s: %w", ErrForbidden, op, err)
 	}
 	return fmt.Errorf("server: authorize: %s: %w", op, err)
+}
+
+// hasCap reports whether caps allow action: "update" on a control path
+// (rotate, revoke, reveal), "read" for the read API (M2), or root.
+func hasCap(caps []string, action string) bool {
+	need := "update"
+	if action == ActionStatus {
+		need = "read"
+	}
+	return slices.Contains(caps, need) || slices.Contains(caps, "root")
 }

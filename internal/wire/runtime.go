@@ -12,6 +12,7 @@ import (
 	"github.com/ecarotator/ecarotator/audit"
 	"github.com/ecarotator/ecarotator/internal/config"
 	"github.com/ecarotator/ecarotator/rotator"
+	"github.com/ecarotator/ecarotator/rotator/scheduler"
 	"github.com/ecarotator/ecarotator/salesforce"
 	"github.com/ecarotator/ecarotator/vault"
 	"go.uber.org/zap"
@@ -96,7 +97,8 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger, o RuntimeOpti
 		host, _ := os.Hostname()
 		holder = fmt.Sprintf("%s:%d", host, os.Getpid())
 	}
-	var clock rotator.Clock = systemClock{}
+	// The one system clock (the scheduler's): the engine needs only Now.
+	var clock rotator.Clock = scheduler.SystemClock{}
 	if o.Clock != nil {
 		clock = o.Clock
 	}
@@ -139,7 +141,7 @@ func AuditLog(ctx context.Context, cfg *config.Config, vc *vault.Client, log *za
 // (`ecarotator audit repair`).
 func AuditLogWith(ctx context.Context, cfg *config.Config, vc *vault.Client, log *zap.Logger, extra audit.Options) (*audit.Log, error) {
 	a := cfg.Audit
-	mac, err := audit.MACFromConfig(ctx, vc.API(), cfg.Vault.KVMount, a.MAC, true)
+	mac, err := AuditMAC(ctx, vc, cfg.Vault.KVMount, a.MAC, true)
 	if err != nil {
 		return nil, fmt.Errorf("audit: MAC key: %w", err)
 	}
@@ -147,8 +149,8 @@ func AuditLogWith(ctx context.Context, cfg *config.Config, vc *vault.Client, log
 		File:           a.File,
 		MaxFileBytes:   a.MaxFileBytes,
 		MAC:            mac,
-		Signer:         audit.SignerFromConfig(vc.API(), a.MAC, mac),
-		Vault:          vc.API(),
+		Signer:         AuditSigner(vc, a.MAC, mac),
+		Vault:          vc,
 		KVMount:        cfg.Vault.KVMount,
 		CheckpointPath: a.Checkpoints,
 		AnchorID:       a.AnchorID,
@@ -157,7 +159,7 @@ func AuditLogWith(ctx context.Context, cfg *config.Config, vc *vault.Client, log
 		RepairActor:    extra.RepairActor,
 		Logger:         log.Named("audit"),
 	}
-	if audit.LabMode(a.MAC) {
+	if AuditLabMode(a.MAC) {
 		log.Warn("audit: lab mode (audit.mac.kv_path): records and anchors use one symmetric KV key; whoever can read it can forge the trail. Use transit in production.")
 	}
 	if a.VaultSink.Enabled {
@@ -225,10 +227,6 @@ func (r *Runtime) Close() error {
 	}
 	return errors.Join(errs...)
 }
-
-type systemClock struct{}
-
-func (systemClock) Now() time.Time { return time.Now() }
 
 // discardAudit is used by read-only commands that never record events.
 type discardAudit struct{}
