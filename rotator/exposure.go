@@ -141,8 +141,9 @@ func (r *run) holder(now time.Time) ExposureHolder {
 // Salesforce; later holders take the recorded one, even when the setting is
 // on only because of that opening. A state whose holders all died keeps
 // its recorded prior for the same reason. While another run restores the
-// setting, joining fails with ErrLocked (the attempt backs off) rather than
-// rely on a setting about to be closed.
+// setting, joining fails with ErrSettingBusy and ErrLocked rather than rely
+// on a setting about to be closed; the attempt ends without counting as a
+// failure (see contended) and the caller looks again soon.
 func (e *Engine) joinExposure(ctx context.Context, r *run) (bool, error) {
 	for try := 0; try < exposureTries; try++ {
 		s, v, err := e.ledger.LoadExposure(ctx, r.app.DevHub)
@@ -154,7 +155,7 @@ func (e *Engine) joinExposure(ctx context.Context, r *run) (bool, error) {
 		}
 		e.prune(ctx, &s, r.app.Name)
 		if s.Closer != nil {
-			return false, fmt.Errorf("secret access of dev hub %s is being restored by %s: %w", r.app.DevHub, s.Closer.App, ErrLocked)
+			return false, fmt.Errorf("secret access of dev hub %s is being restored by %s: %w: %w", r.app.DevHub, s.Closer.App, ErrSettingBusy, ErrLocked)
 		}
 		if s.Prior == nil && len(s.Holders) == 0 && r.j.PriorExposure != nil {
 			// The ledger lost its record while r's journal kept the prior
@@ -182,7 +183,9 @@ func (e *Engine) joinExposure(ctx context.Context, r *run) (bool, error) {
 		}
 		return *s.Prior, nil
 	}
-	return false, fmt.Errorf("join secret access holders of %s: %w", r.app.DevHub, ErrConflict)
+	// Every try lost a check-and-set to another rotation of the Dev Hub:
+	// contention, not a failure (see ErrSettingBusy).
+	return false, fmt.Errorf("join secret access holders of %s: %w: %w", r.app.DevHub, ErrSettingBusy, ErrLocked)
 }
 
 // leaveExposure removes r from its Dev Hub's opening. Other live holders
@@ -256,7 +259,7 @@ func (e *Engine) leaveExposure(ctx context.Context, r *run) error {
 		r.exposureHeld = false
 		return nil
 	}
-	return fmt.Errorf("leave secret access holders of %s: %w", r.app.DevHub, ErrConflict)
+	return fmt.Errorf("leave secret access holders of %s: %w: %w", r.app.DevHub, ErrSettingBusy, ErrLocked)
 }
 
 // closeExposure switches the setting off when it is on (re-read first, so

@@ -225,6 +225,9 @@ func (e *Engine) fail(ctx context.Context, r *run, step Step, err error) (Result
 		return r.res, err
 	}
 	ctx = context.WithoutCancel(ctx) // cleanup runs even when the caller gave up
+	if errors.Is(err, ErrLocked) {
+		return e.contended(ctx, r, step, err)
+	}
 	r.res.Outcome = OutcomeFailed
 	wrapped := fmt.Errorf("rotate %s: %s: %w", r.app.Name, step, err)
 	if r.jv == 0 {
@@ -275,6 +278,35 @@ func (e *Engine) fail(ctx context.Context, r *run, step Step, err error) (Result
 			zap.Time("next_attempt_at", r.j.NextAttemptAt), zap.Error(err))
 		_ = e.record(ctx, r, EventRotationFailed, step, OutcomeFailed, err, map[string]string{"next_attempt_at": r.j.NextAttemptAt.UTC().Format(time.RFC3339)})
 	}
+	e.release(ctx, r)
+	return r.res, wrapped
+}
+
+// contended ends an attempt that met another holder mid-run — in toggle
+// mode, another rotation of the Dev Hub opening or restoring the shared
+// secret-access setting (ErrSettingBusy). That is waiting, not failing: the
+// attempt counter, the backoff and the orphan count stay as they were, no
+// failure is audited, and the journal keeps its step so the next attempt
+// resumes there. Whatever this run holds of the setting is still given back
+// (I5) and the lease released; the result is OutcomeSkipped with an error
+// wrapping ErrLocked, which callers treat as "look again soon".
+func (e *Engine) contended(ctx context.Context, r *run, step Step, err error) (Result, error) {
+	r.res.Outcome = OutcomeSkipped
+	wrapped := fmt.Errorf("rotate %s: %s: %w", r.app.Name, step, err)
+	if rerr := e.restoreExposure(ctx, r); rerr != nil {
+		if isAbort(rerr) || errors.Is(rerr, ErrFenced) {
+			return r.res, rerr
+		}
+		wrapped = errors.Join(wrapped, rerr)
+		e.closeExposureUnjournaled(ctx, r)
+	}
+	if rerr := e.restoreMetadataExposure(ctx, r); rerr != nil {
+		if isAbort(rerr) || errors.Is(rerr, ErrFenced) {
+			return r.res, rerr
+		}
+		wrapped = errors.Join(wrapped, rerr)
+	}
+	r.log.Info("rotation waits for another holder", zap.String(LogKeyStep, string(step)), zap.Error(err))
 	e.release(ctx, r)
 	return r.res, wrapped
 }
