@@ -209,6 +209,23 @@ type Request struct {
 	// Adopt allows taking over a path without the managed-by marker (or
 	// without current credentials) for this run, like App.Adopt.
 	Adopt bool
+	// Run, when set, is the scheduled run this call serves. The engine
+	// then decides "does this run still rotate?" itself, under the app's
+	// lease, from its one journal load and one KV read
+	// (ScheduledRunChain): a slot another replica already served ends the
+	// call with OutcomeSkipped and Result.Decision saying why, with no
+	// separate slot lease and no read by the caller.
+	Run *ScheduledRun
+}
+
+// ScheduledRun is what the scheduler knows about a run.
+type ScheduledRun struct {
+	// Reason is why the scheduler started the run (ReasonSlot,
+	// ReasonCatchUp, ReasonMaxAge, ReasonRetry).
+	Reason Reason
+	// Slot is the cron slot the run serves (zero for max age or a retry
+	// that serves none).
+	Slot time.Time
 }
 
 // Result describes what a call did. It never holds a secret.
@@ -231,6 +248,15 @@ type Result struct {
 	// Downtime is, for the metadata strategy, the time from the deploy
 	// being done (the old secret stops working) to the Vault commit.
 	Downtime time.Duration
+	// Decision is, for a scheduled run (Request.Run), what the engine
+	// decided under the lease; nil when the run met a journal.
+	Decision *Decision
+	// RotatedAt, PreviousValidUntil and HasPrevious describe the KV path
+	// as the call left it (or found it, for a skipped run), so the caller
+	// plans the next run and the retirement without reading Vault again.
+	RotatedAt          time.Time
+	PreviousValidUntil time.Time
+	HasPrevious        bool
 }
 
 // abortError is a Hook failure: the engine returns it untouched, running no
@@ -264,15 +290,17 @@ type run struct {
 	jv           int // journal version; 0 while no journal exists
 	resumed      bool
 
-	appRef   AppRef
-	cache    ecaCache // the app's cached ECA identifiers
-	consumer Consumer
-	primary  string
-	stored   StoredCredentials
-	meta     StoreMeta
-	staged   []StagedCredential
-	res      Result
-	log      *zap.Logger
+	appRef    AppRef
+	cache     ecaCache // the app's cached ECA identifiers
+	consumer  Consumer
+	primary   string
+	stored    StoredCredentials
+	meta      StoreMeta
+	storeRead bool // stored and meta were read in this call, under the lease
+	sched     *ScheduledRun
+	staged    []StagedCredential
+	res       Result
+	log       *zap.Logger
 
 	strategy StrategyChoice // metadata_strategy.go
 	md       mdRun          // metadata_steps.go

@@ -35,6 +35,7 @@ func (e *Engine) Rotate(ctx context.Context, app App, req Request) (Result, erro
 		r.res.Outcome, r.res.Plan = OutcomeSkipped, &p
 		return r.res, err
 	}
+	r.sched = req.Run
 	return e.drive(ctx, r, false)
 }
 
@@ -69,6 +70,15 @@ func (e *Engine) drive(ctx context.Context, r *run, resumeOnly bool) (Result, er
 		r.res.Outcome = OutcomeSkipped
 		return r.res, nil
 	}
+	if !found && r.sched != nil {
+		if rotate, err := e.decideRun(ctx, r); err != nil {
+			return e.fail(ctx, r, StepLock, err)
+		} else if !rotate {
+			e.release(ctx, r)
+			r.res.Outcome = OutcomeSkipped
+			return r.res, nil
+		}
+	}
 	if found {
 		r.res.RotationID, r.res.Attempts = r.j.RotationID, r.j.Attempts
 		r.actor = mergeActor(r.j.Actor, r.actor)
@@ -85,6 +95,36 @@ func (e *Engine) drive(ctx context.Context, r *run, resumeOnly bool) (Result, er
 		}
 	}
 	return e.steps(ctx, r)
+}
+
+// decideRun answers, for a scheduled run without a journal, whether it
+// still rotates: ScheduledRunChain on the KV path read under the app's
+// lease. The lease is what makes the answer hold across replicas: another
+// replica's rotation of the same slot either finished before this lease
+// was taken (its rotated_at serves the slot) or starts after it is
+// released (and then meets this call's rotated_at). The read is kept for
+// preflight, so a rotation reads the path once.
+func (e *Engine) decideRun(ctx context.Context, r *run) (bool, error) {
+	stored, meta, err := e.readStore(ctx, r.app.VaultPath)
+	if err != nil {
+		return false, err
+	}
+	r.stored, r.meta, r.storeRead = stored, meta, true
+	r.noteStored(stored)
+	in := NewInput(r.app, e.now())
+	in.Adopt, in.RunReason, in.Slot = r.adopt, r.sched.Reason, r.sched.Slot
+	in.SetStored(stored, meta)
+	d := ScheduledRunChain.Decide(in)
+	r.res.Decision = &d
+	if !d.Rotate {
+		r.log.Info("scheduled run does not rotate", zap.String(LogKeyReason, string(d.Reason)), zap.String("why", d.Message))
+	}
+	return d.Rotate, nil
+}
+
+// noteStored copies what the caller plans from into the result.
+func (r *run) noteStored(st StoredCredentials) {
+	r.res.RotatedAt, r.res.PreviousValidUntil, r.res.HasPrevious = st.RotatedAt, st.PreviousValidUntil, !st.Previous.IsZero()
 }
 
 // mergeActor keeps the journal's original actor (who started the rotation)

@@ -19,11 +19,15 @@ func (e *Engine) preflight(ctx context.Context, r *run) error {
 		return err
 	}
 	r.appRef = ref
-	stored, meta, err := e.readStore(ctx, r.app.VaultPath)
-	if err != nil {
-		return err
+	stored, meta := r.stored, r.meta
+	if !r.storeRead {
+		// Read once per call: a scheduled run read it already, under this
+		// lease, and every later write is fenced by it.
+		if stored, meta, err = e.readStore(ctx, r.app.VaultPath); err != nil {
+			return err
+		}
+		r.stored, r.meta, r.storeRead = stored, meta, true
 	}
-	r.stored, r.meta = stored, meta
 	hint := r.j.ConsumerID
 	if hint == "" && r.cache.hit && r.app.ConsumerID == "" {
 		hint = r.cache.entry.ConsumerID
@@ -547,11 +551,58 @@ func (e *Engine) commit(ctx context.Context, r *run) error {
 	if r.done(StepCommit) {
 		return nil
 	}
-	stored, meta, err := e.readStore(ctx, r.app.VaultPath)
-	if err != nil {
-		return err
+	// The path as this call read it in preflight (under the lease, and
+	// kept current by its own adopt write): the check-and-set write proves
+	// it unchanged, so commit reads Vault again only when that write loses.
+	stored, meta := r.stored, r.meta
+	if !r.storeRead {
+		var err error
+		if stored, meta, err = e.readStore(ctx, r.app.VaultPath); err != nil {
+			return err
+		}
 	}
 	oldKey := r.j.Extra[ExtraOldKey]
+	for try := 0; ; try++ {
+		err := e.commitWrite(ctx, r, stored, &meta, oldKey)
+		if err == nil {
+			break
+		}
+		if try > 0 || !errors.Is(err, ErrConflict) {
+			return err
+		}
+		var rerr error
+		if stored, meta, rerr = e.readStore(ctx, r.app.VaultPath); rerr != nil {
+			return errors.Join(err, rerr)
+		}
+	}
+	r.meta = meta
+	r.res.VaultVersion = meta.Version
+	if r.app.Overlap.Policy == OverlapImmediate {
+		slot, err := e.rotatedSlot(ctx, r, oldKey)
+		if err != nil {
+			return err
+		}
+		if slot.ID != "" {
+			if err := e.deleteStaged(ctx, r, slot.ID); err != nil {
+				return err
+			}
+			if err := e.record(ctx, r, EventPreviousRetired, StepCommit, OutcomeOK, nil, map[string]string{"previous_key": oldKey, "policy": string(OverlapImmediate)}); err != nil {
+				return err
+			}
+		}
+	}
+	r.setExtra(ExtraOp, "")
+	r.advance(StepCommit, true)
+	if err := e.save(ctx, r); err != nil {
+		return err
+	}
+	return e.stepDone(ctx, r, StepCommit)
+}
+
+// commitWrite writes the pending pair over stored (version meta.Version)
+// unless stored already holds it, and leaves the written version in meta.
+// ErrConflict means the path moved since stored was read.
+func (e *Engine) commitWrite(ctx context.Context, r *run, stored StoredCredentials, meta *StoreMeta, oldKey string) error {
 	if !(stored.Current.Key == r.j.Pending.Key && stored.RotationID == r.j.RotationID) {
 		if meta.Version != r.j.BaseVersion && !(meta.Managed && stored.Current.Key == oldKey) {
 			return fmt.Errorf("vault path %s moved from version %d to %d: %w", r.app.VaultPath, r.j.BaseVersion, meta.Version, ErrConflict)
@@ -584,29 +635,11 @@ func (e *Engine) commit(ctx context.Context, r *run) error {
 			v = m2.Version
 		}
 		meta.Version = v
+		r.noteStored(sc)
+		return nil
 	}
-	r.meta = meta
-	r.res.VaultVersion = meta.Version
-	if r.app.Overlap.Policy == OverlapImmediate {
-		slot, err := e.rotatedSlot(ctx, r, oldKey)
-		if err != nil {
-			return err
-		}
-		if slot.ID != "" {
-			if err := e.deleteStaged(ctx, r, slot.ID); err != nil {
-				return err
-			}
-			if err := e.record(ctx, r, EventPreviousRetired, StepCommit, OutcomeOK, nil, map[string]string{"previous_key": oldKey, "policy": string(OverlapImmediate)}); err != nil {
-				return err
-			}
-		}
-	}
-	r.setExtra(ExtraOp, "")
-	r.advance(StepCommit, true)
-	if err := e.save(ctx, r); err != nil {
-		return err
-	}
-	return e.stepDone(ctx, r, StepCommit)
+	r.noteStored(stored)
+	return nil
 }
 
 func (e *Engine) rotatedAt(r *run) time.Time {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"sort"
 	"sync"
 	"time"
@@ -44,7 +43,7 @@ type App struct {
 	Name     string
 	DevHub   string
 	Schedule string        // robfig/cron expression (5 fields or descriptor, CRON_TZ=)
-	Window   time.Duration // runs start at a random point of [slot, slot+Window)
+	Window   time.Duration // runs start at the app's stable offset inside [slot, slot+Window)
 	MaxAge   time.Duration // 0 disables the safety net
 	// LastRotation is when the current pair was made (from Vault's
 	// rotated_at); zero when unknown.
@@ -144,9 +143,6 @@ type Options struct {
 	Usage func(devhub string) (rotator.APIUsage, bool)
 	// Clock defaults to SystemClock.
 	Clock Clock
-	// Rand places starts inside windows; defaults to math/rand/v2 Int64N
-	// (jitter is not a secret).
-	Rand func(n int64) int64
 	// Backoff is the wait after the attempt-th consecutive failure that did
 	// not name its own retry time; defaults to 1m doubling up to 1h.
 	Backoff func(attempt int) time.Duration
@@ -176,9 +172,6 @@ func DefaultBackoff(attempt int) time.Duration {
 func (o *Options) defaults() {
 	if o.Clock == nil {
 		o.Clock = SystemClock{}
-	}
-	if o.Rand == nil {
-		o.Rand = rand.Int64N
 	}
 	if o.Backoff == nil {
 		o.Backoff = DefaultBackoff
@@ -398,7 +391,7 @@ func (s *Scheduler) plan(e *entry, now time.Time) {
 		MaxAge:       e.app.MaxAge,
 		LastRotation: e.lastRotation,
 		LastSlot:     e.lastSlot,
-		Rand:         s.opts.Rand,
+		App:          e.app.Name,
 	})
 }
 

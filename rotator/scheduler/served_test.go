@@ -7,6 +7,8 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/ecarotator/ecarotator/rotator"
 )
 
 func TestSchedulerPassesTheSlotToTheCallback(t *testing.T) {
@@ -67,7 +69,6 @@ func TestSchedulerRotatedAlignsEverySlotsOnTheStoresTime(t *testing.T) {
 		s = mustNew(t, Options{
 			Apps: []App{{Name: "billing", DevHub: "hub", Schedule: "@every 40s", Window: 10 * time.Second, LastRotation: t0}},
 			Run:  run,
-			Rand: fixed(0),
 		})
 		stop := start(t, s)
 		time.Sleep(100 * time.Second)
@@ -76,13 +77,13 @@ func TestSchedulerRotatedAlignsEverySlotsOnTheStoresTime(t *testing.T) {
 		}
 		mu.Lock()
 		defer mu.Unlock()
-		want := []time.Time{t0.Add(40 * time.Second), other.Add(40 * time.Second)}
+		want := []time.Time{rotator.SlotStart("billing", t0.Add(40*time.Second), 10*time.Second), rotator.SlotStart("billing", other.Add(40*time.Second), 10*time.Second)}
 		if len(runs) < 2 || !runs[0].Equal(want[0]) || !runs[1].Equal(want[1]) {
 			t.Fatalf("runs at %v, want the first two at %v", runs, want)
 		}
 		st, _ := s.State("billing")
-		if !st.LastRotation.Equal(other.Add(40 * time.Second)) {
-			t.Errorf("last rotation %s, want the second run's time %s", st.LastRotation, other.Add(40*time.Second))
+		if !st.LastRotation.Equal(want[1]) {
+			t.Errorf("last rotation %s, want the second run's time %s", st.LastRotation, want[1])
 		}
 	})
 }
