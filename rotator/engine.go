@@ -190,6 +190,7 @@ type Engine struct {
 	o      Options
 	ledger ExposureLedger
 	strat  strategyCache // distributionState per app (metadata_strategy.go)
+	settle settleHints   // how long each Dev Hub's setting took to apply
 }
 
 // NewEngine checks o and returns an Engine.
@@ -286,9 +287,21 @@ type run struct {
 	lease        Lease // the app lease, passed to fenced writes
 	appLease     held
 	exposureHeld bool // a holder of the Dev Hub's shared opening (toggle mode)
-	j            JournalEntry
-	jv           int // journal version; 0 while no journal exists
-	resumed      bool
+	// accessOn: this call saw the secret-access setting on (it read it, or
+	// switched it on itself), so later steps of the call need not read it
+	// again. openedAt is when this call switched it on (zero otherwise).
+	accessKnown, accessOn bool
+	openedAt              time.Time
+	// sleptSinceRenew is wall-clock settle sleep since the lease was last
+	// renewed: the engine's clock (a test's fake) does not see it.
+	sleptSinceRenew time.Duration
+	// stagedHere is the staged entry this call created (cleared once used).
+	stagedHere string
+	// readsGated: this call had to open the setting before it could read.
+	readsGated bool
+	j          JournalEntry
+	jv         int // journal version; 0 while no journal exists
+	resumed    bool
 
 	appRef    AppRef
 	cache     ecaCache // the app's cached ECA identifiers
@@ -379,7 +392,7 @@ func (e *Engine) lock(ctx context.Context, r *run) error {
 // replica took the app over: the caller stops at once.
 func (e *Engine) renew(ctx context.Context, r *run) error {
 	h := &r.appLease
-	if !h.ok || h.l.ExpiresAt.Sub(e.now()) > e.o.LockTTL/2 {
+	if !h.ok || h.l.ExpiresAt.Sub(e.now())-r.sleptSinceRenew > e.o.LockTTL/2 {
 		return nil
 	}
 	l, err := e.o.Locker.Renew(ctx, h.l, e.o.LockTTL)
@@ -388,6 +401,7 @@ func (e *Engine) renew(ctx context.Context, r *run) error {
 	}
 	h.l = l
 	r.lease = l
+	r.sleptSinceRenew = 0
 	return nil
 }
 
@@ -435,11 +449,10 @@ func (e *Engine) save(ctx context.Context, r *run) error {
 // happened. The caller saves the outcome afterwards.
 func (e *Engine) mutate(ctx context.Context, r *run, op string, fn func() error) error {
 	r.setExtra(ExtraOp, op)
+	// The save is fenced by the lease (the Journal checks it before it
+	// writes), so it is also the lease check before the call.
 	if err := e.save(ctx, r); err != nil {
 		return err
-	}
-	if err := e.o.Locker.Check(ctx, r.lease); err != nil {
-		return fmt.Errorf("check lease before %s: %w", op, err)
 	}
 	if err := e.hook("before:" + op); err != nil {
 		return err

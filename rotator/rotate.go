@@ -179,6 +179,11 @@ func (e *Engine) steps(ctx context.Context, r *run) (Result, error) {
 	if strategy == StrategyMetadata {
 		return e.metadataSteps(ctx, r)
 	}
+	if e.gatedBefore(ctx, r) {
+		if err := e.openEarly(ctx, r, errors.New("the dev hub refused reads while the setting was off last time")); err != nil {
+			return e.fail(ctx, r, StepPreflight, err)
+		}
+	}
 	err = e.preflight(ctx, r)
 	if err != nil && e.gateMayOpen(r, err) {
 		// Toggle mode and a read refused while the setting is off: open

@@ -37,8 +37,27 @@ func (e *Engine) preflight(ctx context.Context, r *run) error {
 		return err
 	}
 	r.consumer = c
-	if r.primary, err = r.iss.PrimaryKey(ctx, ref.ID, c.ID); err != nil {
+	r.primary, err = r.iss.PrimaryKey(ctx, ref.ID, c.ID)
+	if err != nil && errors.Is(err, ErrNotFound) && r.cache.hit {
+		// The cached identifiers no longer match Salesforce: look the ECA
+		// and its consumers up again, once.
+		r.log.Info("cached eca identifiers no longer match; looking the ECA up again", zap.Error(err))
+		r.cache.hit, r.cache.entry = false, JournalEntry{}
+		if ref, consumers, err = e.lookup(ctx, r); err != nil {
+			return err
+		}
+		r.appRef = ref
+		if c, err = pickConsumer(r.app, consumers, stored.Current.Key, r.j.ConsumerID); err != nil {
+			return err
+		}
+		r.consumer = c
+		r.primary, err = r.iss.PrimaryKey(ctx, ref.ID, c.ID)
+	}
+	if err != nil {
 		return fmt.Errorf("read primary key: %w", err)
+	}
+	if r.consumer.Key == "" {
+		r.consumer.Key = r.primary
 	}
 	managed := meta.Managed && !stored.Current.IsZero()
 	// A journal exists only once a rotation passed this check, adoption
@@ -59,7 +78,7 @@ func (e *Engine) preflight(ctx context.Context, r *run) error {
 			return err
 		}
 	}
-	on, err := r.iss.SecretAccess(ctx)
+	on, err := r.secretAccess(ctx)
 	if err != nil {
 		return fmt.Errorf("read secret access setting: %w", err)
 	}
@@ -198,6 +217,9 @@ func (e *Engine) openExposure(ctx context.Context, r *run) error {
 	if r.app.SecretAccessMode != SecretAccessToggle {
 		return nil
 	}
+	if r.exposureHeld && r.accessKnown && r.accessOn {
+		return nil // this call joined and opened already (openEarly)
+	}
 	prior, err := e.joinExposure(ctx, r)
 	if err != nil {
 		return err
@@ -208,7 +230,7 @@ func (e *Engine) openExposure(ctx context.Context, r *run) error {
 			return err
 		}
 	}
-	on, err := r.iss.SecretAccess(ctx)
+	on, err := r.secretAccess(ctx)
 	if err != nil {
 		return fmt.Errorf("read secret access setting: %w", err)
 	}
@@ -225,9 +247,11 @@ func (e *Engine) openExposure(ctx context.Context, r *run) error {
 	if on {
 		return nil
 	}
+	r.accessKnown = false
 	if err := e.mutate(ctx, r, "open_exposure", func() error { return r.iss.SetSecretAccess(ctx, true) }); err != nil {
 		return fmt.Errorf("open secret access: %w", err)
 	}
+	r.accessKnown, r.accessOn, r.openedAt = true, true, e.now()
 	r.setExtra(ExtraOp, "")
 	if err := e.save(ctx, r); err != nil {
 		return err
@@ -408,6 +432,7 @@ func (e *Engine) persist(ctx context.Context, r *run, sc StagedCredential) error
 		return err
 	}
 	r.res.ConsumerKey = sc.Key
+	r.stagedHere = sc.ID
 	r.log = r.log.With(zap.String("new_key", sc.Key))
 	if err := e.stepDone(ctx, r, StepStage); err != nil {
 		return err
@@ -421,6 +446,22 @@ func (e *Engine) persist(ctx context.Context, r *run, sc StagedCredential) error
 func (e *Engine) rotate(ctx context.Context, r *run) error {
 	if r.done(StepRotate) {
 		return nil
+	}
+	if id := r.stagedHere; id != "" && id == r.j.StagedID {
+		// This call staged the entry moments ago under its lease: it is
+		// Active and not promoted, so promote it without reading the
+		// primary key and the slot first. An unknown outcome or a vanished
+		// entry falls back to the re-reading path below.
+		r.stagedHere = ""
+		r.advance(StepRotate, false)
+		err := e.mutate(ctx, r, "promote", func() error { return r.iss.Promote(ctx, r.appRef.ID, r.consumer.ID, id) })
+		if err == nil {
+			return e.rotated(ctx, r)
+		}
+		if !errors.Is(err, ErrAmbiguous) && !errors.Is(err, ErrNotFound) {
+			return fmt.Errorf("promote: %w", err)
+		}
+		r.log.Warn("promote of the entry just staged did not settle; re-reading", zap.Error(err))
 	}
 	for try := 0; try < 2; try++ {
 		primary, err := r.iss.PrimaryKey(ctx, r.appRef.ID, r.consumer.ID)
