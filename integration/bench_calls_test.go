@@ -216,3 +216,56 @@ func BenchmarkCallCounts(b *testing.B) {
 		b.Errorf("over budget: %s", strings.Join(over, "; "))
 	}
 }
+
+// BenchmarkRotationWallTime times one rotation (toggle mode, strict sfsim
+// with its 2 s setting delay, billing's 3 verify orgs, login cached) with
+// 100 ms added to every Salesforce call, against the sum of its mandatory
+// round trips: the 12 Salesforce calls at 100 ms plus the setting
+// delay, a mandatory wait of toggle mode counted once per opening. It also
+// reports the ratio against the calls the rotation actually made (what
+// the engine adds on top of its own calls).
+func BenchmarkRotationWallTime(b *testing.B) {
+	const latency = 100 * time.Millisecond
+	e := newEnv(b, envOptions{overlap: "{policy: after, after: 1ms}"})
+	rt := e.runtime(wire.RuntimeOptions{})
+	app, err := rt.App("billing")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := rt.Engine.Rotate(b.Context(), app, rotator.Request{Actor: operator}); err != nil {
+		b.Fatalf("first rotation: %v\n%s", err, e.logs)
+	}
+	if _, err := rt.Engine.Retire(b.Context(), app); err != nil {
+		b.Fatalf("retire: %v", err)
+	}
+	delay := time.Duration(e.sim.Behavior().SettingDelay)
+	e.sim.SetFaults([]sfsim.Fault{{Kind: sfsim.FaultLatency, Latency: sfsim.Duration(latency)}})
+	var wall time.Duration
+	calls := 0
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		mark := len(e.sim.Requests())
+		start := time.Now()
+		if res, err := rt.Engine.Rotate(b.Context(), app, rotator.Request{Actor: operator}); err != nil || res.Outcome != rotator.OutcomeOK {
+			b.Fatalf("rotation %d: %+v %v", i, res, err)
+		}
+		wall += time.Since(start)
+		calls += len(e.sim.Requests()) - mark
+		b.StopTimer()
+		if _, err := rt.Engine.Retire(b.Context(), app); err != nil {
+			b.Fatalf("retire %d: %v", i, err)
+		}
+		b.StartTimer()
+	}
+	b.StopTimer()
+	n := time.Duration(b.N)
+	mandatory := time.Duration(rotationSFMax)*latency + delay
+	own := time.Duration(calls)/n*latency + delay
+	b.ReportMetric((wall / n).Seconds(), "rotation-s")
+	b.ReportMetric(float64(calls)/float64(b.N), "sf-calls/op")
+	b.ReportMetric((wall / n).Seconds()/mandatory.Seconds(), "wall/mandatory")
+	b.ReportMetric((wall / n).Seconds()/own.Seconds(), "wall/own-calls")
+	b.Logf("one rotation %s; mandatory %d × %s + setting delay %s = %s (ratio %.2f); its own %d calls × %s + delay = %s (ratio %.2f)",
+		(wall / n).Round(time.Millisecond), rotationSFMax, latency, delay, mandatory, (wall / n).Seconds()/mandatory.Seconds(),
+		calls/b.N, latency, own, (wall / n).Seconds()/own.Seconds())
+}

@@ -224,12 +224,10 @@ func (e *Engine) openExposure(ctx context.Context, r *run) error {
 	if err != nil {
 		return err
 	}
-	if r.j.PriorExposure == nil || *r.j.PriorExposure != prior {
-		r.j.PriorExposure = &prior
-		if err := e.save(ctx, r); err != nil {
-			return err
-		}
-	}
+	// The prior value is journaled before the setting changes (I5): by
+	// the open's own journal write below when this call opens it, and
+	// otherwise by expose's next write (the ledger holds it meanwhile).
+	r.j.PriorExposure = &prior
 	on, err := r.secretAccess(ctx)
 	if err != nil {
 		return fmt.Errorf("read secret access setting: %w", err)
@@ -252,10 +250,9 @@ func (e *Engine) openExposure(ctx context.Context, r *run) error {
 		return fmt.Errorf("open secret access: %w", err)
 	}
 	r.accessKnown, r.accessOn, r.openedAt = true, true, e.now()
+	// The op is cleared by the next journal write: a crash before it only
+	// makes the resumed run audit this opening once more as recovered.
 	r.setExtra(ExtraOp, "")
-	if err := e.save(ctx, r); err != nil {
-		return err
-	}
 	r.log.Info("secret access opened")
 	return e.record(ctx, r, EventExposureOpened, StepExpose, OutcomeOK, nil, nil)
 }
@@ -512,9 +509,8 @@ func (e *Engine) rotated(ctx context.Context, r *run) error {
 	}
 	r.setExtra(ExtraOp, "")
 	r.advance(StepRotate, true)
-	if err := e.save(ctx, r); err != nil {
-		return err
-	}
+	// Not journaled on its own: verify's write carries it. A crash before
+	// that resumes at rotate, whose re-read finds the pending key primary.
 	return e.stepDone(ctx, r, StepRotate)
 }
 
@@ -634,9 +630,8 @@ func (e *Engine) commit(ctx context.Context, r *run) error {
 	}
 	r.setExtra(ExtraOp, "")
 	r.advance(StepCommit, true)
-	if err := e.save(ctx, r); err != nil {
-		return err
-	}
+	// Not journaled on its own: finish's writes carry it. A crash before
+	// them resumes at commit, which finds this rotation's pair in Vault.
 	return e.stepDone(ctx, r, StepCommit)
 }
 
