@@ -263,9 +263,9 @@ func BenchmarkRotationWallTime(b *testing.B) {
 	own := time.Duration(calls)/n*latency + delay
 	b.ReportMetric((wall / n).Seconds(), "rotation-s")
 	b.ReportMetric(float64(calls)/float64(b.N), "sf-calls/op")
-	b.ReportMetric((wall / n).Seconds()/mandatory.Seconds(), "wall/mandatory")
-	b.ReportMetric((wall / n).Seconds()/own.Seconds(), "wall/own-calls")
+	b.ReportMetric((wall/n).Seconds()/mandatory.Seconds(), "wall/mandatory")
+	b.ReportMetric((wall/n).Seconds()/own.Seconds(), "wall/own-calls")
 	b.Logf("one rotation %s; mandatory %d × %s + setting delay %s = %s (ratio %.2f); its own %d calls × %s + delay = %s (ratio %.2f)",
-		(wall / n).Round(time.Millisecond), rotationSFMax, latency, delay, mandatory, (wall / n).Seconds()/mandatory.Seconds(),
-		calls/b.N, latency, own, (wall / n).Seconds()/own.Seconds())
+		(wall / n).Round(time.Millisecond), rotationSFMax, latency, delay, mandatory, (wall/n).Seconds()/mandatory.Seconds(),
+		calls/b.N, latency, own, (wall/n).Seconds()/own.Seconds())
 }
