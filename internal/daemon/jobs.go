@@ -75,9 +75,8 @@ func (d *Daemon) afterDecision(app rotator.App, res rotator.Result, now time.Tim
 	if v.Skip() {
 		log.Info("run skipped", zap.String("verdict", string(v.Reason)), zap.String("why", v.Message), zap.Time("rotated_at", res.RotatedAt))
 		d.forgetSlot(name)
-		d.sched.Rotated(name, res.RotatedAt)
 		d.setErr(name, "")
-		return nil
+		return scheduler.Done(res.RotatedAt) // the plan moves on from the store's time
 	}
 	until := v.Next
 	if until.IsZero() || !until.After(now) {

@@ -93,6 +93,21 @@ func (e *RetryError) Unwrap() error { return e.Err }
 // Retry returns the error a RunFunc returns to be run again at at.
 func Retry(at time.Time) error { return &RetryError{At: at} }
 
+// DoneResult is how a RunFunc reports success together with the rotation
+// time the store holds (another replica's, or its own write's), so the
+// callback returns its result instead of reaching back into the scheduler
+// while it runs. The scheduler treats it as a nil error.
+type DoneResult struct{ RotatedAt time.Time }
+
+// Error implements error (a DoneResult is never a failure).
+func (d *DoneResult) Error() string {
+	return "done, rotated at " + d.RotatedAt.UTC().Format(time.RFC3339)
+}
+
+// Done returns what a RunFunc returns when the app was handled and the
+// store says it was last rotated at rotatedAt.
+func Done(rotatedAt time.Time) error { return &DoneResult{RotatedAt: rotatedAt} }
+
 // Errors of the scheduler.
 var (
 	// ErrUnknownApp: the named app is not scheduled.
@@ -604,6 +619,10 @@ func (s *Scheduler) runJob(ctx context.Context, j job) {
 		cb = s.opts.Retire
 	}
 	err := invoke(withSlot(ctx, j.slot), cb, j)
+	var done *DoneResult
+	if errors.As(err, &done) {
+		err = nil
+	}
 
 	now := s.opts.Clock.Now()
 	ev := Event{Kind: EventFinished, App: j.app, DevHub: j.hub, Reason: j.reason, At: now, Err: err}
@@ -613,6 +632,9 @@ func (s *Scheduler) runJob(ctx context.Context, j job) {
 		e.running = false
 		if err != nil {
 			ev.Kind = EventFailed
+		}
+		if done != nil && done.RotatedAt.After(e.reported) {
+			e.reported = done.RotatedAt
 		}
 		switch j.kind {
 		case jobRotate:

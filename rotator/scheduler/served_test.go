@@ -113,3 +113,40 @@ func TestSchedulerRunAtPlansARetryBeforeTheNextSlot(t *testing.T) {
 		}
 	})
 }
+
+// TestDoneReportsTheStoresRotationTime: a callback returns Done with the
+// rotation time the store holds (here another replica's) instead of
+// calling back into the scheduler while it runs; the run counts as a
+// success and the next slot follows the store's time.
+func TestDoneReportsTheStoresRotationTime(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		t0 := time.Now()
+		other := t0.Add(43 * time.Second) // read from the store while the run took 5s
+		var events []Event
+		var mu sync.Mutex
+		s := mustNew(t, Options{
+			Apps:    []App{{Name: "billing", DevHub: "hub", Schedule: "@every 40s", Window: 30 * time.Second, LastRotation: t0}},
+			Run:     func(context.Context, string, string) error { time.Sleep(5 * time.Second); return Done(other) },
+			Observe: func(ev Event) { mu.Lock(); events = append(events, ev); mu.Unlock() },
+		})
+		stop := start(t, s)
+		time.Sleep(80 * time.Second) // the first run starts in [40s, 70s) and takes 5s
+		st, _ := s.State("billing")
+		if err := stop(); err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+		if !st.LastRotation.Equal(other) || st.Attempts != 0 {
+			t.Errorf("last rotation %s, attempts %d; want the store's %s and no failure", st.LastRotation, st.Attempts, other)
+		}
+		if want := rotator.SlotStart("billing", other.Add(40*time.Second), 30*time.Second); !st.Next.Equal(want) {
+			t.Errorf("next run %s, want %s (a period after the store's time)", st.Next, want)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		for _, ev := range events {
+			if ev.Kind == EventFailed {
+				t.Errorf("Done counted as a failure: %+v", ev)
+			}
+		}
+	})
+}
