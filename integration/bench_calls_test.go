@@ -135,10 +135,15 @@ func tally(reqs []string) string {
 // mandatory round trips at 100 ms per Salesforce call, counting the
 // setting's 2 s delay (strict sfsim) as one more mandatory wait.
 func BenchmarkCallCounts(b *testing.B) {
+	b.Run("sink=file", func(b *testing.B) { benchCallCounts(b, false) })
+	b.Run("sink=file+vault", func(b *testing.B) { benchCallCounts(b, true) })
+}
+
+func benchCallCounts(b *testing.B, vaultSink bool) {
 	// overlap "after: 1ms": the previous pair is due for retirement as soon
 	// as the rotation returns, so no clock has to move (moving sfsim's
 	// clock by 30 days would expire the cached login).
-	e := newEnv(b, envOptions{overlap: "{policy: after, after: 1ms}"})
+	e := newEnv(b, envOptions{overlap: "{policy: after, after: 1ms}", auditVaultSink: vaultSink})
 	audit := enableVaultAudit(b, e.vault.Client(b))
 	tt := &timingTransport{base: http.DefaultTransport.(*http.Transport).Clone()}
 	rt := e.runtime(wire.RuntimeOptions{HTTPClient: &http.Client{Transport: tt, Timeout: time.Minute}})
@@ -197,6 +202,8 @@ func BenchmarkCallCounts(b *testing.B) {
 	b.ReportMetric(float64(rotVault)/n/rotationVaultMax, "rotation-vault/budget")
 	b.ReportMetric(float64(retSF)/n/retireSFMax, "retire-sf/budget")
 	b.ReportMetric(float64(retVault)/n/retireVaultMax, "retire-vault/budget")
+	b.Logf("per op: rotation %.1f Salesforce calls, %.1f Vault requests (+%.1f by the audit trail: transit MAC/sign, checkpoints); retirement %.1f Salesforce calls, %.1f Vault requests (+%.1f by the audit trail)",
+		float64(rotSF)/n, float64(rotVault)/n, float64(rotAudit)/n, float64(retSF)/n, float64(retVault)/n, float64(retAudit)/n)
 	b.Logf("last rotation: Salesforce%s\nVault (engine)%s", tally(sfDetail), tally(vaultDetail))
 	b.Logf("last retirement: Salesforce%s\nVault (engine)%s", tally(retSFDetail), tally(retVaultDetail))
 	var over []string
@@ -212,7 +219,7 @@ func BenchmarkCallCounts(b *testing.B) {
 	if got := float64(retVault) / n; got > retireVaultMax {
 		over = append(over, fmt.Sprintf("retirement: %.1f Vault requests > %d", got, retireVaultMax))
 	}
-	if len(over) > 0 {
+	if len(over) > 0 && !vaultSink { // the budget is the file sink's; the Vault sink's extra is reported
 		b.Errorf("over budget: %s", strings.Join(over, "; "))
 	}
 }
