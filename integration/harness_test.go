@@ -61,6 +61,8 @@ type envOptions struct {
 	// startVault, when set, starts the Vault instead (e.g.
 	// vaulttest.StartContainer for the testcontainers path).
 	startVault func(testing.TB) *vaulttest.Server
+	// auditVaultSink also writes the audit trail to Vault (audit.vault_sink).
+	auditVaultSink bool
 }
 
 func newEnv(t testing.TB, o envOptions) *env {
@@ -168,6 +170,9 @@ log:
   level: debug
 `, e.vault.Addr, o.lockTTL, sim.LoginURL(), sim.OrgURL("devhub"),
 		sim.TokenURL("devhub"), sim.TokenURL("acme"), o.overlap, sim.TokenURL("globex"), o.verifyTO)
+	if o.auditVaultSink {
+		cfg = strings.Replace(cfg, "audit:\n  file: audit.log\n", "audit:\n  file: audit.log\n  vault_sink: {enabled: true}\n", 1)
+	}
 	e.cfgPath = filepath.Join(e.dir, "ecarotator.yaml")
 	if err := os.WriteFile(e.cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/ecarotator/ecarotator/internal/daemon"
+	"github.com/ecarotator/ecarotator/rotator"
 	"github.com/ecarotator/ecarotator/salesforce/sfsim"
 	vaultapi "github.com/hashicorp/vault/api"
 )
@@ -149,8 +150,8 @@ func TestRotateDueRotatesDueApps(t *testing.T) {
 		}
 	}
 	for _, a := range s.Apps {
-		if a.Outcome == "rotated" && (a.Reason != "MaxAgeExceeded" || a.Verdict != daemon.VerdictRotate) {
-			t.Errorf("%s: reason %q verdict %q, want MaxAgeExceeded and %s", a.App, a.Reason, a.Verdict, daemon.VerdictRotate)
+		if a.Outcome == "rotated" && (a.Reason != "MaxAgeExceeded" || a.Verdict != string(rotator.ReasonMaxAge)) {
+			t.Errorf("%s: reason %q verdict %q, want MaxAgeExceeded twice", a.App, a.Reason, a.Verdict)
 		}
 	}
 	after := e.promotes()
@@ -271,7 +272,7 @@ func TestRotateDueBesideDaemon(t *testing.T) {
 	if cliRotated == 0 {
 		t.Errorf("rotate --due never won a slot: the test did not exercise the competition")
 	}
-	if cliRotated == total && !strings.Contains(e.logs.String(), daemon.VerdictServed) {
+	if cliRotated == total && !strings.Contains(e.logs.String(), string(rotator.ReasonSlotServed)) {
 		t.Errorf("the daemon rotated no slot and never found one served: it did not compete")
 	}
 }

@@ -190,6 +190,7 @@ type Engine struct {
 	o      Options
 	ledger ExposureLedger
 	strat  strategyCache // distributionState per app (metadata_strategy.go)
+	settle settleHints   // how long each Dev Hub's setting took to apply
 }
 
 // NewEngine checks o and returns an Engine.
@@ -209,6 +210,23 @@ type Request struct {
 	// Adopt allows taking over a path without the managed-by marker (or
 	// without current credentials) for this run, like App.Adopt.
 	Adopt bool
+	// Run, when set, is the scheduled run this call serves. The engine
+	// then decides "does this run still rotate?" itself, under the app's
+	// lease, from its one journal load and one KV read
+	// (ScheduledRunChain): a slot another replica already served ends the
+	// call with OutcomeSkipped and Result.Decision saying why, with no
+	// separate slot lease and no read by the caller.
+	Run *ScheduledRun
+}
+
+// ScheduledRun is what the scheduler knows about a run.
+type ScheduledRun struct {
+	// Reason is why the scheduler started the run (ReasonSlot,
+	// ReasonCatchUp, ReasonMaxAge, ReasonRetry).
+	Reason Reason
+	// Slot is the cron slot the run serves (zero for max age or a retry
+	// that serves none).
+	Slot time.Time
 }
 
 // Result describes what a call did. It never holds a secret.
@@ -231,6 +249,15 @@ type Result struct {
 	// Downtime is, for the metadata strategy, the time from the deploy
 	// being done (the old secret stops working) to the Vault commit.
 	Downtime time.Duration
+	// Decision is, for a scheduled run (Request.Run), what the engine
+	// decided under the lease; nil when the run met a journal.
+	Decision *Decision
+	// RotatedAt, PreviousValidUntil and HasPrevious describe the KV path
+	// as the call left it (or found it, for a skipped run), so the caller
+	// plans the next run and the retirement without reading Vault again.
+	RotatedAt          time.Time
+	PreviousValidUntil time.Time
+	HasPrevious        bool
 }
 
 // abortError is a Hook failure: the engine returns it untouched, running no
@@ -261,19 +288,33 @@ type run struct {
 	leaseFrom    time.Time // engine clock just before the lease was taken or renewed (fence.go)
 	appLease     held
 	exposureHeld bool // a holder of the Dev Hub's shared opening (toggle mode)
-	j            JournalEntry
-	jv           int // journal version; 0 while no journal exists
-	resumed      bool
+	// accessOn: this call saw the secret-access setting on (it read it, or
+	// switched it on itself), so later steps of the call need not read it
+	// again. openedAt is when this call switched it on (zero otherwise).
+	accessKnown, accessOn bool
+	openedAt              time.Time
+	// sleptSinceRenew is wall-clock settle sleep since the lease was last
+	// renewed: the engine's clock (a test's fake) does not see it.
+	sleptSinceRenew time.Duration
+	// stagedHere is the staged entry this call created (cleared once used).
+	stagedHere string
+	// readsGated: this call had to open the setting before it could read.
+	readsGated bool
+	j          JournalEntry
+	jv         int // journal version; 0 while no journal exists
+	resumed    bool
 
-	appRef   AppRef
-	cache    ecaCache // the app's cached ECA identifiers
-	consumer Consumer
-	primary  string
-	stored   StoredCredentials
-	meta     StoreMeta
-	staged   []StagedCredential
-	res      Result
-	log      *zap.Logger
+	appRef    AppRef
+	cache     ecaCache // the app's cached ECA identifiers
+	consumer  Consumer
+	primary   string
+	stored    StoredCredentials
+	meta      StoreMeta
+	storeRead bool // stored and meta were read in this call, under the lease
+	sched     *ScheduledRun
+	staged    []StagedCredential
+	res       Result
+	log       *zap.Logger
 
 	strategy StrategyChoice // metadata_strategy.go
 	md       mdRun          // metadata_steps.go
@@ -353,7 +394,7 @@ func (e *Engine) lock(ctx context.Context, r *run) error {
 // replica took the app over: the caller stops at once.
 func (e *Engine) renew(ctx context.Context, r *run) error {
 	h := &r.appLease
-	if !h.ok || h.l.ExpiresAt.Sub(e.now()) > e.o.LockTTL/2 {
+	if !h.ok || h.l.ExpiresAt.Sub(e.now())-r.sleptSinceRenew > e.o.LockTTL/2 {
 		return nil
 	}
 	from := e.now()
@@ -363,6 +404,7 @@ func (e *Engine) renew(ctx context.Context, r *run) error {
 	}
 	h.l = l
 	r.lease, r.leaseFrom = l, from
+	r.sleptSinceRenew = 0
 	return nil
 }
 
@@ -410,11 +452,10 @@ func (e *Engine) save(ctx context.Context, r *run) error {
 // happened. The caller saves the outcome afterwards.
 func (e *Engine) mutate(ctx context.Context, r *run, op string, fn func() error) error {
 	r.setExtra(ExtraOp, op)
+	// The save is fenced by the lease (the Journal checks it before it
+	// writes), so it is also the lease check before the call.
 	if err := e.save(ctx, r); err != nil {
 		return err
-	}
-	if err := e.o.Locker.Check(ctx, r.lease); err != nil {
-		return fmt.Errorf("check lease before %s: %w", op, err)
 	}
 	if err := e.hook("before:" + op); err != nil {
 		return err

@@ -73,6 +73,11 @@ var (
 	// ErrStagedLost: the staged credential of this rotation disappeared
 	// before it was promoted (deleted or expired).
 	ErrStagedLost = errors.New("staged credential disappeared before promotion")
+	// ErrSettingBusy: (toggle mode) another rotation of the same Dev Hub is
+	// opening or restoring the secret-access setting right now. It always
+	// travels with ErrLocked: waiting for it is contention, never a failed
+	// attempt, so it neither counts towards OrphanAfter nor backs off.
+	ErrSettingBusy = errors.New("secret access setting is being changed by another rotation")
 	// ErrSecretNotReturned: Salesforce kept answering without the secret
 	// (a secret-access setting that had not taken effect) for longer than
 	// the bounded wait; the staged entry this rotation created was deleted.

@@ -132,6 +132,21 @@ func (e *Engine) prune(ctx context.Context, s *ExposureState, app string) {
 	}
 }
 
+// secretAccess reads the secret-access setting once per call: after this
+// call read it or switched it, the value is known until the call leaves
+// the Dev Hub's opening (which forgets it).
+func (r *run) secretAccess(ctx context.Context) (bool, error) {
+	if r.accessKnown {
+		return r.accessOn, nil
+	}
+	on, err := r.iss.SecretAccess(ctx)
+	if err != nil {
+		return false, err
+	}
+	r.accessKnown, r.accessOn = true, on
+	return on, nil
+}
+
 func (r *run) holder(now time.Time) ExposureHolder {
 	return ExposureHolder{App: r.app.Name, Lease: r.appLease.l, Since: now}
 }
@@ -141,10 +156,15 @@ func (r *run) holder(now time.Time) ExposureHolder {
 // Salesforce; later holders take the recorded one, even when the setting is
 // on only because of that opening. A state whose holders all died keeps
 // its recorded prior for the same reason. While another run restores the
-// setting, joining fails with ErrLocked (the attempt backs off) rather than
-// rely on a setting about to be closed.
+// setting, joining fails with ErrSettingBusy and ErrLocked rather than rely
+// on a setting about to be closed; the attempt ends without counting as a
+// failure (see contended) and the caller looks again soon.
 func (e *Engine) joinExposure(ctx context.Context, r *run) (bool, error) {
 	for try := 0; try < exposureTries; try++ {
+		// A value read before r holds the opening (preflight, or a lost
+		// try) may be stale by now: read again under the ledger version
+		// this try writes against.
+		r.accessKnown = false
 		s, v, err := e.ledger.LoadExposure(ctx, r.app.DevHub)
 		if err != nil {
 			return false, fmt.Errorf("load secret access holders of %s: %w", r.app.DevHub, err)
@@ -154,7 +174,7 @@ func (e *Engine) joinExposure(ctx context.Context, r *run) (bool, error) {
 		}
 		e.prune(ctx, &s, r.app.Name)
 		if s.Closer != nil {
-			return false, fmt.Errorf("secret access of dev hub %s is being restored by %s: %w", r.app.DevHub, s.Closer.App, ErrLocked)
+			return false, fmt.Errorf("secret access of dev hub %s is being restored by %s: %w: %w", r.app.DevHub, s.Closer.App, ErrSettingBusy, ErrLocked)
 		}
 		if s.Prior == nil && len(s.Holders) == 0 && r.j.PriorExposure != nil {
 			// The ledger lost its record while r's journal kept the prior
@@ -163,7 +183,11 @@ func (e *Engine) joinExposure(ctx context.Context, r *run) (bool, error) {
 			s.Prior = r.j.PriorExposure
 		}
 		if s.Prior == nil {
-			on, err := r.iss.SecretAccess(ctx)
+			// Nobody holds an opening: the setting is at its own value.
+			// Read here, the value stays good for r's opening: whoever
+			// opens or closes it must first change the ledger, which
+			// fails r's save below.
+			on, err := r.secretAccess(ctx)
 			if err != nil {
 				return false, fmt.Errorf("read secret access setting: %w", err)
 			}
@@ -182,7 +206,9 @@ func (e *Engine) joinExposure(ctx context.Context, r *run) (bool, error) {
 		}
 		return *s.Prior, nil
 	}
-	return false, fmt.Errorf("join secret access holders of %s: %w", r.app.DevHub, ErrConflict)
+	// Every try lost a check-and-set to another rotation of the Dev Hub:
+	// contention, not a failure (see ErrSettingBusy).
+	return false, fmt.Errorf("join secret access holders of %s: %w: %w", r.app.DevHub, ErrSettingBusy, ErrLocked)
 }
 
 // leaveExposure removes r from its Dev Hub's opening. Other live holders
@@ -209,7 +235,7 @@ func (e *Engine) leaveExposure(ctx context.Context, r *run) error {
 			} else if err != nil {
 				return fmt.Errorf("leave secret access holders of %s: %w", r.app.DevHub, err)
 			}
-			r.exposureHeld = false
+			r.exposureHeld, r.accessKnown = false, false
 			return nil
 		}
 		if len(s.Holders) > 0 {
@@ -218,7 +244,7 @@ func (e *Engine) leaveExposure(ctx context.Context, r *run) error {
 			} else if err != nil {
 				return fmt.Errorf("leave secret access holders of %s: %w", r.app.DevHub, err)
 			}
-			r.exposureHeld = false
+			r.exposureHeld, r.accessKnown = false, false
 			r.log.Info("secret access stays open for other rotations of the dev hub", zap.Int("holders", len(s.Holders)))
 			return nil
 		}
@@ -256,13 +282,14 @@ func (e *Engine) leaveExposure(ctx context.Context, r *run) error {
 		r.exposureHeld = false
 		return nil
 	}
-	return fmt.Errorf("leave secret access holders of %s: %w", r.app.DevHub, ErrConflict)
+	return fmt.Errorf("leave secret access holders of %s: %w: %w", r.app.DevHub, ErrSettingBusy, ErrLocked)
 }
 
 // closeExposure switches the setting off when it is on (re-read first, so
-// a second run after a crash changes nothing) and audits the restore.
+// a second run after a crash changes nothing; a call that saw it on itself
+// and held the opening since skips the read) and audits the restore.
 func (e *Engine) closeExposure(ctx context.Context, r *run) error {
-	on, err := r.iss.SecretAccess(ctx)
+	on, err := r.secretAccess(ctx)
 	if err != nil {
 		return fmt.Errorf("read secret access setting: %w", err)
 	}
@@ -274,6 +301,7 @@ func (e *Engine) closeExposure(ctx context.Context, r *run) error {
 	if !on {
 		return nil
 	}
+	r.accessKnown = false
 	if err := e.mutate(ctx, r, "close_exposure", func() error { return r.iss.SetSecretAccess(ctx, false) }); err != nil {
 		return fmt.Errorf("restore secret access: %w", err)
 	}

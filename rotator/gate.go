@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -40,6 +41,11 @@ func ECACacheKey(app string) string { return "eca/" + app }
 const (
 	cacheDeveloperName = "developer_name"
 	cacheDistribution  = "distribution"
+	// cacheReadsGated: the Dev Hub refused this app's reads while the
+	// secret-access setting was off (strict orgs); a toggle-mode rotation
+	// then opens the setting before its first read instead of after a
+	// refused one.
+	cacheReadsGated = "reads_gated"
 )
 
 // ecaCache is the cached lookup of one app, loaded once per run.
@@ -75,13 +81,20 @@ func (e *Engine) saveCache(ctx context.Context, r *run) {
 	if dist == "" && c.AppID == r.appRef.ID {
 		dist = c.Extra[cacheDistribution]
 	}
-	if c.AppID == r.appRef.ID && c.ConsumerID == r.consumer.ID && c.Extra[cacheDeveloperName] == r.app.ECA && c.Extra[cacheDistribution] == dist {
+	gated := c.Extra[cacheReadsGated]
+	if r.readsGated {
+		gated = "true"
+	}
+	if c.AppID == r.appRef.ID && c.ConsumerID == r.consumer.ID && c.Extra[cacheDeveloperName] == r.app.ECA && c.Extra[cacheDistribution] == dist && c.Extra[cacheReadsGated] == gated {
 		return
 	}
 	n := JournalEntry{App: ECACacheKey(r.app.Name), Step: StepPreflight, AppID: r.appRef.ID, ConsumerID: r.consumer.ID,
 		UpdatedAt: e.now(), Extra: map[string]string{cacheDeveloperName: r.app.ECA}}
 	if dist != "" {
 		n.Extra[cacheDistribution] = dist
+	}
+	if gated != "" {
+		n.Extra[cacheReadsGated] = gated
 	}
 	v, err := e.o.Journal.Save(ctx, ECACacheKey(r.app.Name), n, r.cache.ver, &r.lease)
 	if err != nil {
@@ -100,6 +113,12 @@ func (e *Engine) lookup(ctx context.Context, r *run) (AppRef, []Consumer, error)
 	ref, err := e.findApp(ctx, r)
 	if err != nil {
 		return AppRef{}, nil, err
+	}
+	if id := r.cache.entry.ConsumerID; r.cache.hit && id != "" && (r.app.ConsumerID == "" || r.app.ConsumerID == id) && (r.j.ConsumerID == "" || r.j.ConsumerID == id) {
+		// The cached consumer is used as is and re-validated only on a
+		// mismatch: the first call that names it (preflight's primary key
+		// read) answers not found, and preflight looks it up again.
+		return ref, []Consumer{{ID: id}}, nil
 	}
 	consumers, err := r.iss.Consumers(ctx, ref.ID)
 	if err == nil && r.cache.hit && !hasConsumer(consumers, r.cache.entry.ConsumerID) {
@@ -195,11 +214,23 @@ func (e *Engine) gateMayOpen(r *run, err error) bool {
 	return r.app.SecretAccessMode == SecretAccessToggle && !r.exposureHeld && errors.Is(err, ErrPermission) && !isAbort(err)
 }
 
+// gatedBefore reports whether a toggle-mode rotation that has not started
+// should open the setting before its first read: the app's cache says the
+// Dev Hub refused its reads last time. It saves the refused call.
+func (e *Engine) gatedBefore(ctx context.Context, r *run) bool {
+	if r.app.SecretAccessMode != SecretAccessToggle || r.exposureHeld || r.jv != 0 {
+		return false
+	}
+	e.loadCache(ctx, r)
+	return r.cache.entry.Extra[cacheReadsGated] == "true"
+}
+
 // openEarly opens the setting during preflight. Without a journal it
 // first writes one at step "lock" (rotation id, actor), so the prior value
 // is journaled before the setting changes (I5) and every exit restores it.
 func (e *Engine) openEarly(ctx context.Context, r *run, cause error) error {
 	r.log.Info("a read is gated by the secret-access setting; opening it before preflight", zap.Error(cause))
+	r.readsGated = true
 	if r.jv == 0 {
 		r.j = JournalEntry{RotationID: e.o.NewID(), App: r.app.Name, Step: StepLock, Done: true, Actor: r.actor, StartedAt: e.now()}
 		r.res.RotationID = r.j.RotationID
@@ -226,20 +257,43 @@ func (e *Engine) settleExposure(ctx context.Context, r *run) error {
 		return nil
 	}
 	start, waited := e.now(), time.Duration(0)
+	// A Dev Hub's setting applies after about the same delay each time:
+	// sleep through the part of it known to be needed (measured from this
+	// call's own opening), then poll in short steps. That is one or two
+	// reads instead of a backoff ladder that overshoots.
+	hint := e.settle.get(r.app.DevHub)
+	if hint > 0 && !r.openedAt.IsZero() {
+		if first := hint - e.now().Sub(r.openedAt); first > 0 {
+			if err := e.settleSleep(ctx, r, first); err != nil {
+				return err
+			}
+			waited += first
+		}
+	}
+	var notYet time.Duration // the longest time after the opening that was not enough
 	for n := 1; ; n++ {
 		_, err := r.iss.Credentials(ctx, r.appRef.ID, r.consumer.ID)
 		if err == nil {
-			if n > 1 {
+			if !r.openedAt.IsZero() {
+				e.settle.learn(r.app.DevHub, hint, notYet)
+			}
+			if n > 1 || waited > 0 {
 				r.log.Info("secret access setting applied", zap.Int("polls", n), zap.Duration("waited", waited))
+				// Journaled by expose's save, which follows at once.
 				r.setExtra(ExtraSettledAfter, waited.String())
-				return e.save(ctx, r)
 			}
 			return nil
 		}
 		if !errors.Is(err, ErrPermission) {
 			return fmt.Errorf("read credentials after opening secret access: %w", err)
 		}
+		if !r.openedAt.IsZero() {
+			notYet = max(notYet, e.now().Sub(r.openedAt))
+		}
 		d := settleDelay(n)
+		if hint > 0 {
+			d = settleStep
+		}
 		if waited+d > e.o.SettleWait {
 			return fmt.Errorf("secret access opened %s ago but Salesforce still withholds the secret: %w: %w", e.now().Sub(start).Round(time.Millisecond), ErrSecretNotReturned, err)
 		}
@@ -248,6 +302,41 @@ func (e *Engine) settleExposure(ctx context.Context, r *run) error {
 			return err
 		}
 		waited += d
+	}
+}
+
+// settleStep is the poll interval once a Dev Hub's delay is known.
+const settleStep = 250 * time.Millisecond
+
+// settleHints remembers, per Dev Hub, how long after an opening its
+// secret-access setting was last seen not yet applied: the part of the
+// delay every later opening can sleep through without polling.
+type settleHints struct {
+	mu sync.Mutex
+	m  map[string]time.Duration
+}
+
+func (h *settleHints) get(devhub string) time.Duration {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.m[devhub]
+}
+
+// learn records the outcome of one wait: notYet is the longest time after
+// the opening at which the setting was still off (zero when the first poll
+// after sleeping hint succeeded). A first-poll success shrinks the hint a
+// little, so a delay that got shorter is found again.
+func (h *settleHints) learn(devhub string, hint, notYet time.Duration) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.m == nil {
+		h.m = map[string]time.Duration{}
+	}
+	switch {
+	case notYet > 0:
+		h.m[devhub] = notYet
+	case hint > 0:
+		h.m[devhub] = hint * 7 / 8
 	}
 }
 
@@ -308,20 +397,35 @@ func (e *Engine) settleStaged(ctx context.Context, r *run, id string) error {
 }
 
 // settleSleep waits d on SettleSleep in slices of at most a third of the
-// lease and renews the lease before every slice and after the last. The
-// renewal is unconditional: SettleSleep runs on the wall clock, which the
-// engine's Clock (possibly a test's fake) does not see, so "half of the
-// lease used" cannot be judged from it.
+// lease, renewing the lease only when the sleep would eat into its second
+// half. SettleSleep runs on the wall clock, which the engine's Clock
+// (possibly a test's fake) does not see, so the time slept since the last
+// renewal is counted here and added to what the Clock says is used.
 func (e *Engine) settleSleep(ctx context.Context, r *run, d time.Duration) error {
 	for d > 0 {
 		slice := min(d, e.o.LockTTL/3)
-		if err := e.renewNow(ctx, r); err != nil {
+		if err := e.renewFor(ctx, r, slice); err != nil {
 			return err
 		}
 		if err := e.o.SettleSleep(ctx, slice); err != nil {
 			return err
 		}
+		r.sleptSinceRenew += slice
 		d -= slice
+	}
+	return e.renewFor(ctx, r, 0)
+}
+
+// renewFor renews the app lease when, after sleeping ahead more, less than
+// half of it would be left.
+func (e *Engine) renewFor(ctx context.Context, r *run, ahead time.Duration) error {
+	h := &r.appLease
+	if !h.ok {
+		return nil
+	}
+	left := h.l.ExpiresAt.Sub(e.now()) - r.sleptSinceRenew - ahead
+	if left > e.o.LockTTL/2 {
+		return nil
 	}
 	return e.renewNow(ctx, r)
 }
@@ -337,5 +441,6 @@ func (e *Engine) renewNow(ctx context.Context, r *run) error {
 		return fmt.Errorf("renew lease %s: %w", h.l.Name, err)
 	}
 	h.l, r.lease = l, l
+	r.sleptSinceRenew = 0
 	return nil
 }

@@ -8,7 +8,7 @@ import (
 )
 
 // ReasonRefused marks a Plan whose app the engine refuses outright (its own
-// ECA). It is not part of ShouldRotate's chain: it comes from the guards.
+// ECA). It is not part of PlanChain: it comes from the guards.
 const ReasonRefused Reason = "Refused"
 
 // PlanResult is what `ecarotator plan` shows for one app: the policy
@@ -91,10 +91,9 @@ func (e *Engine) Plan(ctx context.Context, app App, now time.Time) (PlanResult, 
 	problem := func(format string, a ...any) { p.Problems = append(p.Problems, fmt.Sprintf(format, a...)) }
 
 	var j JournalEntry
-	inFlight := false
 	switch jj, _, err := e.o.Journal.Load(ctx, app.Name); {
 	case err == nil:
-		j, inFlight = jj, jj.Step != StepRetire
+		j = jj
 		p.Journal = &JournalSummary{RotationID: j.RotationID, Step: j.Step, Done: j.Done, Attempts: j.Attempts,
 			LastError: j.LastError, NextAttemptAt: j.NextAttemptAt, Orphaned: j.Orphaned, OrphanReason: j.Extra[ExtraOrphanReason]}
 	case !errors.Is(err, ErrNotFound):
@@ -120,24 +119,17 @@ func (e *Engine) Plan(ctx context.Context, app App, now time.Time) (PlanResult, 
 		e.planSalesforce(ctx, iss, app, stored, j, &p, problem)
 	}
 
-	last := stored.RotatedAt
-	if last.IsZero() {
-		last = meta.UpdatedAt
+	in := NewInput(app, now)
+	if p.Journal != nil {
+		in.SetJournal(j)
 	}
-	in := PolicyInput{
-		Now: now, Orphaned: j.Orphaned, OrphanReason: j.Extra[ExtraOrphanReason], InFlight: inFlight,
-		NextAttemptAt: j.NextAttemptAt, Managed: meta.Managed, HasCurrent: !stored.Current.IsZero(), Adopt: adopt,
-		LastRotated: last, PreviousValidUntil: stored.PreviousValidUntil, MaxAge: app.MaxAge,
-	}
+	in.SetStored(stored, meta)
 	if app.Schedule != "" {
-		slot, err := NextSlot(app.Schedule, last)
-		if err != nil {
+		if _, err := NextSlot(app.Schedule, now); err != nil {
 			problem("%v", err)
-		} else {
-			in.SlotStart = SlotStart(app.Name, slot, app.Window)
 		}
 	}
-	p.Decision = ShouldRotate(in)
+	p.Decision = PlanChain.Decide(in)
 	if app.isOwnECA() {
 		p.Decision = Decision{Reason: ReasonRefused, Message: "ecarotator's own ECA is never rotated"}
 	}

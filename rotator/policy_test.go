@@ -8,57 +8,131 @@ import (
 )
 
 func TestShouldRotate(t *testing.T) {
-	now := time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
-	base := rotator.PolicyInput{
-		Now: now, Managed: true, HasCurrent: true, MaxAge: 30 * 24 * time.Hour,
-		LastRotated: now.Add(-7 * 24 * time.Hour), SlotStart: now.Add(24 * time.Hour),
+	// Daily at noon with a one-hour window; the last rotation was
+	// yesterday's, so today's slot is the next one.
+	slot := time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
+	now := slot.Add(-2 * time.Hour)
+	inWindow := slot.Add(time.Hour - time.Second) // the slot's start has come, whatever the app's offset
+	base := rotator.Input{
+		Now: now, App: "billing", Schedule: "0 12 * * *", Window: time.Hour, Managed: true, HasCurrent: true,
+		MaxAge: 30 * 24 * time.Hour, LastRotated: slot.Add(-24*time.Hour + 30*time.Minute),
 	}
-	with := func(f func(*rotator.PolicyInput)) rotator.PolicyInput { in := base; f(&in); return in }
+	with := func(f func(*rotator.Input)) rotator.Input { in := base; f(&in); return in }
 	tests := []struct {
 		name       string
-		in         rotator.PolicyInput
+		in         rotator.Input
 		wantReason rotator.Reason
 		wantRotate bool
 	}{
 		{"nothing is due before the next slot", base, rotator.ReasonNotDue, false},
-		{"a started slot is due", with(func(in *rotator.PolicyInput) { in.SlotStart = now.Add(-time.Minute) }), rotator.ReasonScheduled, true},
-		{"a slot is due exactly at its start", with(func(in *rotator.PolicyInput) { in.SlotStart = now }), rotator.ReasonScheduled, true},
-		{"max age exceeded rotates without a slot", with(func(in *rotator.PolicyInput) { in.LastRotated = now.Add(-31 * 24 * time.Hour) }), rotator.ReasonMaxAge, true},
-		{"an unknown age counts as exceeded", with(func(in *rotator.PolicyInput) { in.LastRotated = time.Time{} }), rotator.ReasonMaxAge, true},
-		{"an unfinished overlap holds a due slot back", with(func(in *rotator.PolicyInput) {
-			in.SlotStart, in.PreviousValidUntil = now.Add(-time.Minute), now.Add(time.Hour)
+		{"a started slot is due", with(func(in *rotator.Input) { in.Now = inWindow }), rotator.ReasonScheduled, true},
+		{"max age exceeded rotates without a slot", with(func(in *rotator.Input) { in.LastRotated = now.Add(-31 * 24 * time.Hour) }), rotator.ReasonMaxAge, true},
+		{"an unknown age counts as exceeded", with(func(in *rotator.Input) { in.LastRotated = time.Time{} }), rotator.ReasonMaxAge, true},
+		{"an unfinished overlap holds a due slot back", with(func(in *rotator.Input) {
+			in.Now, in.PreviousValidUntil = inWindow, inWindow.Add(time.Hour)
 		}), rotator.ReasonRetiring, false},
-		{"max age beats an unfinished overlap", with(func(in *rotator.PolicyInput) {
+		{"an unfinished overlap before the slot leaves the plan as it is", with(func(in *rotator.Input) {
+			in.PreviousValidUntil = now.Add(time.Hour)
+		}), rotator.ReasonNotDue, false},
+		{"max age beats an unfinished overlap", with(func(in *rotator.Input) {
 			in.PreviousValidUntil, in.LastRotated = now.Add(time.Hour), now.Add(-40*24*time.Hour)
 		}), rotator.ReasonMaxAge, true},
-		{"an ended overlap does not hold back", with(func(in *rotator.PolicyInput) {
-			in.SlotStart, in.PreviousValidUntil = now.Add(-time.Minute), now.Add(-time.Second)
+		{"an ended overlap does not hold back", with(func(in *rotator.Input) {
+			in.Now, in.PreviousValidUntil = inWindow, inWindow.Add(-time.Second)
 		}), rotator.ReasonScheduled, true},
-		{"an unmanaged path without adopt is not touched", with(func(in *rotator.PolicyInput) { in.Managed = false }), rotator.ReasonNotManaged, false},
-		{"an unmanaged path with adopt is adopted", with(func(in *rotator.PolicyInput) { in.Managed, in.Adopt = false, true }), rotator.ReasonAdopt, true},
-		{"a path without current credentials needs adopt", with(func(in *rotator.PolicyInput) { in.HasCurrent = false }), rotator.ReasonNotManaged, false},
-		{"an in-flight journal resumes", with(func(in *rotator.PolicyInput) { in.InFlight = true }), rotator.ReasonInFlight, true},
-		{"backoff beats an in-flight journal", with(func(in *rotator.PolicyInput) {
+		{"an unmanaged path without adopt is not touched", with(func(in *rotator.Input) { in.Managed = false }), rotator.ReasonNotManaged, false},
+		{"an unmanaged path with adopt is adopted", with(func(in *rotator.Input) { in.Managed, in.Adopt = false, true }), rotator.ReasonAdopt, true},
+		{"a path without current credentials needs adopt", with(func(in *rotator.Input) { in.HasCurrent = false }), rotator.ReasonNotManaged, false},
+		{"an in-flight journal resumes", with(func(in *rotator.Input) { in.InFlight = true }), rotator.ReasonInFlight, true},
+		{"backoff beats an in-flight journal", with(func(in *rotator.Input) {
 			in.InFlight, in.NextAttemptAt = true, now.Add(time.Minute)
 		}), rotator.ReasonBackoff, false},
-		{"a passed backoff no longer holds", with(func(in *rotator.PolicyInput) {
+		{"a passed backoff no longer holds", with(func(in *rotator.Input) {
 			in.InFlight, in.NextAttemptAt = true, now
 		}), rotator.ReasonInFlight, true},
-		{"orphaned beats everything", with(func(in *rotator.PolicyInput) {
+		{"orphaned beats everything", with(func(in *rotator.Input) {
 			in.Orphaned, in.InFlight, in.LastRotated = true, true, time.Time{}
 		}), rotator.ReasonOrphaned, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := rotator.ShouldRotate(tt.in)
+			got := rotator.PlanChain.Decide(tt.in)
 			if got.Reason != tt.wantReason || got.Rotate != tt.wantRotate {
-				t.Errorf("ShouldRotate = %s/%v (%s), want %s/%v", got.Reason, got.Rotate, got.Message, tt.wantReason, tt.wantRotate)
+				t.Errorf("Decide = %s/%v (%s), want %s/%v", got.Reason, got.Rotate, got.Message, tt.wantReason, tt.wantRotate)
 			}
 			if got.Message == "" {
 				t.Error("empty message")
 			}
 		})
 	}
+	t.Run("the next run is the slot's stable start", func(t *testing.T) {
+		got := rotator.PlanChain.Decide(base)
+		if want := rotator.SlotStart("billing", slot, time.Hour); !got.Next.Equal(want) || got.NextReason != rotator.ReasonSlot || !got.Slot.Equal(slot) {
+			t.Errorf("next %s (%s, slot %s), want %s (%s, slot %s)", got.Next, got.NextReason, got.Slot, want, rotator.ReasonSlot, slot)
+		}
+	})
+}
+
+// TestScheduledRunChain is the daemon's "does this run rotate?" under the
+// app's lease: the slot served exactly once, journals first, max age
+// beating an unfinished overlap.
+func TestScheduledRunChain(t *testing.T) {
+	now := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC) // a Monday
+	slot := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	const weekly = "0 9 * * 1"
+	base := rotator.Input{
+		Now: now, App: "billing", Schedule: weekly, Window: 2 * time.Hour, MaxAge: 30 * 24 * time.Hour,
+		Managed: true, HasCurrent: true, LastRotated: slot.Add(-7 * 24 * time.Hour), RunReason: rotator.ReasonSlot, Slot: slot,
+	}
+	with := func(f func(*rotator.Input)) rotator.Input { in := base; f(&in); return in }
+	tests := []struct {
+		name       string
+		in         rotator.Input
+		wantReason rotator.Reason
+		wantRotate bool
+		wantSkip   bool
+	}{
+		{"a due slot rotates", base, rotator.ReasonScheduled, true, false},
+		{"a rotation at or after the slot serves it", with(func(in *rotator.Input) { in.LastRotated = slot.Add(time.Minute) }), rotator.ReasonSlotServed, false, true},
+		{"a rotation exactly at the slot serves it", with(func(in *rotator.Input) { in.LastRotated = slot }), rotator.ReasonSlotServed, false, true},
+		{"an every-schedule slot is served by a rotation less than a period before it", with(func(in *rotator.Input) {
+			in.Schedule, in.LastRotated = "@every 1h", slot.Add(-30*time.Minute)
+		}), rotator.ReasonSlotServed, false, true},
+		{"an open journal resumes even when the slot is served", with(func(in *rotator.Input) {
+			in.LastRotated, in.InFlight = slot.Add(time.Minute), true
+		}), rotator.ReasonInFlight, true, false},
+		{"an open retire makes the run wait", with(func(in *rotator.Input) { in.RetireInFlight = true }), rotator.ReasonRetireInFlight, false, false},
+		{"a backoff makes the run wait", with(func(in *rotator.Input) { in.InFlight, in.NextAttemptAt = true, now.Add(time.Minute) }), rotator.ReasonBackoff, false, false},
+		{"an orphan makes the run wait", with(func(in *rotator.Input) { in.InFlight, in.Orphaned = true, true }), rotator.ReasonOrphaned, false, false},
+		{"a bare retry without a journal has nothing to do", with(func(in *rotator.Input) { in.RunReason, in.Slot = rotator.ReasonRetry, time.Time{} }), rotator.ReasonNothingToResume, false, true},
+		{"a max-age run that finds a fresh pair is skipped", with(func(in *rotator.Input) {
+			in.RunReason, in.Slot, in.LastRotated = rotator.ReasonMaxAge, time.Time{}, now.Add(-time.Hour)
+		}), rotator.ReasonFresh, false, true},
+		{"a max-age run of an old pair rotates", with(func(in *rotator.Input) {
+			in.RunReason, in.Slot, in.LastRotated = rotator.ReasonMaxAge, time.Time{}, now.Add(-31*24*time.Hour)
+		}), rotator.ReasonMaxAge, true, false},
+		{"an unmanaged path waits", with(func(in *rotator.Input) { in.Managed = false }), rotator.ReasonNotManaged, false, false},
+		{"an unfinished overlap makes the run wait", with(func(in *rotator.Input) { in.PreviousValidUntil = now.Add(time.Hour) }), rotator.ReasonRetiring, false, false},
+		{"max age beats an unfinished overlap", with(func(in *rotator.Input) {
+			in.PreviousValidUntil, in.LastRotated = now.Add(time.Hour), now.Add(-31*24*time.Hour)
+		}), rotator.ReasonMaxAge, true, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := rotator.ScheduledRunChain.Decide(tt.in)
+			if got.Reason != tt.wantReason || got.Rotate != tt.wantRotate || got.Skip() != tt.wantSkip {
+				t.Errorf("Decide = %s/rotate %v/skip %v (%s), want %s/%v/%v", got.Reason, got.Rotate, got.Skip(), got.Message, tt.wantReason, tt.wantRotate, tt.wantSkip)
+			}
+		})
+	}
+	t.Run("the overlap wait never outlasts max age", func(t *testing.T) {
+		in := with(func(in *rotator.Input) {
+			in.LastRotated, in.PreviousValidUntil = now.Add(-29*24*time.Hour), now.Add(3*24*time.Hour)
+		})
+		if got, want := rotator.ScheduledRunChain.Decide(in).Next, in.LastRotated.Add(in.MaxAge); !got.Equal(want) {
+			t.Errorf("wait until %s, want the max-age deadline %s", got, want)
+		}
+	})
 }
 
 func TestBackoffNextAttempt(t *testing.T) {

@@ -189,13 +189,16 @@ func (e *Engine) retireSlot(ctx context.Context, r *run, revoke bool) error {
 			return err
 		}
 	}
-	on, err := r.iss.SecretAccess(ctx)
-	if err != nil {
-		return fmt.Errorf("read secret access setting: %w", err)
+	if r.app.SecretAccessMode == SecretAccessAlwaysOn {
+		on, err := r.secretAccess(ctx)
+		if err != nil {
+			return fmt.Errorf("read secret access setting: %w", err)
+		}
+		if !on {
+			return fmt.Errorf("dev hub %s: %w", r.app.DevHub, ErrExposureClosed)
+		}
 	}
-	if !on && r.app.SecretAccessMode == SecretAccessAlwaysOn {
-		return fmt.Errorf("dev hub %s: %w", r.app.DevHub, ErrExposureClosed)
-	}
+	// Toggle mode: join the opening, which reads the setting once.
 	if err := e.openExposure(ctx, r); err != nil {
 		return err
 	}

@@ -35,6 +35,7 @@ func (e *Engine) Rotate(ctx context.Context, app App, req Request) (Result, erro
 		r.res.Outcome, r.res.Plan = OutcomeSkipped, &p
 		return r.res, err
 	}
+	r.sched = req.Run
 	return e.drive(ctx, r, false)
 }
 
@@ -69,6 +70,15 @@ func (e *Engine) drive(ctx context.Context, r *run, resumeOnly bool) (Result, er
 		r.res.Outcome = OutcomeSkipped
 		return r.res, nil
 	}
+	if !found && r.sched != nil {
+		if rotate, err := e.decideRun(ctx, r); err != nil {
+			return e.fail(ctx, r, StepLock, err)
+		} else if !rotate {
+			e.release(ctx, r)
+			r.res.Outcome = OutcomeSkipped
+			return r.res, nil
+		}
+	}
 	if found {
 		r.res.RotationID, r.res.Attempts = r.j.RotationID, r.j.Attempts
 		r.actor = mergeActor(r.j.Actor, r.actor)
@@ -85,6 +95,36 @@ func (e *Engine) drive(ctx context.Context, r *run, resumeOnly bool) (Result, er
 		}
 	}
 	return e.steps(ctx, r)
+}
+
+// decideRun answers, for a scheduled run without a journal, whether it
+// still rotates: ScheduledRunChain on the KV path read under the app's
+// lease. The lease is what makes the answer hold across replicas: another
+// replica's rotation of the same slot either finished before this lease
+// was taken (its rotated_at serves the slot) or starts after it is
+// released (and then meets this call's rotated_at). The read is kept for
+// preflight, so a rotation reads the path once.
+func (e *Engine) decideRun(ctx context.Context, r *run) (bool, error) {
+	stored, meta, err := e.readStore(ctx, r.app.VaultPath)
+	if err != nil {
+		return false, err
+	}
+	r.stored, r.meta, r.storeRead = stored, meta, true
+	r.noteStored(stored)
+	in := NewInput(r.app, e.now())
+	in.Adopt, in.RunReason, in.Slot = r.adopt, r.sched.Reason, r.sched.Slot
+	in.SetStored(stored, meta)
+	d := ScheduledRunChain.Decide(in)
+	r.res.Decision = &d
+	if !d.Rotate {
+		r.log.Info("scheduled run does not rotate", zap.String(LogKeyReason, string(d.Reason)), zap.String("why", d.Message))
+	}
+	return d.Rotate, nil
+}
+
+// noteStored copies what the caller plans from into the result.
+func (r *run) noteStored(st StoredCredentials) {
+	r.res.RotatedAt, r.res.PreviousValidUntil, r.res.HasPrevious = st.RotatedAt, st.PreviousValidUntil, !st.Previous.IsZero()
 }
 
 // mergeActor keeps the journal's original actor (who started the rotation)
@@ -138,6 +178,11 @@ func (e *Engine) steps(ctx context.Context, r *run) (Result, error) {
 	}
 	if strategy == StrategyMetadata {
 		return e.metadataSteps(ctx, r)
+	}
+	if e.gatedBefore(ctx, r) {
+		if err := e.openEarly(ctx, r, errors.New("the dev hub refused reads while the setting was off last time")); err != nil {
+			return e.fail(ctx, r, StepPreflight, err)
+		}
 	}
 	err = e.preflight(ctx, r)
 	if err != nil && e.gateMayOpen(r, err) {
@@ -225,6 +270,9 @@ func (e *Engine) fail(ctx context.Context, r *run, step Step, err error) (Result
 		return r.res, err
 	}
 	ctx = context.WithoutCancel(ctx) // cleanup runs even when the caller gave up
+	if errors.Is(err, ErrLocked) {
+		return e.contended(ctx, r, step, err)
+	}
 	r.res.Outcome = OutcomeFailed
 	wrapped := fmt.Errorf("rotate %s: %s: %w", r.app.Name, step, err)
 	if r.jv == 0 {
@@ -275,6 +323,35 @@ func (e *Engine) fail(ctx context.Context, r *run, step Step, err error) (Result
 			zap.Time("next_attempt_at", r.j.NextAttemptAt), zap.Error(err))
 		_ = e.record(ctx, r, EventRotationFailed, step, OutcomeFailed, err, map[string]string{"next_attempt_at": r.j.NextAttemptAt.UTC().Format(time.RFC3339)})
 	}
+	e.release(ctx, r)
+	return r.res, wrapped
+}
+
+// contended ends an attempt that met another holder mid-run — in toggle
+// mode, another rotation of the Dev Hub opening or restoring the shared
+// secret-access setting (ErrSettingBusy). That is waiting, not failing: the
+// attempt counter, the backoff and the orphan count stay as they were, no
+// failure is audited, and the journal keeps its step so the next attempt
+// resumes there. Whatever this run holds of the setting is still given back
+// (I5) and the lease released; the result is OutcomeSkipped with an error
+// wrapping ErrLocked, which callers treat as "look again soon".
+func (e *Engine) contended(ctx context.Context, r *run, step Step, err error) (Result, error) {
+	r.res.Outcome = OutcomeSkipped
+	wrapped := fmt.Errorf("rotate %s: %s: %w", r.app.Name, step, err)
+	if rerr := e.restoreExposure(ctx, r); rerr != nil {
+		if isAbort(rerr) || errors.Is(rerr, ErrFenced) {
+			return r.res, rerr
+		}
+		wrapped = errors.Join(wrapped, rerr)
+		e.closeExposureUnjournaled(ctx, r)
+	}
+	if rerr := e.restoreMetadataExposure(ctx, r); rerr != nil {
+		if isAbort(rerr) || errors.Is(rerr, ErrFenced) {
+			return r.res, rerr
+		}
+		wrapped = errors.Join(wrapped, rerr)
+	}
+	r.log.Info("rotation waits for another holder", zap.String(LogKeyStep, string(step)), zap.Error(err))
 	e.release(ctx, r)
 	return r.res, wrapped
 }

@@ -19,11 +19,15 @@ func (e *Engine) preflight(ctx context.Context, r *run) error {
 		return err
 	}
 	r.appRef = ref
-	stored, meta, err := e.readStore(ctx, r.app.VaultPath)
-	if err != nil {
-		return err
+	stored, meta := r.stored, r.meta
+	if !r.storeRead {
+		// Read once per call: a scheduled run read it already, under this
+		// lease, and every later write is fenced by it.
+		if stored, meta, err = e.readStore(ctx, r.app.VaultPath); err != nil {
+			return err
+		}
+		r.stored, r.meta, r.storeRead = stored, meta, true
 	}
-	r.stored, r.meta = stored, meta
 	hint := r.j.ConsumerID
 	if hint == "" && r.cache.hit && r.app.ConsumerID == "" {
 		hint = r.cache.entry.ConsumerID
@@ -33,8 +37,27 @@ func (e *Engine) preflight(ctx context.Context, r *run) error {
 		return err
 	}
 	r.consumer = c
-	if r.primary, err = r.iss.PrimaryKey(ctx, ref.ID, c.ID); err != nil {
+	r.primary, err = r.iss.PrimaryKey(ctx, ref.ID, c.ID)
+	if err != nil && errors.Is(err, ErrNotFound) && r.cache.hit {
+		// The cached identifiers no longer match Salesforce: look the ECA
+		// and its consumers up again, once.
+		r.log.Info("cached eca identifiers no longer match; looking the ECA up again", zap.Error(err))
+		r.cache.hit, r.cache.entry = false, JournalEntry{}
+		if ref, consumers, err = e.lookup(ctx, r); err != nil {
+			return err
+		}
+		r.appRef = ref
+		if c, err = pickConsumer(r.app, consumers, stored.Current.Key, r.j.ConsumerID); err != nil {
+			return err
+		}
+		r.consumer = c
+		r.primary, err = r.iss.PrimaryKey(ctx, ref.ID, c.ID)
+	}
+	if err != nil {
 		return fmt.Errorf("read primary key: %w", err)
+	}
+	if r.consumer.Key == "" {
+		r.consumer.Key = r.primary
 	}
 	managed := meta.Managed && !stored.Current.IsZero()
 	// A journal exists only once a rotation passed this check, adoption
@@ -55,7 +78,7 @@ func (e *Engine) preflight(ctx context.Context, r *run) error {
 			return err
 		}
 	}
-	on, err := r.iss.SecretAccess(ctx)
+	on, err := r.secretAccess(ctx)
 	if err != nil {
 		return fmt.Errorf("read secret access setting: %w", err)
 	}
@@ -194,17 +217,18 @@ func (e *Engine) openExposure(ctx context.Context, r *run) error {
 	if r.app.SecretAccessMode != SecretAccessToggle {
 		return nil
 	}
+	if r.exposureHeld && r.accessKnown && r.accessOn {
+		return nil // this call joined and opened already (openEarly)
+	}
 	prior, err := e.joinExposure(ctx, r)
 	if err != nil {
 		return err
 	}
-	if r.j.PriorExposure == nil || *r.j.PriorExposure != prior {
-		r.j.PriorExposure = &prior
-		if err := e.save(ctx, r); err != nil {
-			return err
-		}
-	}
-	on, err := r.iss.SecretAccess(ctx)
+	// The prior value is journaled before the setting changes (I5): by
+	// the open's own journal write below when this call opens it, and
+	// otherwise by expose's next write (the ledger holds it meanwhile).
+	r.j.PriorExposure = &prior
+	on, err := r.secretAccess(ctx)
 	if err != nil {
 		return fmt.Errorf("read secret access setting: %w", err)
 	}
@@ -221,13 +245,14 @@ func (e *Engine) openExposure(ctx context.Context, r *run) error {
 	if on {
 		return nil
 	}
+	r.accessKnown = false
 	if err := e.mutate(ctx, r, "open_exposure", func() error { return r.iss.SetSecretAccess(ctx, true) }); err != nil {
 		return fmt.Errorf("open secret access: %w", err)
 	}
+	r.accessKnown, r.accessOn, r.openedAt = true, true, e.now()
+	// The op is cleared by the next journal write: a crash before it only
+	// makes the resumed run audit this opening once more as recovered.
 	r.setExtra(ExtraOp, "")
-	if err := e.save(ctx, r); err != nil {
-		return err
-	}
 	r.log.Info("secret access opened")
 	return e.record(ctx, r, EventExposureOpened, StepExpose, OutcomeOK, nil, nil)
 }
@@ -404,6 +429,7 @@ func (e *Engine) persist(ctx context.Context, r *run, sc StagedCredential) error
 		return err
 	}
 	r.res.ConsumerKey = sc.Key
+	r.stagedHere = sc.ID
 	r.log = r.log.With(zap.String("new_key", sc.Key))
 	if err := e.stepDone(ctx, r, StepStage); err != nil {
 		return err
@@ -417,6 +443,22 @@ func (e *Engine) persist(ctx context.Context, r *run, sc StagedCredential) error
 func (e *Engine) rotate(ctx context.Context, r *run) error {
 	if r.done(StepRotate) {
 		return nil
+	}
+	if id := r.stagedHere; id != "" && id == r.j.StagedID {
+		// This call staged the entry moments ago under its lease: it is
+		// Active and not promoted, so promote it without reading the
+		// primary key and the slot first. An unknown outcome or a vanished
+		// entry falls back to the re-reading path below.
+		r.stagedHere = ""
+		r.advance(StepRotate, false)
+		err := e.mutate(ctx, r, "promote", func() error { return r.iss.Promote(ctx, r.appRef.ID, r.consumer.ID, id) })
+		if err == nil {
+			return e.rotated(ctx, r)
+		}
+		if !errors.Is(err, ErrAmbiguous) && !errors.Is(err, ErrNotFound) {
+			return fmt.Errorf("promote: %w", err)
+		}
+		r.log.Warn("promote of the entry just staged did not settle; re-reading", zap.Error(err))
 	}
 	for try := 0; try < 2; try++ {
 		primary, err := r.iss.PrimaryKey(ctx, r.appRef.ID, r.consumer.ID)
@@ -467,9 +509,8 @@ func (e *Engine) rotated(ctx context.Context, r *run) error {
 	}
 	r.setExtra(ExtraOp, "")
 	r.advance(StepRotate, true)
-	if err := e.save(ctx, r); err != nil {
-		return err
-	}
+	// Not journaled on its own: verify's write carries it. A crash before
+	// that resumes at rotate, whose re-read finds the pending key primary.
 	return e.stepDone(ctx, r, StepRotate)
 }
 
@@ -547,11 +588,57 @@ func (e *Engine) commit(ctx context.Context, r *run) error {
 	if r.done(StepCommit) {
 		return nil
 	}
-	stored, meta, err := e.readStore(ctx, r.app.VaultPath)
-	if err != nil {
-		return err
+	// The path as this call read it in preflight (under the lease, and
+	// kept current by its own adopt write): the check-and-set write proves
+	// it unchanged, so commit reads Vault again only when that write loses.
+	stored, meta := r.stored, r.meta
+	if !r.storeRead {
+		var err error
+		if stored, meta, err = e.readStore(ctx, r.app.VaultPath); err != nil {
+			return err
+		}
 	}
 	oldKey := r.j.Extra[ExtraOldKey]
+	for try := 0; ; try++ {
+		err := e.commitWrite(ctx, r, stored, &meta, oldKey)
+		if err == nil {
+			break
+		}
+		if try > 0 || !errors.Is(err, ErrConflict) {
+			return err
+		}
+		var rerr error
+		if stored, meta, rerr = e.readStore(ctx, r.app.VaultPath); rerr != nil {
+			return errors.Join(err, rerr)
+		}
+	}
+	r.meta = meta
+	r.res.VaultVersion = meta.Version
+	if r.app.Overlap.Policy == OverlapImmediate {
+		slot, err := e.rotatedSlot(ctx, r, oldKey)
+		if err != nil {
+			return err
+		}
+		if slot.ID != "" {
+			if err := e.deleteStaged(ctx, r, slot.ID); err != nil {
+				return err
+			}
+			if err := e.record(ctx, r, EventPreviousRetired, StepCommit, OutcomeOK, nil, map[string]string{"previous_key": oldKey, "policy": string(OverlapImmediate)}); err != nil {
+				return err
+			}
+		}
+	}
+	r.setExtra(ExtraOp, "")
+	r.advance(StepCommit, true)
+	// Not journaled on its own: finish's writes carry it. A crash before
+	// them resumes at commit, which finds this rotation's pair in Vault.
+	return e.stepDone(ctx, r, StepCommit)
+}
+
+// commitWrite writes the pending pair over stored (version meta.Version)
+// unless stored already holds it, and leaves the written version in meta.
+// ErrConflict means the path moved since stored was read.
+func (e *Engine) commitWrite(ctx context.Context, r *run, stored StoredCredentials, meta *StoreMeta, oldKey string) error {
 	if !(stored.Current.Key == r.j.Pending.Key && stored.RotationID == r.j.RotationID) {
 		if meta.Version != r.j.BaseVersion && !(meta.Managed && stored.Current.Key == oldKey) {
 			return fmt.Errorf("vault path %s moved from version %d to %d: %w", r.app.VaultPath, r.j.BaseVersion, meta.Version, ErrConflict)
@@ -584,29 +671,11 @@ func (e *Engine) commit(ctx context.Context, r *run) error {
 			v = m2.Version
 		}
 		meta.Version = v
+		r.noteStored(sc)
+		return nil
 	}
-	r.meta = meta
-	r.res.VaultVersion = meta.Version
-	if r.app.Overlap.Policy == OverlapImmediate {
-		slot, err := e.rotatedSlot(ctx, r, oldKey)
-		if err != nil {
-			return err
-		}
-		if slot.ID != "" {
-			if err := e.deleteStaged(ctx, r, slot.ID); err != nil {
-				return err
-			}
-			if err := e.record(ctx, r, EventPreviousRetired, StepCommit, OutcomeOK, nil, map[string]string{"previous_key": oldKey, "policy": string(OverlapImmediate)}); err != nil {
-				return err
-			}
-		}
-	}
-	r.setExtra(ExtraOp, "")
-	r.advance(StepCommit, true)
-	if err := e.save(ctx, r); err != nil {
-		return err
-	}
-	return e.stepDone(ctx, r, StepCommit)
+	r.noteStored(stored)
+	return nil
 }
 
 func (e *Engine) rotatedAt(r *run) time.Time {

@@ -354,7 +354,8 @@ func printPlans(w io.Writer, plans []rotator.PlanResult) {
 	for _, p := range plans {
 		next := "-"
 		if !p.Decision.Next.IsZero() {
-			next = p.Decision.Next.UTC().Format(time.RFC3339)
+			// The time and reason the daemon's scheduler uses (one decision).
+			next = p.Decision.Next.UTC().Format(time.RFC3339) + " " + string(p.Decision.NextReason)
 		}
 		access := string(p.ExposureMode)
 		if p.SecretAccess != nil {

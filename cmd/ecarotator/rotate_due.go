@@ -90,7 +90,7 @@ func (c *cli) rotateDue(ctx context.Context, only []string, reason string, asJSO
 			continue
 		}
 		fmt.Fprintf(progress, "%s: checking\n", app.Name)
-		out, err := daemon.RotateDue(ctx, rt, app, time.Now(), holder, actor)
+		out, err := daemon.RotateDue(ctx, rt, app, time.Now(), actor)
 		line := dueLine(out, err)
 		if out.Due.Due || out.Rotated {
 			sum.Due++

@@ -21,8 +21,8 @@ func TestDueLineNamesEveryOutcome(t *testing.T) {
 		want string
 	}{
 		{"not due, with the next time", daemon.DueOutcome{Due: scheduler.Decision{At: at, Reason: scheduler.ReasonScheduled}}, nil, dueNotDue},
-		{"due and rotated", daemon.DueOutcome{Due: scheduler.Decision{Due: true}, Verdict: daemon.VerdictRotate, Rotated: true}, nil, dueRotated},
-		{"due but the slot was served", daemon.DueOutcome{Due: scheduler.Decision{Due: true}, Verdict: daemon.VerdictServed}, nil, dueSkipped},
+		{"due and rotated", daemon.DueOutcome{Due: scheduler.Decision{Due: true}, Verdict: string(rotator.ReasonScheduled), Rotated: true}, nil, dueRotated},
+		{"due but the slot was served", daemon.DueOutcome{Due: scheduler.Decision{Due: true}, Verdict: string(rotator.ReasonSlotServed)}, nil, dueSkipped},
 		{"another holder has the lease", daemon.DueOutcome{Locked: true}, nil, dueLocked},
 		{"the proof failed", daemon.DueOutcome{Rotated: true}, fmt.Errorf("rotate: %w", rotator.ErrVerifyFailed), dueVerifyFailed},
 		{"any other failure", daemon.DueOutcome{Rotated: true}, errors.New("vault: sealed"), dueFailed},

@@ -220,10 +220,12 @@ func (c *cli) localStatus(ctx context.Context) ([]server.AppStatus, error) {
 func localAppStatus(ctx context.Context, rt *wire.Runtime, cfg *config.Config, a config.App, now time.Time) server.AppStatus {
 	app := wire.App(cfg, a)
 	s := server.AppStatus{Name: a.Name, DevHub: a.DevHub, ECA: a.ECA, VaultPath: app.VaultPath}
-	st, _, err := rt.Vault.ReadCredentials(ctx, app.VaultPath)
+	in := rotator.NewInput(app, now)
+	st, meta, err := rt.Vault.ReadCredentials(ctx, app.VaultPath)
 	switch {
 	case err == nil:
 		s.ConsumerKey, s.LastRotation, s.PreviousValidUntil = st.Current.Key, st.RotatedAt, st.PreviousValidUntil
+		in.SetStored(st, meta)
 	case !errors.Is(err, rotator.ErrNotFound):
 		s.LastError = "vault: " + err.Error()
 	}
@@ -231,23 +233,16 @@ func localAppStatus(ctx context.Context, rt *wire.Runtime, cfg *config.Config, a
 	if j, _, err := rt.Vault.Load(ctx, a.Name); err == nil {
 		s.InFlight, s.Orphaned, s.LastError = j.Step != rotator.StepRetire, j.Orphaned, j.LastError
 		jp = &j
+		in.SetJournal(j)
 	}
 	if rt.Engine != nil {
 		sc := rt.Engine.KnownStrategy(app, jp)
 		s.Strategy, s.StrategyWhy = string(sc.Strategy), sc.Why
 	}
-	// Plan as the daemon did when the last rotation finished; only when that
-	// time has passed (no daemon ran) plan from now, with catch-up.
-	in := scheduler.DueInput{Now: now, Schedule: app.Schedule, Window: app.Window, MaxAge: app.MaxAge, LastRotation: s.LastRotation}
-	if !s.LastRotation.IsZero() && s.LastRotation.Before(now) {
-		at := in
-		at.Now, at.LastSlot = s.LastRotation, s.LastRotation
-		if d := scheduler.Due(at); !d.At.IsZero() && d.At.After(now) {
-			in = at
-		}
-	}
-	dec := scheduler.Due(in)
-	s.NextRotation, s.NextReason = dec.At, string(dec.Reason)
+	// The one decision `plan` and the daemon use: the same next time (the
+	// slot's stable start, or the max-age deadline) and reason.
+	dec := rotator.PlanChain.Decide(in)
+	s.NextRotation, s.NextReason = dec.Next, string(dec.NextReason)
 	return s
 }
 

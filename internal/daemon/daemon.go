@@ -19,7 +19,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -68,8 +67,6 @@ type Options struct {
 	// system clock); it is also the engine's clock unless
 	// RuntimeOptions.Clock is set.
 	Clock scheduler.Clock
-	// Rand places runs inside their windows (default math/rand/v2).
-	Rand func(n int64) int64
 	// RuntimeOptions are passed to wire.New (holder, crash hook, clients).
 	RuntimeOptions wire.RuntimeOptions
 	// Listen overrides server.listen ("127.0.0.1:0" in tests; "-" disables
@@ -107,9 +104,6 @@ func (o *Options) defaults() error {
 	}
 	if o.Clock == nil {
 		o.Clock = scheduler.SystemClock{}
-	}
-	if o.Rand == nil {
-		o.Rand = rand.Int64N
 	}
 	if o.RuntimeOptions.Clock == nil {
 		o.RuntimeOptions.Clock = o.Clock
@@ -212,7 +206,6 @@ func New(o Options) (*Daemon, error) {
 		Retire:        d.runRetire,
 		Usage:         d.usage,
 		Clock:         o.Clock,
-		Rand:          o.Rand,
 		Backoff:       backoff(sc.RetryInitial.D(), sc.RetryMax.D()),
 		ShutdownGrace: sc.ShutdownGrace.D(),
 		Observe:       d.observe,

@@ -15,7 +15,7 @@ import (
 )
 
 // servedRun is what a scheduled run serves: its cron slot (zero for a
-// max-age run) and the scheduler's reason.
+// max-age run) and the scheduler's reason. A retry keeps serving them.
 type servedRun struct {
 	Slot   time.Time
 	Reason scheduler.Reason
@@ -50,64 +50,44 @@ func (d *Daemon) runRotation(ctx context.Context, name, reason string) error {
 		d.serving[name] = run
 	}
 	d.mu.Unlock()
-	slot := run.Slot
 
-	// The slot lease makes "re-read Vault, then rotate" atomic across
-	// replicas: without it, a replica that read rotated_at just before
-	// another one committed would rotate the same slot again.
-	lease, err := d.rt.Vault.Acquire(ctx, SlotLease(name), d.o.RuntimeOptions.Holder, d.cfg.Vault.LockTTL.D())
-	if err != nil {
-		if errors.Is(err, rotator.ErrLocked) {
-			log.Debug("another replica is running this app; looking again soon")
-			return scheduler.Retry(now.Add(d.lockedRetry()))
-		}
-		d.metrics.VaultError(err)
-		return d.noteErr(name, fmt.Errorf("slot lease: %w", err))
+	// The engine decides under the app's own lease, from its one journal
+	// load and KV read, whether this run still rotates (a slot another
+	// replica served is skipped there): no slot lease, no read here.
+	req := rotator.Request{Actor: rotator.Actor{Kind: rotator.ActorScheduler, Reason: reason},
+		Run: &rotator.ScheduledRun{Reason: run.Reason, Slot: run.Slot}}
+	res, err := d.rt.Engine.Rotate(ctx, app, req)
+	if err == nil && res.Decision != nil && !res.Decision.Rotate {
+		return d.afterDecision(app, res, now, log)
 	}
-	kaCtx, stopKA := context.WithCancel(ctx)
-	lost := d.rt.Vault.KeepAlive(kaCtx, lease, d.cfg.Vault.LockTTL.D())
-	defer func() {
-		stopKA()
-		// KeepAlive closes the channel once stopped. A renewal error only
-		// means another replica may now enter: it meets the engine's own
-		// lease or the journal, never a second rotation of this slot.
-		for err := range lost {
-			log.Warn("slot lease renewal failed", zap.Error(err))
-		}
-		if err := d.rt.Vault.Release(context.WithoutCancel(ctx), lease); err != nil {
-			log.Warn("release slot lease", zap.Error(err))
-		}
-	}()
-
-	in, err := ReadInput(ctx, d.rt.Vault, app, Input{Now: now, Reason: run.Reason, Slot: slot, Schedule: app.Schedule, MaxAge: app.MaxAge, Adopt: app.Adopt})
-	if err != nil {
-		d.metrics.VaultError(err)
-		return d.noteErr(name, err)
+	if res.Decision != nil {
+		log.Info("rotation ran", zap.String("verdict", string(res.Decision.Reason)), zap.Time("slot", run.Slot))
 	}
-	v := Decide(in)
-	switch v.Action {
-	case ActSkip:
-		log.Info("run skipped", zap.String("verdict", v.Reason), zap.Time("slot", slot), zap.Time("rotated_at", in.RotatedAt))
-		d.forgetSlot(name)
-		d.sched.Rotated(name, in.RotatedAt)
-		d.setErr(name, "")
-		return nil
-	case ActWait:
-		until := v.Until
-		if until.IsZero() {
-			until = now.Add(d.cfg.Scheduler.RetryMax.D())
-		}
-		log.Info("run waits", zap.String("verdict", v.Reason), zap.Time("until", until))
-		if v.Reason == VerdictOrphaned || v.Reason == VerdictUnmanaged {
-			d.setErr(name, v.Reason)
-		}
-		d.metrics.SetOrphaned(name, v.Reason == VerdictOrphaned)
-		return scheduler.Retry(until)
-	}
-
-	log.Info("rotation starting", zap.String("verdict", v.Reason), zap.Time("slot", slot))
-	res, err := d.rt.Engine.Rotate(ctx, app, rotator.Request{Actor: rotator.Actor{Kind: rotator.ActorScheduler, Reason: reason}})
 	return d.afterRotation(ctx, app, res, err, now)
+}
+
+// afterDecision handles a scheduled run that the engine decided not to
+// rotate: a served slot ends the run (the plan moves on from the store's
+// rotated_at), anything else asks to look again when the decision says.
+func (d *Daemon) afterDecision(app rotator.App, res rotator.Result, now time.Time, log *zap.Logger) error {
+	v := *res.Decision
+	name := app.Name
+	if v.Skip() {
+		log.Info("run skipped", zap.String("verdict", string(v.Reason)), zap.String("why", v.Message), zap.Time("rotated_at", res.RotatedAt))
+		d.forgetSlot(name)
+		d.setErr(name, "")
+		return scheduler.Done(res.RotatedAt) // the plan moves on from the store's time
+	}
+	until := v.Next
+	if until.IsZero() || !until.After(now) {
+		until = now.Add(d.cfg.Scheduler.RetryMax.D())
+	}
+	log.Info("run waits", zap.String("verdict", string(v.Reason)), zap.Time("until", until))
+	if v.Reason == rotator.ReasonOrphaned || v.Reason == rotator.ReasonNotManaged {
+		d.setErr(name, string(v.Reason))
+	}
+	d.metrics.SetOrphaned(name, v.Reason == rotator.ReasonOrphaned)
+	return scheduler.Retry(until)
 }
 
 // afterRotation turns an engine result into metrics, notifications, the
@@ -130,7 +110,18 @@ func (d *Daemon) afterRotation(ctx context.Context, app rotator.App, res rotator
 		d.forgetSlot(name)
 		d.setErr(name, "")
 		d.metrics.SetOrphaned(name, false)
-		if st, _, rerr := d.rt.Vault.ReadCredentials(context.WithoutCancel(ctx), app.VaultPath); rerr == nil {
+		// The engine returns what it wrote; the metadata strategy does not
+		// yet, so only then is the path read back.
+		if !res.RotatedAt.IsZero() {
+			st := rotator.StoredCredentials{RotatedAt: res.RotatedAt, PreviousValidUntil: res.PreviousValidUntil}
+			if res.HasPrevious {
+				st.Previous.Key = res.PreviousKey
+				if st.Previous.Key == "" {
+					st.Previous.Key = "previous"
+				}
+			}
+			d.learn(name, st)
+		} else if st, _, rerr := d.rt.Vault.ReadCredentials(context.WithoutCancel(ctx), app.VaultPath); rerr == nil {
 			d.learn(name, st)
 		}
 		return nil

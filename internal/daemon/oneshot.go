@@ -12,29 +12,25 @@ import (
 	"github.com/ecarotator/ecarotator/vault"
 )
 
-// SlotLease is the name of an app's slot lease: held around "re-read Vault,
-// decide, rotate" so that one slot rotates once, whoever runs it (a daemon
-// replica or `ecarotator rotate --due`).
-func SlotLease(app string) string { return "slot/" + app }
-
-// ReadInput fills in the Vault side of in (journal, rotated_at, previous
-// valid until, managed) for app. Call it under the app's slot lease.
-func ReadInput(ctx context.Context, v *vault.Client, app rotator.App, in Input) (Input, error) {
-	if j, _, err := v.Load(ctx, app.Name); err == nil {
-		in.Journal = &j
+// lastRotation reads what the scheduler plans from: Vault's rotated_at
+// (or, for a managed path without one, its last write) and whether a
+// rotation journal is open. The engine reads both again under the app's
+// lease before it decides; this read only says whether to ask it.
+func lastRotation(ctx context.Context, v *vault.Client, app rotator.App) (at time.Time, journal bool, err error) {
+	if _, _, err := v.Load(ctx, app.Name); err == nil {
+		journal = true
 	} else if !errors.Is(err, rotator.ErrNotFound) {
-		return in, fmt.Errorf("load journal: %w", err)
+		return at, false, fmt.Errorf("load journal: %w", err)
 	}
 	st, meta, err := v.ReadCredentials(ctx, app.VaultPath)
 	if err != nil && !errors.Is(err, rotator.ErrNotFound) {
-		return in, fmt.Errorf("read %s: %w", app.VaultPath, err)
+		return at, false, fmt.Errorf("read %s: %w", app.VaultPath, err)
 	}
-	in.RotatedAt, in.PreviousValidUntil = st.RotatedAt, st.PreviousValidUntil
-	in.Managed = meta.Managed && !st.Current.IsZero()
-	if in.RotatedAt.IsZero() && in.Managed {
-		in.RotatedAt = meta.UpdatedAt
+	at = st.RotatedAt
+	if at.IsZero() && meta.Managed && !st.Current.IsZero() {
+		at = meta.UpdatedAt
 	}
-	return in, nil
+	return at, journal, nil
 }
 
 // DueOutcome is what one app's one-shot run did.
@@ -54,58 +50,41 @@ type DueOutcome struct {
 	Locked bool `json:"locked,omitempty"`
 }
 
-// RotateDue is the daemon's scheduled run as a one-shot: for app at now it
-// takes the scheduler's "when" (scheduler.Due from Vault's rotated_at, no
-// jitter), then, under the same slot lease the daemon uses, re-reads Vault
-// and asks Decide, and rotates when Decide says so. An open journal is
-// always looked at (the daemon would resume it). A lease held by another
+// RotateDue is the daemon's scheduled run as a one-shot: for app at now
+// it takes the scheduler's "when" (scheduler.Due from Vault's rotated_at,
+// with the same stable window offset the daemon uses), and when a run is
+// due, or a journal is open, it hands the engine the same ScheduledRun the
+// daemon would: the engine decides under the app's own lease, from its one
+// journal load and KV read, whether the run still rotates (a slot a daemon
+// replica already served is skipped there). A lease held by another
 // holder is not a failure: Locked is set and the error is nil.
-func RotateDue(ctx context.Context, rt *wire.Runtime, app rotator.App, now time.Time, holder string, actor rotator.Actor) (DueOutcome, error) {
+func RotateDue(ctx context.Context, rt *wire.Runtime, app rotator.App, now time.Time, actor rotator.Actor) (DueOutcome, error) {
 	out := DueOutcome{App: app.Name}
-	ttl := rt.Cfg.Vault.LockTTL.D()
-	lease, err := rt.Vault.Acquire(ctx, SlotLease(app.Name), holder, ttl)
-	if err != nil {
-		if errors.Is(err, rotator.ErrLocked) {
-			out.Locked = true
-			return out, nil
-		}
-		return out, fmt.Errorf("slot lease: %w", err)
-	}
-	kaCtx, stopKA := context.WithCancel(ctx)
-	lost := rt.Vault.KeepAlive(kaCtx, lease, ttl)
-	defer func() {
-		stopKA()
-		for range lost { // a renewal error only lets another holder in: it meets the engine's lease
-		}
-		_ = rt.Vault.Release(context.WithoutCancel(ctx), lease)
-	}()
-
-	in, err := ReadInput(ctx, rt.Vault, app, Input{Now: now, Schedule: app.Schedule, MaxAge: app.MaxAge, Adopt: app.Adopt})
+	last, journal, err := lastRotation(ctx, rt.Vault, app)
 	if err != nil {
 		return out, err
 	}
 	out.Due = scheduler.Due(scheduler.DueInput{
-		Now: now, Schedule: app.Schedule, Window: app.Window, MaxAge: app.MaxAge,
-		LastRotation: in.RotatedAt,
+		Now: now, App: app.Name, Schedule: app.Schedule, Window: app.Window, MaxAge: app.MaxAge,
+		LastRotation: last,
 	})
-	if !out.Due.Due && in.Journal == nil {
+	if !out.Due.Due && !journal {
 		return out, nil
 	}
-	in.Reason, in.Slot = out.Due.Reason, out.Due.Slot
+	run := &rotator.ScheduledRun{Reason: out.Due.Reason, Slot: out.Due.Slot}
 	if !out.Due.Due {
-		in.Reason, in.Slot = scheduler.ReasonRetry, time.Time{}
+		// Only an open journal to finish, as the daemon's retry would.
+		run = &rotator.ScheduledRun{Reason: scheduler.ReasonRetry}
 	}
-	v := Decide(in)
-	out.Verdict = v.Reason
-	if v.Action != ActRotate {
-		return out, nil
-	}
-	out.Rotated = true
-	res, err := rt.Engine.Rotate(ctx, app, rotator.Request{Actor: actor, Reason: string(in.Reason)})
+	res, err := rt.Engine.Rotate(ctx, app, rotator.Request{Actor: actor, Reason: string(run.Reason), Run: run})
 	out.Result = res
+	if res.Decision != nil {
+		out.Verdict = string(res.Decision.Reason)
+	}
 	if errors.Is(err, rotator.ErrLocked) {
 		out.Locked = true
 		return out, nil
 	}
+	out.Rotated = err != nil || res.Decision == nil || res.Decision.Rotate
 	return out, err
 }

@@ -2,9 +2,10 @@ package scheduler
 
 import (
 	"errors"
-	"math/rand/v2"
 	"testing"
 	"time"
+
+	"github.com/ecarotator/ecarotator/rotator"
 )
 
 func mustLoc(t *testing.T, name string) *time.Location {
@@ -112,124 +113,95 @@ func TestNextSlotDSTOncePerDay(t *testing.T) {
 	}
 }
 
-func TestStartAt(t *testing.T) {
-	slot := utc(2026, 11, 26, 2, 0)
-	window := time.Hour
-	t.Run("every start of a seeded source lies inside the window", func(t *testing.T) {
-		r := rand.New(rand.NewPCG(1, 2))
-		for i := range 10000 {
-			got := StartAt(slot, window, r.Int64N)
-			if got.Before(slot) || !got.Before(slot.Add(window)) {
-				t.Fatalf("draw %d: start %s outside [%s, %s)", i, got, slot, slot.Add(window))
-			}
-		}
-	})
-	t.Run("the same seed gives the same starts", func(t *testing.T) {
-		a, b := rand.New(rand.NewPCG(7, 7)), rand.New(rand.NewPCG(7, 7))
-		for i := range 100 {
-			if x, y := StartAt(slot, window, a.Int64N), StartAt(slot, window, b.Int64N); !x.Equal(y) {
-				t.Fatalf("draw %d: %s != %s", i, x, y)
-			}
-		}
-	})
-	tests := []struct {
-		name   string
-		window time.Duration
-		rnd    func(int64) int64
-		want   time.Time
-	}{
-		{"a zero window starts at the slot", 0, func(n int64) int64 { return n / 2 }, slot},
-		{"a nil source starts at the slot", window, nil, slot},
-		{"an offset below zero is clamped to the slot", window, func(int64) int64 { return -5 }, slot},
-		{"an offset past the window is clamped inside it", window, func(n int64) int64 { return n + 5 }, slot.Add(window - 1)},
-		{"the offset is added to the slot", window, func(int64) int64 { return int64(10 * time.Minute) }, slot.Add(10 * time.Minute)},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := StartAt(slot, tt.window, tt.rnd); !got.Equal(tt.want) {
-				t.Errorf("StartAt = %s, want %s", got, tt.want)
-			}
-		})
-	}
-}
-
-func fixed(off time.Duration) func(int64) int64 {
-	return func(n int64) int64 { return min(int64(off), n-1) }
-}
-
 func TestDue(t *testing.T) {
 	// Weekly on Monday 02:00 UTC; 2026-11-23 and 2026-11-30 are Mondays.
 	const weekly = "0 2 * * 1"
 	mon := utc(2026, 11, 23, 2, 0)
 	next := utc(2026, 11, 30, 2, 0)
+	start := func(slot time.Time) time.Time { return rotator.SlotStart("billing", slot, time.Hour) }
+	// inWindow is the plan for slot when its window is open at now: its
+	// stable start, due once that has come (CatchUp when it passed).
+	inWindow := func(slot, now time.Time, skipped time.Time) Decision {
+		at := start(slot)
+		d := Decision{Due: !at.After(now), At: at, Reason: ReasonScheduled, Slot: slot, Skipped: skipped}
+		if at.Before(now) {
+			d.Reason = ReasonCatchUp
+		}
+		return d
+	}
+	base := DueInput{App: "billing", Schedule: weekly, Window: time.Hour, MaxAge: 30 * 24 * time.Hour, LastRotation: mon.Add(-7 * 24 * time.Hour)}
+	with := func(f func(*DueInput)) DueInput { in := base; f(&in); return in }
+	endOfWindow := mon.Add(time.Hour - time.Nanosecond)
 	tests := []struct {
 		name string
 		in   DueInput
 		want Decision
 	}{
 		{
-			name: "before the slot the run is planned inside the next window",
-			in:   DueInput{Now: mon.Add(-time.Hour), Schedule: weekly, Window: time.Hour, MaxAge: 30 * 24 * time.Hour, LastRotation: mon.Add(-7 * 24 * time.Hour), Rand: fixed(20 * time.Minute)},
-			want: Decision{At: mon.Add(20 * time.Minute), Reason: ReasonScheduled, Slot: mon},
+			name: "before the slot the run is planned at the app's stable start inside the window",
+			in:   with(func(in *DueInput) { in.Now = mon.Add(-time.Hour) }),
+			want: Decision{At: start(mon), Reason: ReasonScheduled, Slot: mon},
 		},
 		{
-			name: "after downtime a missed slot whose window is open runs once, now",
-			in:   DueInput{Now: mon.Add(10 * time.Minute), Schedule: weekly, Window: time.Hour, MaxAge: 30 * 24 * time.Hour, LastRotation: mon.Add(-7 * 24 * time.Hour), Rand: fixed(0)},
-			want: Decision{Due: true, At: mon.Add(10 * time.Minute), Reason: ReasonCatchUp, Slot: mon},
+			name: "after downtime a missed slot whose window is open runs once",
+			in:   with(func(in *DueInput) { in.Now = endOfWindow }),
+			want: inWindow(mon, endOfWindow, time.Time{}),
 		},
 		{
-			name: "catch-up jitter spreads over what is left of the window",
-			in:   DueInput{Now: mon.Add(10 * time.Minute), Schedule: weekly, Window: time.Hour, MaxAge: 30 * 24 * time.Hour, LastRotation: mon.Add(-7 * 24 * time.Hour), Rand: fixed(time.Hour)},
-			want: Decision{At: mon.Add(time.Hour - 1), Reason: ReasonCatchUp, Slot: mon},
+			name: "another app of the same slot starts at its own stable offset",
+			in:   with(func(in *DueInput) { in.Now, in.App = mon.Add(-time.Hour), "payroll" }),
+			want: Decision{At: rotator.SlotStart("payroll", mon, time.Hour), Reason: ReasonScheduled, Slot: mon},
 		},
 		{
 			name: "a missed slot whose window closed waits for the next slot when max age is not exceeded",
-			in:   DueInput{Now: mon.Add(5 * time.Hour), Schedule: weekly, Window: time.Hour, MaxAge: 30 * 24 * time.Hour, LastRotation: mon.Add(-7 * 24 * time.Hour), Rand: fixed(0)},
-			want: Decision{At: next, Reason: ReasonScheduled, Slot: next, Skipped: mon},
+			in:   with(func(in *DueInput) { in.Now = mon.Add(5 * time.Hour) }),
+			want: Decision{At: start(next), Reason: ReasonScheduled, Slot: next, Skipped: mon},
 		},
 		{
 			name: "several missed slots give one catch-up run for the latest",
-			in:   DueInput{Now: utc(2026, 11, 26, 2, 30), Schedule: "0 2 * * *", Window: time.Hour, MaxAge: 30 * 24 * time.Hour, LastRotation: utc(2026, 11, 20, 2, 0), Rand: fixed(0)},
-			want: Decision{Due: true, At: utc(2026, 11, 26, 2, 30), Reason: ReasonCatchUp, Slot: utc(2026, 11, 26, 2, 0), Skipped: utc(2026, 11, 25, 2, 0)},
+			in: with(func(in *DueInput) {
+				in.Now, in.Schedule, in.LastRotation = utc(2026, 11, 26, 2, 59), "0 2 * * *", utc(2026, 11, 20, 2, 0)
+			}),
+			want: inWindow(utc(2026, 11, 26, 2, 0), utc(2026, 11, 26, 2, 59), utc(2026, 11, 25, 2, 0)),
 		},
 		{
-			name: "a missed slot whose window closed runs at once when max age is exceeded",
-			in:   DueInput{Now: mon.Add(5 * time.Hour), Schedule: weekly, Window: time.Hour, MaxAge: 7 * 24 * time.Hour, LastRotation: mon.Add(-7 * 24 * time.Hour), Rand: fixed(0)},
-			want: Decision{Due: true, At: mon.Add(5 * time.Hour), Reason: ReasonMaxAge},
+			name: "a missed slot whose window closed is due since the max-age deadline when max age is exceeded",
+			in:   with(func(in *DueInput) { in.Now, in.MaxAge = mon.Add(5*time.Hour), 7*24*time.Hour }),
+			want: Decision{Due: true, At: mon, Reason: ReasonMaxAge},
 		},
 		{
 			name: "max age beats a far slot",
-			in:   DueInput{Now: mon.Add(time.Hour), Schedule: "@yearly", MaxAge: 30 * 24 * time.Hour, LastRotation: mon.Add(-31 * 24 * time.Hour)},
-			want: Decision{Due: true, At: mon.Add(time.Hour), Reason: ReasonMaxAge},
+			in:   DueInput{App: "billing", Now: mon.Add(time.Hour), Schedule: "@yearly", MaxAge: 30 * 24 * time.Hour, LastRotation: mon.Add(-31 * 24 * time.Hour)},
+			want: Decision{Due: true, At: mon.Add(-24 * time.Hour), Reason: ReasonMaxAge},
 		},
 		{
 			name: "the max-age deadline is planned when it comes before the next slot",
-			in:   DueInput{Now: mon.Add(time.Hour), Schedule: "@yearly", MaxAge: 30 * 24 * time.Hour, LastRotation: mon.Add(-20 * 24 * time.Hour)},
+			in:   DueInput{App: "billing", Now: mon.Add(time.Hour), Schedule: "@yearly", MaxAge: 30 * 24 * time.Hour, LastRotation: mon.Add(-20 * 24 * time.Hour)},
 			want: Decision{At: mon.Add(10 * 24 * time.Hour), Reason: ReasonMaxAge},
 		},
 		{
 			name: "a slot already run is not run again",
-			in:   DueInput{Now: mon.Add(10 * time.Minute), Schedule: weekly, Window: time.Hour, MaxAge: 30 * 24 * time.Hour, LastRotation: mon.Add(-7 * 24 * time.Hour), LastSlot: mon, Rand: fixed(0)},
-			want: Decision{At: next, Reason: ReasonScheduled, Slot: next},
+			in:   with(func(in *DueInput) { in.Now, in.LastSlot = mon.Add(10*time.Minute), mon }),
+			want: Decision{At: start(next), Reason: ReasonScheduled, Slot: next},
 		},
 		{
 			name: "a rotation after the slot (rotate now) serves it",
-			in:   DueInput{Now: mon.Add(30 * time.Minute), Schedule: weekly, Window: time.Hour, MaxAge: 30 * 24 * time.Hour, LastRotation: mon.Add(5 * time.Minute), Rand: fixed(0)},
-			want: Decision{At: next, Reason: ReasonScheduled, Slot: next},
+			in:   with(func(in *DueInput) { in.Now, in.LastRotation = mon.Add(30*time.Minute), mon.Add(5*time.Minute) }),
+			want: Decision{At: start(next), Reason: ReasonScheduled, Slot: next},
 		},
 		{
 			name: "unknown history waits for the next slot",
-			in:   DueInput{Now: mon.Add(10 * time.Minute), Schedule: weekly, Window: time.Hour, MaxAge: 30 * 24 * time.Hour, Rand: fixed(0)},
-			want: Decision{At: next, Reason: ReasonScheduled, Slot: next},
+			in:   with(func(in *DueInput) { in.Now, in.LastRotation = mon.Add(10*time.Minute), time.Time{} }),
+			want: Decision{At: start(next), Reason: ReasonScheduled, Slot: next},
 		},
 		{
 			name: "a schedule with no further slot still plans the max-age deadline",
-			in:   DueInput{Now: mon, Schedule: "0 0 30 2 *", MaxAge: 30 * 24 * time.Hour, LastRotation: mon.Add(-20 * 24 * time.Hour)},
+			in:   DueInput{App: "billing", Now: mon, Schedule: "0 0 30 2 *", MaxAge: 30 * 24 * time.Hour, LastRotation: mon.Add(-20 * 24 * time.Hour)},
 			want: Decision{At: mon.Add(10 * 24 * time.Hour), Reason: ReasonMaxAge},
 		},
 		{
 			name: "an invalid schedule never runs",
-			in:   DueInput{Now: mon, Schedule: "not cron"},
+			in:   DueInput{App: "billing", Now: mon, Schedule: "not cron"},
 			want: Decision{Reason: ReasonInvalidSchedule},
 		},
 	}
@@ -248,8 +220,8 @@ func TestDue(t *testing.T) {
 // run when due, record the slot, ask again. Only one run may come out.
 func TestDueCatchUpRunsOnce(t *testing.T) {
 	in := DueInput{
-		Now: utc(2026, 11, 26, 2, 15), Schedule: "*/5 * * * *", Window: time.Hour,
-		MaxAge: 30 * 24 * time.Hour, LastRotation: utc(2026, 11, 24, 0, 0), Rand: fixed(0),
+		App: "billing", Now: utc(2026, 11, 26, 2, 15).Add(time.Minute - time.Nanosecond), Schedule: "*/5 * * * *", Window: time.Minute,
+		MaxAge: 30 * 24 * time.Hour, LastRotation: utc(2026, 11, 24, 0, 0),
 	}
 	runs := 0
 	for range 50 {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"sort"
 	"sync"
 	"time"
@@ -44,7 +43,7 @@ type App struct {
 	Name     string
 	DevHub   string
 	Schedule string        // robfig/cron expression (5 fields or descriptor, CRON_TZ=)
-	Window   time.Duration // runs start at a random point of [slot, slot+Window)
+	Window   time.Duration // runs start at the app's stable offset inside [slot, slot+Window)
 	MaxAge   time.Duration // 0 disables the safety net
 	// LastRotation is when the current pair was made (from Vault's
 	// rotated_at); zero when unknown.
@@ -93,6 +92,21 @@ func (e *RetryError) Unwrap() error { return e.Err }
 
 // Retry returns the error a RunFunc returns to be run again at at.
 func Retry(at time.Time) error { return &RetryError{At: at} }
+
+// DoneResult is how a RunFunc reports success together with the rotation
+// time the store holds (another replica's, or its own write's), so the
+// callback returns its result instead of reaching back into the scheduler
+// while it runs. The scheduler treats it as a nil error.
+type DoneResult struct{ RotatedAt time.Time }
+
+// Error implements error (a DoneResult is never a failure).
+func (d *DoneResult) Error() string {
+	return "done, rotated at " + d.RotatedAt.UTC().Format(time.RFC3339)
+}
+
+// Done returns what a RunFunc returns when the app was handled and the
+// store says it was last rotated at rotatedAt.
+func Done(rotatedAt time.Time) error { return &DoneResult{RotatedAt: rotatedAt} }
 
 // Errors of the scheduler.
 var (
@@ -144,9 +158,6 @@ type Options struct {
 	Usage func(devhub string) (rotator.APIUsage, bool)
 	// Clock defaults to SystemClock.
 	Clock Clock
-	// Rand places starts inside windows; defaults to math/rand/v2 Int64N
-	// (jitter is not a secret).
-	Rand func(n int64) int64
 	// Backoff is the wait after the attempt-th consecutive failure that did
 	// not name its own retry time; defaults to 1m doubling up to 1h.
 	Backoff func(attempt int) time.Duration
@@ -176,9 +187,6 @@ func DefaultBackoff(attempt int) time.Duration {
 func (o *Options) defaults() {
 	if o.Clock == nil {
 		o.Clock = SystemClock{}
-	}
-	if o.Rand == nil {
-		o.Rand = rand.Int64N
 	}
 	if o.Backoff == nil {
 		o.Backoff = DefaultBackoff
@@ -398,7 +406,7 @@ func (s *Scheduler) plan(e *entry, now time.Time) {
 		MaxAge:       e.app.MaxAge,
 		LastRotation: e.lastRotation,
 		LastSlot:     e.lastSlot,
-		Rand:         s.opts.Rand,
+		App:          e.app.Name,
 	})
 }
 
@@ -611,6 +619,10 @@ func (s *Scheduler) runJob(ctx context.Context, j job) {
 		cb = s.opts.Retire
 	}
 	err := invoke(withSlot(ctx, j.slot), cb, j)
+	var done *DoneResult
+	if errors.As(err, &done) {
+		err = nil
+	}
 
 	now := s.opts.Clock.Now()
 	ev := Event{Kind: EventFinished, App: j.app, DevHub: j.hub, Reason: j.reason, At: now, Err: err}
@@ -620,6 +632,9 @@ func (s *Scheduler) runJob(ctx context.Context, j job) {
 		e.running = false
 		if err != nil {
 			ev.Kind = EventFailed
+		}
+		if done != nil && done.RotatedAt.After(e.reported) {
+			e.reported = done.RotatedAt
 		}
 		switch j.kind {
 		case jobRotate:

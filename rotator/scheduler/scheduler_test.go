@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -91,7 +90,6 @@ func TestSchedulerStartsEveryRunInsideItsWindow(t *testing.T) {
 			s := mustNew(t, Options{
 				Apps: []App{{Name: "billing", DevHub: "hub", Schedule: "0 * * * *", Window: 10 * time.Minute, LastRotation: t0}},
 				Run:  rec.run,
-				Rand: rand.New(rand.NewPCG(42, 1)).Int64N,
 			})
 			stop := start(t, s)
 			time.Sleep(24*time.Hour + 10*time.Minute)
@@ -107,6 +105,9 @@ func TestSchedulerStartsEveryRunInsideItsWindow(t *testing.T) {
 				if c.At.Before(slot) || !c.At.Before(slot.Add(10*time.Minute)) {
 					t.Errorf("run %d at %s, outside [%s, +10m)", i, c.At, slot)
 				}
+				if want := rotator.SlotStart("billing", slot, 10*time.Minute); !c.At.Equal(want) {
+					t.Errorf("run %d at %s, want the app's stable start %s", i, c.At, want)
+				}
 				if c.Reason != string(ReasonScheduled) {
 					t.Errorf("run %d reason %q, want %q", i, c.Reason, ReasonScheduled)
 				}
@@ -117,7 +118,7 @@ func TestSchedulerStartsEveryRunInsideItsWindow(t *testing.T) {
 			}
 			for i := range calls {
 				if !calls[i].At.Equal(first[i].At) {
-					t.Errorf("run %d: %s with the same seed, earlier %s", i, calls[i].At, first[i].At)
+					t.Errorf("run %d: %s on the second run, earlier %s", i, calls[i].At, first[i].At)
 				}
 			}
 		})
@@ -133,7 +134,6 @@ func TestSchedulerCatchesUpOnceAfterDowntime(t *testing.T) {
 			// Last rotation five hours ago: five hourly slots were missed.
 			Apps: []App{{Name: "billing", DevHub: "hub", Schedule: "@hourly", Window: 30 * time.Minute, MaxAge: 24 * time.Hour, LastRotation: t0.Add(-5 * time.Hour)}},
 			Run:  rec.run,
-			Rand: fixed(5 * time.Minute),
 		})
 		stop := start(t, s)
 		time.Sleep(45 * time.Minute) // until 00:55, before the 01:00 slot
@@ -141,8 +141,14 @@ func TestSchedulerCatchesUpOnceAfterDowntime(t *testing.T) {
 		if len(calls) != 1 {
 			t.Fatalf("got %d runs after downtime, want exactly 1: %v", len(calls), calls)
 		}
-		if c := calls[0]; c.Reason != string(ReasonCatchUp) || !c.At.Equal(t0.Add(5*time.Minute)) {
-			t.Errorf("got %+v, want a CatchUp run at %s", c, t0.Add(5*time.Minute))
+		// The missed 00:00 slot runs once, at its stable start, or at once
+		// (CatchUp) when that start passed while the daemon was down.
+		at, reason := rotator.SlotStart("billing", t0.Add(-10*time.Minute), 30*time.Minute), ReasonScheduled
+		if at.Before(t0) {
+			at, reason = t0, ReasonCatchUp
+		}
+		if c := calls[0]; c.Reason != string(reason) || !c.At.Equal(at) {
+			t.Errorf("got %+v, want a %s run at %s", c, reason, at)
 		}
 		time.Sleep(30 * time.Minute)
 		if calls := rec.snapshot(); len(calls) != 2 || calls[1].Reason != string(ReasonScheduled) {
@@ -598,12 +604,11 @@ func TestSnapshotReportsThePlan(t *testing.T) {
 			},
 			Run:    func(context.Context, string, string) error { return nil },
 			Retire: func(context.Context, string, string) error { return nil },
-			Rand:   fixed(15 * time.Minute),
 		})
 		got := s.Snapshot()
 		want := []AppState{
 			{App: "billing", DevHub: "hub", Next: t0.Add(12 * time.Hour), Reason: ReasonMaxAge, LastRotation: t0.Add(-12 * time.Hour)},
-			{App: "crm", DevHub: "hub", Next: t0.Add(24*time.Hour + 15*time.Minute), Reason: ReasonScheduled, Slot: t0.Add(24 * time.Hour), LastRotation: t0, RetireAt: t0.Add(48 * time.Hour)},
+			{App: "crm", DevHub: "hub", Next: rotator.SlotStart("crm", t0.Add(24*time.Hour), time.Hour), Reason: ReasonScheduled, Slot: t0.Add(24 * time.Hour), LastRotation: t0, RetireAt: t0.Add(48 * time.Hour)},
 		}
 		if fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Errorf("Snapshot =\n %+v\nwant\n %+v", got, want)

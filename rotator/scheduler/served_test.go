@@ -7,6 +7,8 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/ecarotator/ecarotator/rotator"
 )
 
 func TestSchedulerPassesTheSlotToTheCallback(t *testing.T) {
@@ -67,7 +69,6 @@ func TestSchedulerRotatedAlignsEverySlotsOnTheStoresTime(t *testing.T) {
 		s = mustNew(t, Options{
 			Apps: []App{{Name: "billing", DevHub: "hub", Schedule: "@every 40s", Window: 10 * time.Second, LastRotation: t0}},
 			Run:  run,
-			Rand: fixed(0),
 		})
 		stop := start(t, s)
 		time.Sleep(100 * time.Second)
@@ -76,13 +77,13 @@ func TestSchedulerRotatedAlignsEverySlotsOnTheStoresTime(t *testing.T) {
 		}
 		mu.Lock()
 		defer mu.Unlock()
-		want := []time.Time{t0.Add(40 * time.Second), other.Add(40 * time.Second)}
+		want := []time.Time{rotator.SlotStart("billing", t0.Add(40*time.Second), 10*time.Second), rotator.SlotStart("billing", other.Add(40*time.Second), 10*time.Second)}
 		if len(runs) < 2 || !runs[0].Equal(want[0]) || !runs[1].Equal(want[1]) {
 			t.Fatalf("runs at %v, want the first two at %v", runs, want)
 		}
 		st, _ := s.State("billing")
-		if !st.LastRotation.Equal(other.Add(40 * time.Second)) {
-			t.Errorf("last rotation %s, want the second run's time %s", st.LastRotation, other.Add(40*time.Second))
+		if !st.LastRotation.Equal(want[1]) {
+			t.Errorf("last rotation %s, want the second run's time %s", st.LastRotation, want[1])
 		}
 	})
 }
@@ -109,6 +110,43 @@ func TestSchedulerRunAtPlansARetryBeforeTheNextSlot(t *testing.T) {
 		calls := rec.snapshot()
 		if len(calls) != 1 || !calls[0].At.Equal(t0.Add(time.Minute)) || calls[0].Reason != string(ReasonRetry) {
 			t.Fatalf("calls %+v, want one Retry run at %s", calls, t0.Add(time.Minute))
+		}
+	})
+}
+
+// TestDoneReportsTheStoresRotationTime: a callback returns Done with the
+// rotation time the store holds (here another replica's) instead of
+// calling back into the scheduler while it runs; the run counts as a
+// success and the next slot follows the store's time.
+func TestDoneReportsTheStoresRotationTime(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		t0 := time.Now()
+		other := t0.Add(43 * time.Second) // read from the store while the run took 5s
+		var events []Event
+		var mu sync.Mutex
+		s := mustNew(t, Options{
+			Apps:    []App{{Name: "billing", DevHub: "hub", Schedule: "@every 40s", Window: 30 * time.Second, LastRotation: t0}},
+			Run:     func(context.Context, string, string) error { time.Sleep(5 * time.Second); return Done(other) },
+			Observe: func(ev Event) { mu.Lock(); events = append(events, ev); mu.Unlock() },
+		})
+		stop := start(t, s)
+		time.Sleep(80 * time.Second) // the first run starts in [40s, 70s) and takes 5s
+		st, _ := s.State("billing")
+		if err := stop(); err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+		if !st.LastRotation.Equal(other) || st.Attempts != 0 {
+			t.Errorf("last rotation %s, attempts %d; want the store's %s and no failure", st.LastRotation, st.Attempts, other)
+		}
+		if want := rotator.SlotStart("billing", other.Add(40*time.Second), 30*time.Second); !st.Next.Equal(want) {
+			t.Errorf("next run %s, want %s (a period after the store's time)", st.Next, want)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		for _, ev := range events {
+			if ev.Kind == EventFailed {
+				t.Errorf("Done counted as a failure: %+v", ev)
+			}
 		}
 	})
 }
