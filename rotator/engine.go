@@ -331,7 +331,7 @@ func (e *Engine) newRun(app App, actor Actor, adopt bool) (*run, error) {
 		actor.Kind = ActorSystem
 	}
 	r := &run{app: app, iss: iss, actor: actor, adopt: adopt || app.Adopt}
-	r.iss = fencedIssuer{Issuer: iss, e: e, r: r} // L1: mutations end with the lease
+	r.iss = e.fence(iss, r) // L1: mutations end with the lease
 	r.res.App = app.Name
 	r.log = e.o.Logger.With(zap.String(LogKeyApp, app.Name), zap.String(LogKeyOrg, app.DevHub), zap.String(LogKeyECA, app.ECA))
 	return r, nil

@@ -90,3 +90,66 @@ func (f fencedIssuer) SetSecretAccess(ctx context.Context, on bool) error {
 	defer cancel()
 	return f.Issuer.SetSecretAccess(ctx, on)
 }
+
+// fencedMetadataIssuer is fencedIssuer for an Issuer that also serves the
+// Metadata API: the wrapper must keep that interface visible (strategy
+// auto and metadata look for it), and its mutations — the rotating and
+// flag-clearing deploys, opening the Metadata secret-access setting — are
+// bounded by the lease the same way.
+type fencedMetadataIssuer struct {
+	fencedIssuer
+	mi MetadataIssuer
+}
+
+// fence wraps iss for run r, keeping MetadataIssuer when iss has it.
+func (e *Engine) fence(iss Issuer, r *run) Issuer {
+	f := fencedIssuer{Issuer: iss, e: e, r: r}
+	if mi, ok := iss.(MetadataIssuer); ok {
+		return fencedMetadataIssuer{fencedIssuer: f, mi: mi}
+	}
+	return f
+}
+
+// DistributionState implements MetadataIssuer.
+func (f fencedMetadataIssuer) DistributionState(ctx context.Context, eca string) (string, error) {
+	return f.mi.DistributionState(ctx, eca)
+}
+
+// GlobalOAuth implements MetadataIssuer.
+func (f fencedMetadataIssuer) GlobalOAuth(ctx context.Context, eca string) (OAuthSettings, error) {
+	return f.mi.GlobalOAuth(ctx, eca)
+}
+
+// DeployStatus implements MetadataIssuer.
+func (f fencedMetadataIssuer) DeployStatus(ctx context.Context, id string) (DeployStatus, error) {
+	return f.mi.DeployStatus(ctx, id)
+}
+
+// MetadataSecretAccess implements MetadataIssuer.
+func (f fencedMetadataIssuer) MetadataSecretAccess(ctx context.Context) (bool, error) {
+	return f.mi.MetadataSecretAccess(ctx)
+}
+
+// Deploy implements MetadataIssuer within the lease.
+func (f fencedMetadataIssuer) Deploy(ctx context.Context, s OAuthSettings, rotateKey, rotateSecret bool) (string, error) {
+	ctx, cancel, err := f.bound(ctx, "metadata deploy")
+	if err != nil {
+		return "", err
+	}
+	defer cancel()
+	return f.mi.Deploy(ctx, s, rotateKey, rotateSecret)
+}
+
+// SetMetadataSecretAccess implements MetadataIssuer: opening is bounded by
+// the lease, closing is not (as SetSecretAccess).
+func (f fencedMetadataIssuer) SetMetadataSecretAccess(ctx context.Context, on bool) error {
+	if !on {
+		return f.mi.SetMetadataSecretAccess(ctx, on)
+	}
+	ctx, cancel, err := f.bound(ctx, "open metadata secret access")
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	return f.mi.SetMetadataSecretAccess(ctx, on)
+}
