@@ -189,7 +189,7 @@ func randomID() string {
 type Engine struct {
 	o      Options
 	ledger ExposureLedger
-	strat  strategyCache // distributionState per app (metadata_strategy.go)
+	strat  strategyMemo // mirror of the Vault ECA caches' distribution (metadata_strategy.go)
 }
 
 // NewEngine checks o and returns an Engine.
