@@ -121,7 +121,6 @@ func metadataFaultCases() []mdFaultCase {
 	}
 }
 
-
 func targetFor(ctx context.Context, c *salesforce.Client) (rotator.AppRef, rotator.Consumer) {
 	app, _ := c.FindApp(ctx, targetECA)
 	cons, _ := c.Consumers(ctx, app.ID)
