@@ -258,6 +258,11 @@ type run struct {
 	actor        Actor
 	adopt        bool
 	lease        Lease // the app lease, passed to fenced writes
+	// leaseUntil is when the app lease ends on the engine's clock: the
+	// clock reading taken before the lease was acquired or last renewed,
+	// plus LockTTL. The Lease's ExpiresAt is on the locker's clock, which
+	// the engine's Clock need not share (a test's fake clock, skew).
+	leaseUntil time.Time
 	appLease     held
 	exposureHeld bool // a holder of the Dev Hub's shared opening (toggle mode)
 	j            JournalEntry
@@ -339,11 +344,13 @@ func (e *Engine) newRun(app App, actor Actor, adopt bool) (*run, error) {
 
 // lock takes the app's lease (protocol step 1).
 func (e *Engine) lock(ctx context.Context, r *run) error {
+	start := e.now()
 	l, err := e.o.Locker.Acquire(ctx, "app/"+r.app.Name, e.o.Holder, e.o.LockTTL)
 	if err != nil {
 		return fmt.Errorf("lock %s: %w", r.app.Name, err)
 	}
 	r.lease, r.appLease = l, held{l: l, ok: true}
+	r.leaseUntil = start.Add(e.o.LockTTL)
 	return e.hook("after:lock")
 }
 
@@ -351,15 +358,16 @@ func (e *Engine) lock(ctx context.Context, r *run) error {
 // replica took the app over: the caller stops at once.
 func (e *Engine) renew(ctx context.Context, r *run) error {
 	h := &r.appLease
-	if !h.ok || h.l.ExpiresAt.Sub(e.now()) > e.o.LockTTL/2 {
+	if !h.ok || r.leaseUntil.Sub(e.now()) > e.o.LockTTL/2 {
 		return nil
 	}
+	start := e.now()
 	l, err := e.o.Locker.Renew(ctx, h.l, e.o.LockTTL)
 	if err != nil {
 		return fmt.Errorf("renew lease %s: %w", h.l.Name, err)
 	}
 	h.l = l
-	r.lease = l
+	r.lease, r.leaseUntil = l, start.Add(e.o.LockTTL)
 	return nil
 }
 

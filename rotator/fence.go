@@ -32,9 +32,12 @@ func (e *Engine) fenceMargin() time.Duration {
 	return min(10*time.Second, e.o.LockTTL/4)
 }
 
-// bound returns ctx limited to the run's remaining lease.
+// bound returns ctx limited to the run's remaining lease. The remaining
+// time is taken on the engine's clock alone (run.leaseUntil): the Lease's
+// ExpiresAt was computed on the locker's clock, and subtracting the
+// engine's clock from it mixes two clocks.
 func (f fencedIssuer) bound(ctx context.Context, op string) (context.Context, context.CancelFunc, error) {
-	exp := f.r.lease.ExpiresAt
+	exp := f.r.leaseUntil // the engine's clock, like f.e.now()
 	if exp.IsZero() {
 		ctx, cancel := context.WithCancel(ctx)
 		return ctx, cancel, nil

@@ -352,10 +352,11 @@ func (e *Engine) renewNow(ctx context.Context, r *run) error {
 	if !h.ok {
 		return nil
 	}
+	start := e.now()
 	l, err := e.o.Locker.Renew(ctx, h.l, e.o.LockTTL)
 	if err != nil {
 		return fmt.Errorf("renew lease %s: %w", h.l.Name, err)
 	}
-	h.l, r.lease = l, l
+	h.l, r.lease, r.leaseUntil = l, l, start.Add(e.o.LockTTL)
 	return nil
 }

@@ -332,6 +332,15 @@ func (d *Daemon) Close() error {
 	return d.closeErr
 }
 
+// config returns the running config; Reload replaces it while jobs,
+// reminders and handlers run, so every reader outside Reload goes through
+// here (under d.mu).
+func (d *Daemon) config() *config.Config {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.cfg
+}
+
 // Reload re-reads the config file (SIGHUP). A config that fails to load or
 // validate, or that changes what needs a restart (Vault, Dev Hubs, audit,
 // server, webhooks), is rejected: the running config stays and the error
@@ -524,7 +533,7 @@ func (d *Daemon) seed(ctx context.Context) []string {
 // rotation deletes its journal's metadata, so the list holds only open
 // ones), sparing a start with thousands of apps a read per app.
 func (d *Daemon) openJournals(ctx context.Context) (map[string]bool, error) {
-	v := d.cfg.Vault
+	v := d.config().Vault
 	sec, err := d.rt.Vault.API().Logical().ListWithContext(ctx, strings.Trim(v.KVMount, "/")+"/metadata/"+strings.Trim(v.StatePrefix, "/"))
 	if err != nil {
 		return nil, err
