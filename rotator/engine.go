@@ -253,16 +253,16 @@ var stepOrder = map[Step]int{
 // run is the state of one call. It lives only for the call; everything
 // that must survive a crash is in j and saved through the Journal.
 type run struct {
-	app          App
-	iss          Issuer
-	actor        Actor
-	adopt        bool
-	lease        Lease // the app lease, passed to fenced writes
+	app   App
+	iss   Issuer
+	actor Actor
+	adopt bool
+	lease Lease // the app lease, passed to fenced writes
 	// leaseUntil is when the app lease ends on the engine's clock: the
 	// clock reading taken before the lease was acquired or last renewed,
 	// plus LockTTL. The Lease's ExpiresAt is on the locker's clock, which
 	// the engine's Clock need not share (a test's fake clock, skew).
-	leaseUntil time.Time
+	leaseUntil   time.Time
 	appLease     held
 	exposureHeld bool // a holder of the Dev Hub's shared opening (toggle mode)
 	j            JournalEntry
