@@ -189,6 +189,19 @@ func (e *Engine) KnownStrategy(app App, j *JournalEntry) StrategyChoice {
 	return c
 }
 
+// StrategyOf is KnownStrategy for a caller that may read Vault (status,
+// the daemon's API): when this engine has not learnt the app's
+// distribution state yet, it reads the app's ECA cache in Vault once (a
+// read of the same entry rotations decide from; Salesforce is not called).
+func (e *Engine) StrategyOf(ctx context.Context, app App, j *JournalEntry) StrategyChoice {
+	if _, ok := e.strat.get(app.Name); !ok && app.strategy() == StrategyAuto {
+		if c, _, err := e.o.Journal.Load(ctx, ECACacheKey(app.Name)); err == nil && c.Extra[cacheDeveloperName] == app.ECA {
+			e.strat.put(app.Name, c.Extra[cacheDistribution])
+		}
+	}
+	return e.KnownStrategy(app, j)
+}
+
 // revalidateStrategy handles a staged preflight that Salesforce refused
 // because the ECA is packaged while the cached distribution state said
 // Local (the ECA was re-created or re-packaged): the cache is dropped, the

@@ -504,6 +504,10 @@ func TestEngineMetadataStrategyFromVaultCache(t *testing.T) {
 	if k := e2.KnownStrategy(w.app, nil); k.Strategy != rotator.StrategyAuto {
 		t.Fatalf("a new engine knows %+v before reading the cache", k)
 	}
+	// Status without a daemon reads the same Vault entry, not Salesforce.
+	if k := w.engineWith(t, second).StrategyOf(t.Context(), w.app, nil); k.Strategy != rotator.StrategyMetadata || k.Distribution != rotator.DistributionPackaged {
+		t.Errorf("StrategyOf from the Vault cache = %+v", k)
+	}
 	if res, err := e2.Rotate(t.Context(), w.app, rotator.Request{}); err != nil || res.Strategy != rotator.StrategyMetadata {
 		t.Fatalf("second rotation = %+v, %v", res, err)
 	}

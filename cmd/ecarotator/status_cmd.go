@@ -164,7 +164,7 @@ func localAppStatus(ctx context.Context, rt *wire.Runtime, cfg *config.Config, a
 		jp = &j
 	}
 	if rt.Engine != nil {
-		sc := rt.Engine.KnownStrategy(app, jp)
+		sc := rt.Engine.StrategyOf(ctx, app, jp)
 		s.Strategy, s.StrategyWhy = string(sc.Strategy), sc.Why
 	}
 	// Plan as the daemon did when the last rotation finished; only when that

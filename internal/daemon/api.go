@@ -89,7 +89,7 @@ func (d *Daemon) status(ctx context.Context, app rotator.App) server.AppDetail {
 	if j, _, err := d.rt.Vault.Load(ctx, app.Name); err == nil {
 		jp = &j
 	}
-	sc := d.rt.Engine.KnownStrategy(app, jp)
+	sc := d.rt.Engine.StrategyOf(ctx, app, jp)
 	det.Strategy, det.StrategyWhy = string(sc.Strategy), sc.Why
 	if s, ok := d.sched.State(app.Name); ok {
 		det.NextRotation, det.NextReason = s.Next, string(s.Reason)
