@@ -41,9 +41,9 @@ func (e *env) editConfig(old, repl string) {
 }
 
 // noMutatingCall asserts sfsim saw no POST/PATCH/DELETE other than token
-// requests and SOAP reads, and that the setting and every consumer are as
-// they were.
-func (e *env) noMutatingCall(access bool, before map[string]sfsim.ConsumerState) {
+// requests and SOAP calls, that both settings and every consumer are as
+// they were, and that no metadata was deployed.
+func (e *env) noMutatingCall(access, mdAccess bool, before map[string]sfsim.ConsumerState) {
 	e.t.Helper()
 	for _, r := range e.sim.Requests() {
 		if r.Method == "GET" || r.Route == sfsim.RouteToken || r.Route == sfsim.RouteSOAP {
@@ -53,6 +53,14 @@ func (e *env) noMutatingCall(access bool, before map[string]sfsim.ConsumerState)
 	}
 	if got := e.sim.SecretAccess("devhub"); got != access {
 		e.t.Errorf("secret access changed to %v", got)
+	}
+	// SOAP carries reads and writes alike: the Metadata setting and the
+	// deploys show that none of it wrote.
+	if got := e.sim.MetadataSecretAccess("devhub"); got != mdAccess {
+		e.t.Errorf("metadata secret access changed to %v", got)
+	}
+	if d := e.sim.MetadataDeploys(); len(d) != 0 {
+		e.t.Errorf("doctor deployed metadata: %+v", d)
 	}
 	for app, st := range before {
 		now := e.consumer(app)
@@ -68,17 +76,32 @@ func TestDoctor(t *testing.T) {
 		simSetup  func(*sfsim.Config)
 		edit      [2]string // config edit
 		wantReady bool
-		failApp   string // app of the failing row ("" = a Dev Hub row)
-		failCheck string // prefix of the failing row's check
-		fixHas    string // remediation must contain this
+		failApp   string      // app of the failing row ("" = a Dev Hub row)
+		failCheck string      // prefix of the failing row's check
+		fixHas    string      // remediation must contain this
+		okHas     [][2]string // ready: billing rows (check, detail substring) that must pass
 	}{
 		{name: "the demo landscape is ready", wantReady: true},
 		{name: "setting off with reads gated fails the credential reads row (always_on)",
 			edit:    [2]string{"    auth:\n", "    secret_access: always_on\n    auth:\n"},
 			failApp: "billing", failCheck: "credential reads", fixHas: "turn the setting on"},
-		{name: "a packaged ECA fails its eca row and names the metadata strategy",
-			simSetup: func(c *sfsim.Config) { c.Orgs[0].ECAs[1].DistributionState = sfsim.DistributionPackaged },
-			failApp:  "billing", failCheck: "eca", fixHas: "strategy: metadata"},
+		{name: "a packaged ECA under strategy auto is ready with the metadata strategy",
+			simSetup: packagedBilling, wantReady: true,
+			okHas: [][2]string{{"eca", "metadata strategy (strategy auto: distribution state is Packaged)"}, {"metadata secret access", "toggle mode opens it"},
+				{"metadata permission", "View External Client Apps Consumer Secrets in Metadata"}, {"metadata retrieve", "toggle mode opens it"}}},
+		{name: "a packaged ECA with the Metadata setting on: the retrieve carries the secret",
+			simSetup: func(c *sfsim.Config) { packagedBilling(c); c.Orgs[0].MetadataSecretAccess = true }, wantReady: true,
+			okHas: [][2]string{{"metadata secret access", "= true"}, {"metadata retrieve", "carries the consumer secret"}}},
+		{name: "strategy staged on a packaged ECA fails its eca row and names strategy metadata",
+			simSetup: packagedBilling, edit: [2]string{"    eca: Billing\n", "    eca: Billing\n    strategy: staged\n"},
+			failApp: "billing", failCheck: "eca", fixHas: "strategy: metadata"},
+		{name: "a packaged ECA read by retrieve without the Metadata secrets permission fails the metadata permission row",
+			simSetup: func(c *sfsim.Config) {
+				packagedBilling(c)
+				c.Orgs[0].Users[0].Permissions = []string{sfsim.PermAPIEnabled, sfsim.PermExternalClientAppDeveloper, sfsim.PermViewClientSecret, sfsim.PermModifyMetadata}
+			},
+			edit:    [2]string{"    eca: Billing\n", "    eca: Billing\n    secret_read: metadata\n"},
+			failApp: "billing", failCheck: "metadata permission", fixHas: "View External Client Apps Consumer Secrets in Metadata"},
 		{name: "a verify org without the client-credentials flow fails that verify row",
 			simSetup: func(c *sfsim.Config) { delete(c.Orgs[1].RunAs, "Billing") },
 			failApp:  "billing", failCheck: "verify ", fixHas: "client-credentials flow"},
@@ -105,9 +128,10 @@ func TestDoctor(t *testing.T) {
 				before[app] = e.consumer(app)
 			}
 			access := e.sim.SecretAccess("devhub")
+			mdAccess := e.sim.MetadataSecretAccess("devhub")
 			e.sim.ResetRequests()
 			code, _, stdout, stderr := e.cli(nil, "doctor", "--json")
-			e.noMutatingCall(access, before)
+			e.noMutatingCall(access, mdAccess, before)
 			var out doctorOutput
 			if err := json.Unmarshal([]byte(stdout), &out); err != nil {
 				t.Fatalf("doctor --json: %v\nstdout: %s\nstderr: %s", err, stdout, stderr)
@@ -119,12 +143,21 @@ func TestDoctor(t *testing.T) {
 				if out.Observed["devhub/Billing: reads gated by the setting"] != "yes" {
 					t.Errorf("observed %v, want reads gated: yes", out.Observed)
 				}
+				for _, want := range tt.okHas {
+					ok := false
+					for _, c := range out.Checks {
+						ok = ok || (c.App == "billing" && c.Check == want[0] && c.Status == "ok" && strings.Contains(c.Detail, want[1]))
+					}
+					if !ok {
+						t.Errorf("no passing billing %q row with %q in %+v", want[0], want[1], out.Checks)
+					}
+				}
 				code, _, text, _ := e.cli(nil, "doctor")
 				if code != 0 || !strings.Contains(text, "\nready\n") || !strings.Contains(text, "Observed Salesforce behaviours") {
 					t.Errorf("doctor (table) exit %d:\n%s", code, text)
 				}
 				t.Logf("doctor output:\n%s", text)
-				e.noMutatingCall(access, before)
+				e.noMutatingCall(access, mdAccess, before)
 				return
 			}
 			if code != 4 || out.Ready {
@@ -149,4 +182,10 @@ func TestDoctor(t *testing.T) {
 			}
 		})
 	}
+}
+
+// packagedBilling makes Billing a packaged ECA (the demo's rotator user
+// holds the Metadata secrets permission; the settings stay off: toggle).
+func packagedBilling(c *sfsim.Config) {
+	c.Orgs[0].ECAs[1].DistributionState = sfsim.DistributionPackaged
 }

@@ -189,8 +189,8 @@ func randomID() string {
 type Engine struct {
 	o      Options
 	ledger ExposureLedger
-	strat  strategyCache // distributionState per app (metadata_strategy.go)
-	settle settleHints   // how long each Dev Hub's setting took to apply
+	strat  strategyMemo // mirror of the Vault ECA caches' distribution (metadata_strategy.go)
+	settle settleHints  // how long each Dev Hub's setting took to apply
 }
 
 // NewEngine checks o and returns an Engine.
@@ -280,12 +280,16 @@ var stepOrder = map[Step]int{
 // run is the state of one call. It lives only for the call; everything
 // that must survive a crash is in j and saved through the Journal.
 type run struct {
-	app          App
-	iss          Issuer
-	actor        Actor
-	adopt        bool
-	lease        Lease     // the app lease, passed to fenced writes
-	leaseFrom    time.Time // engine clock just before the lease was taken or renewed (fence.go)
+	app   App
+	iss   Issuer
+	actor Actor
+	adopt bool
+	lease Lease // the app lease, passed to fenced writes
+	// leaseUntil is when the app lease ends on the engine's clock: the
+	// clock reading taken before the lease was acquired or last renewed,
+	// plus LockTTL. The Lease's ExpiresAt is on the locker's clock, which
+	// the engine's Clock need not share (a test's fake clock, skew).
+	leaseUntil   time.Time
 	appLease     held
 	exposureHeld bool // a holder of the Dev Hub's shared opening (toggle mode)
 	// accessOn: this call saw the secret-access setting on (it read it, or
@@ -373,7 +377,7 @@ func (e *Engine) newRun(app App, actor Actor, adopt bool) (*run, error) {
 		actor.Kind = ActorSystem
 	}
 	r := &run{app: app, iss: iss, actor: actor, adopt: adopt || app.Adopt}
-	r.iss = fencedIssuer{Issuer: iss, e: e, r: r} // L1: mutations end with the lease
+	r.iss = e.fence(iss, r) // L1: mutations end with the lease
 	r.res.App = app.Name
 	r.log = e.o.Logger.With(zap.String(LogKeyApp, app.Name), zap.String(LogKeyOrg, app.DevHub), zap.String(LogKeyECA, app.ECA))
 	return r, nil
@@ -381,12 +385,13 @@ func (e *Engine) newRun(app App, actor Actor, adopt bool) (*run, error) {
 
 // lock takes the app's lease (protocol step 1).
 func (e *Engine) lock(ctx context.Context, r *run) error {
-	from := e.now()
+	start := e.now()
 	l, err := e.o.Locker.Acquire(ctx, "app/"+r.app.Name, e.o.Holder, e.o.LockTTL)
 	if err != nil {
 		return fmt.Errorf("lock %s: %w", r.app.Name, err)
 	}
-	r.lease, r.appLease, r.leaseFrom = l, held{l: l, ok: true}, from
+	r.lease, r.appLease = l, held{l: l, ok: true}
+	r.leaseUntil = start.Add(e.o.LockTTL)
 	return e.hook("after:lock")
 }
 
@@ -394,16 +399,16 @@ func (e *Engine) lock(ctx context.Context, r *run) error {
 // replica took the app over: the caller stops at once.
 func (e *Engine) renew(ctx context.Context, r *run) error {
 	h := &r.appLease
-	if !h.ok || h.l.ExpiresAt.Sub(e.now())-r.sleptSinceRenew > e.o.LockTTL/2 {
+	if !h.ok || r.leaseUntil.Sub(e.now())-r.sleptSinceRenew > e.o.LockTTL/2 {
 		return nil
 	}
-	from := e.now()
+	start := e.now()
 	l, err := e.o.Locker.Renew(ctx, h.l, e.o.LockTTL)
 	if err != nil {
 		return fmt.Errorf("renew lease %s: %w", h.l.Name, err)
 	}
 	h.l = l
-	r.lease, r.leaseFrom = l, from
+	r.lease, r.leaseUntil = l, start.Add(e.o.LockTTL)
 	r.sleptSinceRenew = 0
 	return nil
 }

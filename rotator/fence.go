@@ -12,11 +12,10 @@ import (
 // backoff); without a bound, a late retry could land after the lease
 // lapsed and another replica took over, e.g. re-opening the secret-access
 // setting that replica had restored. Each call now gets a context deadline
-// at the lease's end minus a margin, and a call that would start with less
-// than the margin left is refused with ErrFenced. The end is measured on
-// the engine's own clock from just before the lease was taken or renewed
-// plus LockTTL: never later than the lease's real end, and independent of
-// the clock that wrote ExpiresAt.
+// at the lease's expiry minus a margin, measured on the engine's clock as
+// time remaining (so clock skew between writer and reader does not count),
+// and a call that would start with less than the margin left is refused
+// with ErrFenced.
 //
 // Closing the secret-access setting is not bounded: it is the direction
 // that restores the prior value, and it must also work when no lease is
@@ -33,13 +32,17 @@ func (e *Engine) fenceMargin() time.Duration {
 	return min(10*time.Second, e.o.LockTTL/4)
 }
 
-// bound returns ctx limited to the run's remaining lease.
+// bound returns ctx limited to the run's remaining lease. The remaining
+// time is taken on the engine's clock alone (run.leaseUntil): the Lease's
+// ExpiresAt was computed on the locker's clock, and subtracting the
+// engine's clock from it mixes two clocks.
 func (f fencedIssuer) bound(ctx context.Context, op string) (context.Context, context.CancelFunc, error) {
-	if f.r.leaseFrom.IsZero() {
+	exp := f.r.leaseUntil // the engine's clock, like f.e.now()
+	if exp.IsZero() {
 		ctx, cancel := context.WithCancel(ctx)
 		return ctx, cancel, nil
 	}
-	left := f.e.o.LockTTL - f.e.now().Sub(f.r.leaseFrom) - f.e.fenceMargin()
+	left := exp.Sub(f.e.now()) - f.e.fenceMargin()
 	if left <= 0 {
 		return nil, nil, fmt.Errorf("%s: lease %s ends in less than %s: %w", op, f.r.lease.Name, f.e.fenceMargin(), ErrFenced)
 	}
@@ -89,4 +92,67 @@ func (f fencedIssuer) SetSecretAccess(ctx context.Context, on bool) error {
 	}
 	defer cancel()
 	return f.Issuer.SetSecretAccess(ctx, on)
+}
+
+// fencedMetadataIssuer is fencedIssuer for an Issuer that also serves the
+// Metadata API: the wrapper must keep that interface visible (strategy
+// auto and metadata look for it), and its mutations — the rotating and
+// flag-clearing deploys, opening the Metadata secret-access setting — are
+// bounded by the lease the same way.
+type fencedMetadataIssuer struct {
+	fencedIssuer
+	mi MetadataIssuer
+}
+
+// fence wraps iss for run r, keeping MetadataIssuer when iss has it.
+func (e *Engine) fence(iss Issuer, r *run) Issuer {
+	f := fencedIssuer{Issuer: iss, e: e, r: r}
+	if mi, ok := iss.(MetadataIssuer); ok {
+		return fencedMetadataIssuer{fencedIssuer: f, mi: mi}
+	}
+	return f
+}
+
+// DistributionState implements MetadataIssuer.
+func (f fencedMetadataIssuer) DistributionState(ctx context.Context, eca string) (string, error) {
+	return f.mi.DistributionState(ctx, eca)
+}
+
+// GlobalOAuth implements MetadataIssuer.
+func (f fencedMetadataIssuer) GlobalOAuth(ctx context.Context, eca string) (OAuthSettings, error) {
+	return f.mi.GlobalOAuth(ctx, eca)
+}
+
+// DeployStatus implements MetadataIssuer.
+func (f fencedMetadataIssuer) DeployStatus(ctx context.Context, id string) (DeployStatus, error) {
+	return f.mi.DeployStatus(ctx, id)
+}
+
+// MetadataSecretAccess implements MetadataIssuer.
+func (f fencedMetadataIssuer) MetadataSecretAccess(ctx context.Context) (bool, error) {
+	return f.mi.MetadataSecretAccess(ctx)
+}
+
+// Deploy implements MetadataIssuer within the lease.
+func (f fencedMetadataIssuer) Deploy(ctx context.Context, s OAuthSettings, rotateKey, rotateSecret bool) (string, error) {
+	ctx, cancel, err := f.bound(ctx, "metadata deploy")
+	if err != nil {
+		return "", err
+	}
+	defer cancel()
+	return f.mi.Deploy(ctx, s, rotateKey, rotateSecret)
+}
+
+// SetMetadataSecretAccess implements MetadataIssuer: opening is bounded by
+// the lease, closing is not (as SetSecretAccess).
+func (f fencedMetadataIssuer) SetMetadataSecretAccess(ctx context.Context, on bool) error {
+	if !on {
+		return f.mi.SetMetadataSecretAccess(ctx, on)
+	}
+	ctx, cancel, err := f.bound(ctx, "open metadata secret access")
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	return f.mi.SetMetadataSecretAccess(ctx, on)
 }

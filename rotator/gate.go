@@ -54,6 +54,9 @@ type ecaCache struct {
 	ver    int
 	loaded bool
 	hit    bool // the run uses the cached app id
+	// distHit: the run's strategy came from the cached distribution state
+	// (re-validated when Salesforce contradicts it).
+	distHit bool
 }
 
 // loadCache reads the app's cached ECA identifiers (best effort: a
@@ -70,31 +73,43 @@ func (e *Engine) loadCache(ctx context.Context, r *run) {
 	r.cache.entry, r.cache.ver = j, v
 }
 
-// saveCache records the identifiers preflight resolved, when they differ
-// from the cache (best effort, fenced by the lease).
+// saveCache records what the run resolved — the app id and consumer id
+// (unless eca_id is pinned), and the distribution state strategy auto
+// used — when it differs from the cache (best effort, fenced by the
+// lease). Facts the run did not resolve keep their cached value when the
+// cache is about the same ECA and app id.
 func (e *Engine) saveCache(ctx context.Context, r *run) {
-	if r.app.ECAID != "" || r.appRef.ID == "" || r.consumer.ID == "" {
-		return
-	}
 	c := r.cache.entry
-	dist := r.appRef.Distribution
-	if dist == "" && c.AppID == r.appRef.ID {
+	same := c.Extra[cacheDeveloperName] == r.app.ECA
+	n := JournalEntry{App: ECACacheKey(r.app.Name), Step: StepPreflight, UpdatedAt: e.now(), Extra: map[string]string{cacheDeveloperName: r.app.ECA}}
+	switch {
+	case r.app.ECAID == "" && r.appRef.ID != "" && r.consumer.ID != "":
+		n.AppID, n.ConsumerID = r.appRef.ID, r.consumer.ID
+	case same:
+		n.AppID, n.ConsumerID = c.AppID, c.ConsumerID
+	}
+	dist := r.strategy.Distribution
+	if dist == "" {
+		dist = r.appRef.Distribution
+	}
+	if dist == "" && same && c.AppID == n.AppID {
 		dist = c.Extra[cacheDistribution]
 	}
 	gated := c.Extra[cacheReadsGated]
 	if r.readsGated {
 		gated = "true"
 	}
-	if c.AppID == r.appRef.ID && c.ConsumerID == r.consumer.ID && c.Extra[cacheDeveloperName] == r.app.ECA && c.Extra[cacheDistribution] == dist && c.Extra[cacheReadsGated] == gated {
-		return
-	}
-	n := JournalEntry{App: ECACacheKey(r.app.Name), Step: StepPreflight, AppID: r.appRef.ID, ConsumerID: r.consumer.ID,
-		UpdatedAt: e.now(), Extra: map[string]string{cacheDeveloperName: r.app.ECA}}
 	if dist != "" {
 		n.Extra[cacheDistribution] = dist
 	}
 	if gated != "" {
 		n.Extra[cacheReadsGated] = gated
+	}
+	if n.AppID == "" && dist == "" {
+		return
+	}
+	if same && c.AppID == n.AppID && c.ConsumerID == n.ConsumerID && c.Extra[cacheDistribution] == dist && c.Extra[cacheReadsGated] == gated {
+		return
 	}
 	v, err := e.o.Journal.Save(ctx, ECACacheKey(r.app.Name), n, r.cache.ver, &r.lease)
 	if err != nil {
@@ -102,6 +117,7 @@ func (e *Engine) saveCache(ctx context.Context, r *run) {
 		return
 	}
 	r.cache.entry, r.cache.ver = n, v
+	e.strat.put(r.app.Name, dist)
 	r.log.Info("eca identifiers cached", zap.String("app_id", n.AppID), zap.String("consumer_id", n.ConsumerID), zap.String("distribution", dist))
 }
 
@@ -127,6 +143,10 @@ func (e *Engine) lookup(ctx context.Context, r *run) (AppRef, []Consumer, error)
 	if err != nil && r.cache.hit && errors.Is(err, ErrNotFound) {
 		r.log.Info("cached eca identifiers no longer match; looking the ECA up again", zap.Error(err))
 		r.cache.hit, r.cache.entry = false, JournalEntry{}
+		if r.cache.distHit {
+			// The distribution state came from the same stale entry.
+			r.cache.distHit, r.strategy.Distribution = false, ""
+		}
 		if ref, err = e.findApp(ctx, r); err != nil {
 			return AppRef{}, nil, err
 		}
@@ -436,11 +456,12 @@ func (e *Engine) renewNow(ctx context.Context, r *run) error {
 	if !h.ok {
 		return nil
 	}
+	start := e.now()
 	l, err := e.o.Locker.Renew(ctx, h.l, e.o.LockTTL)
 	if err != nil {
 		return fmt.Errorf("renew lease %s: %w", h.l.Name, err)
 	}
-	h.l, r.lease = l, l
+	h.l, r.lease, r.leaseUntil = l, l, start.Add(e.o.LockTTL)
 	r.sleptSinceRenew = 0
 	return nil
 }

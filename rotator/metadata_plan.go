@@ -13,7 +13,7 @@ func (e *Engine) planStrategy(ctx context.Context, iss Issuer, app App, j Journa
 	if s := Strategy(j.Extra[ExtraStrategy]); s != "" {
 		c = StrategyChoice{Strategy: s, Configured: app.strategy(), Why: j.Extra[ExtraStrategyWhy] + " (in-flight rotation)"}
 	} else {
-		c, err = e.chooseStrategy(ctx, app, iss)
+		c, err = e.chooseStrategy(ctx, app, iss, nil, false)
 	}
 	p.Strategy = c
 	if err != nil {

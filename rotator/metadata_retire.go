@@ -19,7 +19,7 @@ var ErrRevokeByRotation = errors.New("metadata strategy: there is no previous cr
 // from Vault. A revoke while the overlap still runs cannot be done by a
 // delete and fails with ErrRevokeByRotation.
 func (e *Engine) retiresByMetadata(ctx context.Context, r *run, revoke bool, now time.Time) (bool, error) {
-	c, err := e.chooseStrategy(ctx, r.app, r.iss)
+	c, err := e.chooseStrategy(ctx, r.app, r.iss, r, false)
 	if err != nil {
 		return false, fmt.Errorf("retire: %w", err)
 	}

@@ -110,7 +110,7 @@ func (e *Engine) metadataSteps(ctx context.Context, r *run) (Result, error) {
 	if err := e.mdPreflight(ctx, r); err != nil {
 		return e.fail(ctx, r, StepPreflight, err)
 	}
-	if r.jv == 0 {
+	if r.jv == 0 || r.j.Step == StepLock {
 		if err := e.begin(ctx, r); err != nil {
 			return e.fail(ctx, r, StepPreflight, err)
 		}
@@ -219,6 +219,7 @@ func (e *Engine) mdInspect(ctx context.Context, r *run) error {
 		return fmt.Errorf("retrieve global oauth settings of %s: %w", r.app.ECA, err)
 	}
 	r.md.settings = s
+	e.saveCache(ctx, r)
 	if r.j.Extra[ExtraMDPhase] != "" || r.j.Extra[ExtraMDCommitted] == "1" || !r.j.Pending.IsZero() {
 		return nil // our own deploy may have changed the pair
 	}
@@ -269,13 +270,9 @@ func (e *Engine) mdInspect(ctx context.Context, r *run) error {
 
 // mdResolveREST finds the app id and consumer for the REST read.
 func (e *Engine) mdResolveREST(ctx context.Context, r *run) error {
-	ref, err := r.iss.FindApp(ctx, r.app.ECA)
+	ref, consumers, err := e.lookup(ctx, r) // the cached ids first (gate.go)
 	if err != nil {
-		return fmt.Errorf("find eca %s: %w", r.app.ECA, err)
-	}
-	consumers, err := r.iss.Consumers(ctx, ref.ID)
-	if err != nil {
-		return fmt.Errorf("list consumers of %s: %w", r.app.ECA, err)
+		return err
 	}
 	c, err := pickConsumer(r.app, consumers, r.stored.Current.Key, r.j.ConsumerID)
 	if err != nil {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+
+	"go.uber.org/zap"
 )
 
 // Journal Extra keys of the metadata strategy (public facts only).
@@ -17,26 +19,32 @@ const (
 // which Salesforce serves only through the Metadata API.
 var ErrPackagedStaged = errors.New("packaged ECA: the staged-credentials API serves only local ECAs; use strategy: metadata (or auto)")
 
-// strategyCache remembers each app's distribution state for the life of
-// the engine, so auto reads it once (and a resumed rotation keeps the
-// strategy its journal names).
-type strategyCache struct {
+// strategyMemo is what this engine last learnt of each app's distribution
+// state (from the app's ECA cache in Vault, journal entry ECACacheKey in
+// gate.go, or a read), for status and the API, which answer without
+// calling Salesforce. It is not a second cache: a rotation always decides
+// its strategy from the Vault entry, never from the memo.
+type strategyMemo struct {
 	mu    sync.Mutex
 	dists map[string]string // app name → distributionState
 }
 
-func (c *strategyCache) get(app string) (string, bool) {
+func (c *strategyMemo) get(app string) (string, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	d, ok := c.dists[app]
 	return d, ok
 }
 
-func (c *strategyCache) put(app, dist string) {
+func (c *strategyMemo) put(app, dist string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.dists == nil {
 		c.dists = map[string]string{}
+	}
+	if dist == "" {
+		delete(c.dists, app)
+		return
 	}
 	c.dists[app] = dist
 }
@@ -50,14 +58,33 @@ type StrategyChoice struct {
 	Why          string
 }
 
-// distribution returns the ECA's distribution state, cached per app.
-func (e *Engine) distribution(ctx context.Context, app App, mi MetadataIssuer) (string, error) {
-	if d, ok := e.strat.get(app.Name); ok {
+// distribution returns the ECA's distribution state from the app's ECA
+// cache in Vault (the one issue 11 keeps app id and consumer id in), or
+// reads it from Salesforce when the cache has none for this ECA. With a
+// run, the cache is the run's (saved by saveCache once the lease allows);
+// without one (plan, doctor) it is read only. fresh skips the cache: the
+// re-validation after a mismatch.
+func (e *Engine) distribution(ctx context.Context, app App, mi MetadataIssuer, r *run, fresh bool) (string, error) {
+	var c JournalEntry
+	if r != nil {
+		e.loadCache(ctx, r)
+		c = r.cache.entry
+	} else if j, _, err := e.o.Journal.Load(ctx, ECACacheKey(app.Name)); err == nil {
+		c = j
+	}
+	if d := c.Extra[cacheDistribution]; !fresh && d != "" && c.Extra[cacheDeveloperName] == app.ECA {
+		if r != nil {
+			r.cache.distHit = true
+		}
+		e.strat.put(app.Name, d)
 		return d, nil
 	}
 	d, err := mi.DistributionState(ctx, app.ECA)
 	if err != nil {
 		return "", fmt.Errorf("read distributionState of %s: %w", app.ECA, err)
+	}
+	if r != nil {
+		r.cache.distHit = false
 	}
 	e.strat.put(app.Name, d)
 	return d, nil
@@ -72,10 +99,12 @@ func (e *Engine) ChooseStrategy(ctx context.Context, app App) (StrategyChoice, e
 	if !ok {
 		return StrategyChoice{}, fmt.Errorf("rotator: app %s: no issuer for dev hub %q", app.Name, app.DevHub)
 	}
-	return e.chooseStrategy(ctx, app, iss)
+	return e.chooseStrategy(ctx, app, iss, nil, false)
 }
 
-func (e *Engine) chooseStrategy(ctx context.Context, app App, iss Issuer) (StrategyChoice, error) {
+// chooseStrategy is ChooseStrategy for run r (nil outside a rotation);
+// fresh re-reads the distribution state instead of using the cache.
+func (e *Engine) chooseStrategy(ctx context.Context, app App, iss Issuer, r *run, fresh bool) (StrategyChoice, error) {
 	c := StrategyChoice{Configured: app.strategy()}
 	mi, hasMD := iss.(MetadataIssuer)
 	switch c.Configured {
@@ -90,7 +119,7 @@ func (e *Engine) chooseStrategy(ctx context.Context, app App, iss Issuer) (Strat
 		if !hasMD {
 			return c, nil
 		}
-		d, err := e.distribution(ctx, app, mi)
+		d, err := e.distribution(ctx, app, mi, r, fresh)
 		if err != nil {
 			// The staged path does not need the state; say so and go on.
 			c.Why += "; distributionState unreadable: " + err.Error()
@@ -106,7 +135,7 @@ func (e *Engine) chooseStrategy(ctx context.Context, app App, iss Issuer) (Strat
 		c.Strategy, c.Why = StrategyStaged, "auto: the issuer has no Metadata API, so local is assumed"
 		return c, nil
 	}
-	d, err := e.distribution(ctx, app, mi)
+	d, err := e.distribution(ctx, app, mi, r, fresh)
 	if err != nil {
 		return c, fmt.Errorf("strategy auto: %w", err)
 	}
@@ -125,7 +154,7 @@ func (e *Engine) runStrategy(ctx context.Context, r *run) (Strategy, error) {
 	if s := Strategy(r.j.Extra[ExtraStrategy]); s != "" && r.jv != 0 {
 		return s, nil
 	}
-	c, err := e.chooseStrategy(ctx, r.app, r.iss)
+	c, err := e.chooseStrategy(ctx, r.app, r.iss, r, false)
 	if err != nil {
 		return "", err
 	}
@@ -160,14 +189,37 @@ func (e *Engine) KnownStrategy(app App, j *JournalEntry) StrategyChoice {
 	return c
 }
 
-// RememberDistribution seeds the engine's cache of an app's
-// distributionState, e.g. from a cache kept in Vault across restarts, so
-// strategy auto does not read it again.
-func (e *Engine) RememberDistribution(app, state string) {
-	if state != "" {
-		e.strat.put(app, state)
+// StrategyOf is KnownStrategy for a caller that may read Vault (status,
+// the daemon's API): when this engine has not learnt the app's
+// distribution state yet, it reads the app's ECA cache in Vault once (a
+// read of the same entry rotations decide from; Salesforce is not called).
+func (e *Engine) StrategyOf(ctx context.Context, app App, j *JournalEntry) StrategyChoice {
+	if _, ok := e.strat.get(app.Name); !ok && app.strategy() == StrategyAuto {
+		if c, _, err := e.o.Journal.Load(ctx, ECACacheKey(app.Name)); err == nil && c.Extra[cacheDeveloperName] == app.ECA {
+			e.strat.put(app.Name, c.Extra[cacheDistribution])
+		}
 	}
+	return e.KnownStrategy(app, j)
 }
 
-// Distribution returns the cached distributionState of app, if read.
-func (e *Engine) Distribution(app string) (string, bool) { return e.strat.get(app) }
+// revalidateStrategy handles a staged preflight that Salesforce refused
+// because the ECA is packaged while the cached distribution state said
+// Local (the ECA was re-created or re-packaged): the cache is dropped, the
+// state read again, and the run switches to the metadata strategy when
+// auto allows. It returns false when the refusal is not such a mismatch.
+func (e *Engine) revalidateStrategy(ctx context.Context, r *run, cause error) (bool, error) {
+	if !errors.Is(cause, ErrPackagedStaged) || !r.cache.distHit || r.app.strategy() != StrategyAuto || (r.jv != 0 && r.j.Step != StepLock) {
+		return false, nil
+	}
+	r.log.Info("the cached distribution state no longer matches the ECA; reading it again", zap.Error(cause))
+	c, err := e.chooseStrategy(ctx, r.app, r.iss, r, true)
+	if err != nil {
+		return true, err
+	}
+	r.strategy, r.res.Strategy = c, c.Strategy
+	e.strat.put(r.app.Name, c.Distribution)
+	if c.Strategy != StrategyMetadata {
+		return true, cause
+	}
+	return true, nil
+}

@@ -130,3 +130,22 @@ func TestAMutationDoesNotOutliveTheLease(t *testing.T) {
 		t.Error("a credential was staged after the lease lapsed")
 	}
 }
+
+// TestTheFenceUsesTheEngineClock: the lease's ExpiresAt is on the
+// locker's clock (Vault's writer), the engine measures time on its own
+// Clock. A day of difference between them must neither fence a fresh
+// lease nor hide a lapsing one: the fence counts the lease from the
+// engine's reading taken when it was acquired.
+func TestTheFenceUsesTheEngineClock(t *testing.T) {
+	w := rotatortest.NewWorld(1)
+	o := w.Options("a", nil, nil)
+	o.Clock = rotatortest.NewClock(rotatortest.Epoch.Add(24 * time.Hour)) // engine a day ahead of the locker
+	e, err := rotator.NewEngine(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Rotate(context.Background(), w.App, rotator.Request{Actor: operator}); err != nil {
+		t.Fatalf("Rotate with the engine's clock a day ahead of the locker's: %v", err)
+	}
+	checkInvariants(t, w, false)
+}

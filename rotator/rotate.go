@@ -194,6 +194,18 @@ func (e *Engine) steps(ctx context.Context, r *run) (Result, error) {
 		err = e.preflight(ctx, r)
 	}
 	if err != nil {
+		// The cached distribution said Local but Salesforce refuses the
+		// staged API as for a packaged ECA: read it again (auto) and go
+		// on with the metadata strategy (an early opening carries over).
+		switched, verr := e.revalidateStrategy(ctx, r, err)
+		if switched && verr == nil {
+			return e.metadataSteps(ctx, r)
+		}
+		if switched {
+			err = verr
+		}
+	}
+	if err != nil {
 		return e.fail(ctx, r, StepPreflight, err)
 	}
 	if r.jv == 0 || r.j.Step == StepLock {

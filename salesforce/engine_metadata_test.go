@@ -7,6 +7,7 @@ package salesforce_test
 // integration/.
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -142,11 +143,21 @@ func (w *mdWorld) check(t *testing.T, wantDeploys int) rotator.StoredCredentials
 	return cur
 }
 
+// consumerID reads the target consumer's id from the simulator's model,
+// not through the REST API: after a rotation the settings are restored to
+// off, and the strict profile gates those reads behind them (a test's
+// observation must not need the access the rotation just closed).
 func consumerID(t *testing.T, sim *sfsim.Sim) string {
 	t.Helper()
-	c, _ := simClient(t, sim)
-	_, cons := target(t, c)
-	return cons.ID
+	for _, o := range sim.State(false).Orgs {
+		for _, e := range o.ECAs {
+			if o.Name == devhub && e.DeveloperName == targetECA && len(e.Consumers) == 1 {
+				return e.Consumers[0].ID
+			}
+		}
+	}
+	t.Fatalf("sfsim has no single consumer of %s in %s", targetECA, devhub)
+	return ""
 }
 
 func TestEngineMetadataRotatesPackagedECA(t *testing.T) {
@@ -443,4 +454,97 @@ func TestEngineMetadataConcurrentAppsShareTheGate(t *testing.T) {
 	if got := w.rotatingDeploys(); got != 2 {
 		t.Errorf("rotating deploys = %d, want 2", got)
 	}
+}
+
+// distCounter counts distributionState reads through the real client.
+type distCounter struct {
+	*salesforce.Client
+	n int
+}
+
+func (d *distCounter) DistributionState(ctx context.Context, eca string) (string, error) {
+	d.n++
+	return d.Client.DistributionState(ctx, eca)
+}
+
+// engineWith is w.engine with iss as the Dev Hub's issuer.
+func (w *mdWorld) engineWith(t *testing.T, iss rotator.Issuer) *rotator.Engine {
+	t.Helper()
+	e, err := rotator.NewEngine(rotator.Options{
+		Issuers: map[string]rotator.Issuer{devhub: iss}, Verifier: salesforce.NewVerifier(salesforce.VerifierOptions{}),
+		Store: w.store, Journal: w.journal, Locker: w.locker, Audit: w.audit, Clock: w.clk, Logger: w.logger(),
+		Backoff: rotator.Backoff{Base: time.Second, Max: 10 * time.Second, Attempts: 20, Rand: func() float64 { return 0.5 }}.NextAttempt,
+		Holder:  "test", LockTTL: 10 * time.Minute, OrphanAfter: 5, Sleep: w.clk.Sleep,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// Strategy auto keeps the distribution state in the app's ECA cache in
+// Vault (the entry that also holds app id and consumer id), so a new
+// engine — another process, a restart — decides without reading it again.
+func TestEngineMetadataStrategyFromVaultCache(t *testing.T) {
+	w := newMDWorld(t, nil)
+	first := &distCounter{Client: w.client}
+	if res, err := w.engineWith(t, first).Rotate(t.Context(), w.app, rotator.Request{}); err != nil || res.Strategy != rotator.StrategyMetadata {
+		t.Fatalf("first rotation = %+v, %v", res, err)
+	}
+	if first.n != 1 {
+		t.Errorf("first rotation read distributionState %d times, want 1", first.n)
+	}
+	c, ok := w.journal.Entry(rotator.ECACacheKey(w.app.Name))
+	if !ok || c.Extra["distribution"] != rotator.DistributionPackaged || c.Extra["developer_name"] != targetECA || c.AppID == "" || c.ConsumerID == "" {
+		t.Fatalf("eca cache = %+v (found %v), want Packaged with the app id and consumer id", c, ok)
+	}
+	w.check(t, 1)
+	second := &distCounter{Client: w.client}
+	e2 := w.engineWith(t, second)
+	if k := e2.KnownStrategy(w.app, nil); k.Strategy != rotator.StrategyAuto {
+		t.Fatalf("a new engine knows %+v before reading the cache", k)
+	}
+	// Status without a daemon reads the same Vault entry, not Salesforce.
+	if k := w.engineWith(t, second).StrategyOf(t.Context(), w.app, nil); k.Strategy != rotator.StrategyMetadata || k.Distribution != rotator.DistributionPackaged {
+		t.Errorf("StrategyOf from the Vault cache = %+v", k)
+	}
+	if res, err := e2.Rotate(t.Context(), w.app, rotator.Request{}); err != nil || res.Strategy != rotator.StrategyMetadata {
+		t.Fatalf("second rotation = %+v, %v", res, err)
+	}
+	if second.n != 0 {
+		t.Errorf("second rotation read distributionState %d times; want it from the Vault cache", second.n)
+	}
+	if k := e2.KnownStrategy(w.app, nil); k.Strategy != rotator.StrategyMetadata || k.Distribution != rotator.DistributionPackaged {
+		t.Errorf("KnownStrategy after the rotation = %+v", k)
+	}
+	w.check(t, 2)
+}
+
+// A cached distribution state that Salesforce contradicts (cached Local,
+// but the staged API refuses the ECA as packaged) is read again, and the
+// rotation goes on with the metadata strategy: one deploy, the cache fixed,
+// the setting the gated reads needed opened journaled-first and restored.
+func TestEngineMetadataStaleCacheRevalidated(t *testing.T) {
+	w := newMDWorld(t, nil)
+	stale := rotator.JournalEntry{App: rotator.ECACacheKey(w.app.Name), Step: rotator.StepPreflight, Extra: map[string]string{"developer_name": targetECA, "distribution": rotator.DistributionLocal}}
+	if _, err := w.journal.Save(t.Context(), rotator.ECACacheKey(w.app.Name), stale, 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	iss := &distCounter{Client: w.client}
+	res, err := w.engineWith(t, iss).Rotate(t.Context(), w.app, rotator.Request{})
+	if err != nil || res.Strategy != rotator.StrategyMetadata || res.Outcome != rotator.OutcomeOK {
+		t.Fatalf("Rotate = %+v, %v", res, err)
+	}
+	if iss.n != 1 {
+		t.Errorf("distributionState read %d times, want 1 (the re-validation)", iss.n)
+	}
+	if c, _ := w.journal.Entry(rotator.ECACacheKey(w.app.Name)); c.Extra["distribution"] != rotator.DistributionPackaged {
+		t.Errorf("cache after re-validation = %+v, want Packaged", c.Extra)
+	}
+	for _, r := range w.sim.Requests() {
+		if (r.Route == sfsim.RouteStaged || r.Route == sfsim.RouteStagedItem) && r.Method != "GET" {
+			t.Errorf("staged mutation %s %s on a packaged ECA", r.Method, r.Path)
+		}
+	}
+	w.check(t, 1)
 }

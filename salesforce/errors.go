@@ -137,6 +137,11 @@ func (e *APIError) Unwrap() error { return e.err }
 // Is maps the class onto the rotator sentinels so the engine can branch with
 // errors.Is.
 func (e *APIError) Is(target error) bool {
+	if target == rotator.ErrPackagedStaged {
+		// The staged-credentials endpoints refuse a packaged ECA with
+		// INVALID_OPERATION ("doesn't apply to packaged external client apps").
+		return e.Code == "INVALID_OPERATION" && strings.Contains(strings.ToLower(e.Message), "packaged")
+	}
 	switch e.Class {
 	case ClassTransient:
 		return target == rotator.ErrUnreachable

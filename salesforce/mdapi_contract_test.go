@@ -244,7 +244,15 @@ func TestMetadataDeployFaults(t *testing.T) {
 		}
 	})
 	t.Run("a deploy that never finishes stays InProgress without effect", func(t *testing.T) {
-		sim := startSim(t, func(cfg *sfsim.Config) { packaged(cfg); cfg.Behavior.DeployNeverFinishes = true })
+		// The sim clock moves a day; the session must outlive it. A new
+		// JWT login would be signed on the wall clock (x/oauth2/jwt), a
+		// day behind the sim, and strict sfsim rightly refuses its exp as
+		// past: that skew is the test's, not a client or sim fault.
+		sim := startSim(t, func(cfg *sfsim.Config) {
+			packaged(cfg)
+			cfg.Behavior.DeployNeverFinishes = true
+			cfg.TokenTTL = sfsim.Duration(48 * time.Hour)
+		})
 		c, _ := simClient(t, sim)
 		s, _ := c.GlobalOAuth(t.Context(), targetECA)
 		id, err := c.Deploy(t.Context(), s, false, true)

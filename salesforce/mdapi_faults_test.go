@@ -116,13 +116,10 @@ func metadataFaultCases() []mdFaultCase {
 				app, cons := targetFor(ctx, e.c)
 				_, err := e.c.Staged(ctx, app.ID, cons.ID)
 				return err
-			}, want: errFinal, outcome: outcomeFinal, check: rotated(false),
-			reconcile: "strategy auto picks metadata; strategy staged fails in preflight naming strategy: metadata"},
+			}, want: rotator.ErrPackagedStaged, outcome: outcomeFinal, check: rotated(false),
+			reconcile: "strategy auto picks metadata (a cached Local is read again on this refusal); strategy staged fails in preflight naming strategy: metadata"},
 	}
 }
-
-// errFinal stands for "a final *salesforce.APIError" in the table.
-var errFinal = errors.New("final")
 
 func targetFor(ctx context.Context, c *salesforce.Client) (rotator.AppRef, rotator.Consumer) {
 	app, _ := c.FindApp(ctx, targetECA)
@@ -160,10 +157,10 @@ func TestMetadataFaultTable(t *testing.T) {
 			switch {
 			case tc.want == nil && err != nil:
 				t.Fatalf("err = %v, want success", err)
-			case tc.want == errFinal:
+			case tc.want == rotator.ErrPackagedStaged:
 				var ae *salesforce.APIError
-				if !errors.As(err, &ae) || ae.Class != salesforce.ClassFinal {
-					t.Fatalf("err = %v, want a final APIError", err)
+				if !errors.Is(err, tc.want) || !errors.As(err, &ae) || ae.Class != salesforce.ClassFinal || ae.Code != "INVALID_OPERATION" {
+					t.Fatalf("err = %v, want a final APIError matching ErrPackagedStaged", err)
 				}
 			case tc.want != nil && !errors.Is(err, tc.want):
 				t.Fatalf("err = %v, want %v", err, tc.want)
@@ -195,8 +192,8 @@ func metadataFaultsMarkdown() string {
 	for _, c := range metadataFaultCases() {
 		want := sentinelName(c.want)
 		switch c.want {
-		case errFinal:
-			want = "final `*salesforce.APIError` (400 INVALID_OPERATION)"
+		case rotator.ErrPackagedStaged:
+			want = "`rotator.ErrPackagedStaged`, final `*salesforce.APIError` (400 INVALID_OPERATION)"
 		case rotator.ErrDeployFailed:
 			want = "`rotator.ErrDeployFailed`"
 		case rotator.ErrDeployTimeout:

@@ -61,7 +61,7 @@ step "Starting the Salesforce simulator (Dev Hub + subscriber orgs acme and glob
 "$bin/sfsim" -c salesforce/sfsim/testdata/demo.yaml -login-port 18440 -port devhub=18441 -port acme=18442 -port globex=18443 >"$demo/sfsim.log" 2>&1 &
 pids+=($!)
 wait_http http://127.0.0.1:18441/__sfsim/state sfsim
-cat "$demo/sfsim.log" | sed 's/^/  /' | head -8
+sed 's/^/  /' "$demo/sfsim.log" | awk 'NR <= 8'
 
 step "Writing ecarotator's own Dev Hub key and the apps' initial credentials to Vault"
 "$vault_bin" kv put -mount=secret ecarotator/devhubs/devhub private_key=@salesforce/sfsim/testdata/demo-rotator-key.pem >/dev/null
@@ -134,7 +134,8 @@ ec audit verify
 echo "  offline, with only the public key (what an auditor keeps with an archived log):"
 ec audit public-key --out "$demo/audit-public-key.json"
 "$bin/ecarotator" audit verify --file "$demo/audit.log" --public-key "$demo/audit-public-key.json" | sed 's/^/  /'
-ec audit list 2>/dev/null | grep -E 'daemon\.|rotation\.(started|succeeded|failed)|previous\.|exposure\.|metadata\.' | head -60
+# awk, not head: head closing the pipe early would SIGPIPE grep (pipefail).
+ec audit list 2>/dev/null | grep -E 'daemon\.|rotation\.(started|succeeded|failed)|previous\.|exposure\.|metadata\.' | awk 'NR <= 60'
 
 rotations=$(ec audit list 2>/dev/null | grep -c 'rotation.succeeded' || true)
 retired=$(ec audit list 2>/dev/null | grep -c 'previous.retired' || true)

@@ -166,9 +166,11 @@ func runDoctor(ctx context.Context, rt *wire.Runtime, cfg *config.Config, onlyHu
 			}
 		}
 
+		userID := ""
 		if id, err := c.Identity(ctx); err != nil {
 			row("user", checkFail, err.Error(), "the identity URL from the token response could not be read; check the user is active")
 		} else {
+			userID = id.UserID
 			row("user", checkOK, id.Username+" ("+id.UserID+") in org "+id.OrganizationID, "")
 			fields := make([]string, len(permissionsNeeded))
 			for i, p := range permissionsNeeded {
@@ -213,16 +215,17 @@ func runDoctor(ctx context.Context, rt *wire.Runtime, cfg *config.Config, onlyHu
 		switch {
 		case accessErr != nil:
 		case metaKnown:
-			row("secret access (Metadata)", checkInfo, fmt.Sprintf("enableConsumerSecretApiAccess = %t (deprecated in API 66.0; ecarotator does not use it)", meta), "")
+			row("secret access (Metadata)", checkInfo, fmt.Sprintf("enableConsumerSecretApiAccess = %t (used only by the metadata strategy of packaged ECAs; checked per app)", meta), "")
 		default:
-			row("secret access (Metadata)", checkInfo, "enableConsumerSecretApiAccess not returned (absent = off; deprecated in API 66.0; ecarotator does not use it)", "")
+			row("secret access (Metadata)", checkInfo, "enableConsumerSecretApiAccess not returned (absent = off; used only by the metadata strategy of packaged ECAs; checked per app)", "")
 		}
+		hs := hubState{access: access, meta: meta, settingsRead: accessErr == nil, userID: userID}
 
 		for _, a := range cfg.Apps {
 			if a.DevHub != hub.Name || a.Disabled || (onlyApp != "" && a.Name != onlyApp) {
 				continue
 			}
-			doctorApp(ctx, rt, cfg, c, a, access, &rep, add)
+			doctorApp(ctx, rt, cfg, c, a, hs, &rep, add)
 		}
 
 		if lims, err := c.Limits(ctx); err != nil {
@@ -247,9 +250,20 @@ func runDoctor(ctx context.Context, rt *wire.Runtime, cfg *config.Config, onlyHu
 	return rep
 }
 
-// doctorApp checks one app: the ECA lookup, credential reads in the
-// setting's current state, and the current pair at every verify URL.
-func doctorApp(ctx context.Context, rt *wire.Runtime, cfg *config.Config, c *salesforce.Client, a config.App, access bool, rep *doctorReport, add func(doctorRow)) {
+// hubState is what the Dev Hub checks read that the app checks need.
+type hubState struct {
+	access       bool   // REST secret-access setting
+	meta         bool   // Metadata secret-access setting (absent = off)
+	settingsRead bool   // both were read
+	userID       string // the integration user ("" when unreadable)
+}
+
+// doctorApp checks one app: the ECA lookup and the strategy it rotates
+// with (for the metadata strategy, that path's own gates), credential
+// reads in the setting's current state, and the current pair at every
+// verify URL.
+func doctorApp(ctx context.Context, rt *wire.Runtime, cfg *config.Config, c *salesforce.Client, a config.App, hs hubState, rep *doctorReport, add func(doctorRow)) {
+	access := hs.access
 	hub, _ := cfg.DevHubByName(a.DevHub)
 	row := func(check, status, detail, fix string) {
 		add(doctorRow{DevHub: a.DevHub, App: a.Name, Check: check, Status: status, Detail: detail, Remediation: fix})
@@ -283,17 +297,22 @@ func doctorApp(ctx context.Context, rt *wire.Runtime, cfg *config.Config, c *sal
 		if usageErr == nil {
 			how = "OAuth usage and SOQL"
 		}
-		if rec.DistributionState == "Packaged" {
-			row("eca", checkFail, fmt.Sprintf("%s (%s) found by %s; distribution state Packaged", rec.DeveloperName, rec.ID, how),
-				"the staged-credentials REST API serves only local ECAs; rotate a packaged ECA with strategy: metadata")
-		} else {
-			row("eca", checkOK, fmt.Sprintf("%s (%s) found by %s; distribution state %s (staged strategy)", rec.DeveloperName, rec.ID, how, rec.DistributionState), "")
+		found := fmt.Sprintf("%s (%s) found by %s; distribution state %s", rec.DeveloperName, rec.ID, how, rec.DistributionState)
+		strategy, why, ok := doctorStrategy(a.Strategy, rec.DistributionState)
+		if !ok {
+			row("eca", checkFail, found+"; "+why,
+				"the staged-credentials REST API serves only local ECAs: set strategy: auto (or strategy: metadata) for this app, which rotates a packaged ECA through the Metadata API")
+			break
+		}
+		row("eca", checkOK, found+"; "+strategy+" strategy ("+why+")", "")
+		if strategy == config.StrategyMetadata {
+			doctorMetadata(ctx, c, a, hub, hs, row, obs)
 		}
 	default:
 		if appID == "" {
 			appID = byUsage.ID
 		}
-		row("eca", checkOK, fmt.Sprintf("%s (%s) found by OAuth usage; distribution state unknown (SOQL: %v)", a.ECA, appID, soqlErr), "")
+		row("eca", checkOK, fmt.Sprintf("%s (%s) found by OAuth usage; distribution state unknown (SOQL: %v); strategy %s", a.ECA, appID, soqlErr, a.Strategy), "")
 	}
 
 	_, err := c.Consumers(ctx, appID)
@@ -332,6 +351,109 @@ func doctorApp(ctx context.Context, rt *wire.Runtime, cfg *config.Config, c *sal
 		default:
 			row("verify "+u, checkFail, err.Error(), "the token endpoint could not be reached or answered an error; check the URL and network")
 		}
+	}
+}
+
+// doctorStrategy is the strategy an app rotates with given the ECA's
+// distribution state, and why; ok is false for strategy staged on a
+// packaged ECA (the engine refuses it with ErrPackagedStaged).
+func doctorStrategy(configured, dist string) (strategy, why string, ok bool) {
+	packaged := strings.EqualFold(dist, rotator.DistributionPackaged)
+	switch configured {
+	case config.StrategyStaged:
+		if packaged {
+			return config.StrategyStaged, "strategy: staged, but the staged-credentials API refuses packaged ECAs", false
+		}
+		return config.StrategyStaged, "configured (strategy: staged)", true
+	case config.StrategyMetadata:
+		return config.StrategyMetadata, "configured (strategy: metadata)", true
+	}
+	if packaged {
+		return config.StrategyMetadata, "strategy auto: distribution state is Packaged", true
+	}
+	return config.StrategyStaged, "strategy auto: distribution state is " + dist, true
+}
+
+// permViewSecretsInMetadata is the PermissionSet field of the user
+// permission "View External Client Apps Consumer Secrets in Metadata"
+// (the API field name is assumed, like permissionsNeeded).
+const permViewSecretsInMetadata = "PermissionsViewExternalClientAppConsumerSecretsInMetadata"
+
+// doctorMetadata checks, read-only, the metadata strategy's own gates: the
+// Metadata secret-access setting, the user permission a retrieve needs to
+// carry the secret, and whether a retrieve of the ECA's global OAuth
+// settings carries consumerSecret now. Which of them must pass depends on
+// secret_read: metadata needs the retrieve, rest needs neither, auto reads
+// by REST when the retrieve cannot.
+func doctorMetadata(ctx context.Context, c *salesforce.Client, a config.App, hub config.DevHub, hs hubState, row func(check, status, detail, fix string), obs func(k, v string)) {
+	needRetrieve := a.SecretRead == config.SecretReadMetadata
+	soft := checkInfo // a gap the auto read works around
+	if needRetrieve {
+		soft = checkFail
+	}
+	const settingFix = "turn on Setup > External Client App Settings > Allow access to OAuth consumer secrets via Metadata API, or set secret_access: toggle"
+	switch {
+	case !hs.settingsRead:
+		row("metadata secret access", checkFail, "the setting could not be read (see secret access (REST))", settingFix)
+	case !hs.meta && hub.SecretAccess == string(rotator.SecretAccessAlwaysOn):
+		row("metadata secret access", checkFail, "enableConsumerSecretApiAccess is off and secret_access is always_on", settingFix)
+	case !hs.meta:
+		row("metadata secret access", checkOK, "enableConsumerSecretApiAccess = false; toggle mode opens it during the rotation (journaled, restored after)", "")
+	default:
+		row("metadata secret access", checkOK, "enableConsumerSecretApiAccess = true (mode "+hub.SecretAccess+")", "")
+	}
+
+	const permFix = "assign the integration user a permission set granting View External Client Apps Consumer Secrets in Metadata"
+	permOK := false
+	if a.SecretRead != config.SecretReadREST && hs.userID != "" {
+		perms, err := c.UserPermissions(ctx, hs.userID, []string{permViewSecretsInMetadata})
+		var apiErr *salesforce.APIError
+		switch {
+		case errors.As(err, &apiErr) && apiErr.Code == "INVALID_FIELD":
+			row("metadata permission", checkInfo, "this org does not know the assumed field "+permViewSecretsInMetadata+"; check View External Client Apps Consumer Secrets in Metadata by hand", "")
+			permOK = true // unknown: the retrieve below tells
+		case err != nil:
+			row("metadata permission", soft, "cannot read the user's permission sets: "+err.Error(), permFix)
+		case perms[permViewSecretsInMetadata]:
+			permOK = true
+			row("metadata permission", checkOK, "View External Client Apps Consumer Secrets in Metadata", "")
+		default:
+			row("metadata permission", soft, "missing View External Client Apps Consumer Secrets in Metadata: a retrieve will not carry the consumer secret (secret_read "+a.SecretRead+")", permFix)
+		}
+	}
+
+	// A retrieve only reads (an async read job); it changes nothing. With
+	// the setting off it is refused (strict assumption) or carries no
+	// secret, so it is tried only when the setting is on.
+	const retrieveFix = "the Metadata setting must be on (or secret_access: toggle) and the user needs View External Client Apps Consumer Secrets in Metadata; or use secret_read: auto so the new secret is read by REST"
+	switch {
+	case !hs.settingsRead || (!hs.meta && hub.SecretAccess != string(rotator.SecretAccessToggle)):
+		// The setting row failed already.
+		return
+	case !hs.meta:
+		obs("retrieve carries consumerSecret", "not tried (setting off)")
+		row("metadata retrieve", checkOK, "not tried while the Metadata setting is off; toggle mode opens it before the rotation's retrieve", "")
+		return
+	}
+	s, err := c.GlobalOAuth(ctx, a.ECA)
+	switch {
+	case err != nil && errors.Is(err, rotator.ErrNotFound):
+		row("metadata retrieve", checkFail, "no ExtlClntAppGlobalOauthSettings for the ECA: "+err.Error(), "check apps[].eca is the packaged ECA's developer name in "+a.DevHub)
+	case err != nil && !permOK:
+		obs("retrieve carries consumerSecret", "no (refused)")
+		row("metadata retrieve", soft, "retrieve refused: "+err.Error(), retrieveFix)
+	case err != nil:
+		row("metadata retrieve", checkFail, "retrieve of the ECA's ExtlClntAppGlobalOauthSettings failed: "+err.Error(),
+			"the integration user needs Modify Metadata Through Metadata API Functions and View External Client Apps Consumer Secrets in Metadata")
+	case !s.Secret.IsZero():
+		obs("retrieve carries consumerSecret", "yes")
+		row("metadata retrieve", checkOK, s.FullName+" retrieved (key "+s.Key+"); it carries the consumer secret", "")
+	case a.SecretRead == config.SecretReadREST:
+		obs("retrieve carries consumerSecret", "no")
+		row("metadata retrieve", checkOK, s.FullName+" retrieved (key "+s.Key+"); secret_read rest does not need the secret in it", "")
+	default:
+		obs("retrieve carries consumerSecret", "no")
+		row("metadata retrieve", soft, s.FullName+" retrieved (key "+s.Key+") without the consumer secret (secret_read "+a.SecretRead+")", retrieveFix)
 	}
 }
 

@@ -40,3 +40,23 @@ func TestPrintDoctorListsFixesObservationsAndVerdict(t *testing.T) {
 		}
 	}
 }
+
+func TestDoctorStrategyPerDistribution(t *testing.T) {
+	tests := []struct {
+		configured, dist, want string
+		ok                     bool
+	}{
+		{"auto", "Local", "staged", true},
+		{"auto", "Packaged", "metadata", true},
+		{"metadata", "Packaged", "metadata", true},
+		{"metadata", "Local", "metadata", true},
+		{"staged", "Local", "staged", true},
+		{"staged", "Packaged", "staged", false},
+	}
+	for _, tt := range tests {
+		got, why, ok := doctorStrategy(tt.configured, tt.dist)
+		if got != tt.want || ok != tt.ok || why == "" {
+			t.Errorf("doctorStrategy(%s, %s) = %s, %q, %v; want %s, %v", tt.configured, tt.dist, got, why, ok, tt.want, tt.ok)
+		}
+	}
+}

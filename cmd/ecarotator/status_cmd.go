@@ -236,7 +236,7 @@ func localAppStatus(ctx context.Context, rt *wire.Runtime, cfg *config.Config, a
 		in.SetJournal(j)
 	}
 	if rt.Engine != nil {
-		sc := rt.Engine.KnownStrategy(app, jp)
+		sc := rt.Engine.StrategyOf(ctx, app, jp)
 		s.Strategy, s.StrategyWhy = string(sc.Strategy), sc.Why
 	}
 	// The one decision `plan` and the daemon use: the same next time (the

@@ -354,6 +354,15 @@ func (d *Daemon) Close() error {
 	return d.closeErr
 }
 
+// config returns the running config; Reload replaces it while jobs,
+// reminders and handlers run, so every reader outside Reload goes through
+// here (under d.mu).
+func (d *Daemon) config() *config.Config {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.cfg
+}
+
 // Reload re-reads the config file (SIGHUP). A config that fails to load or
 // validate, or that changes what needs a restart (Vault, Dev Hubs, audit,
 // server, webhooks), is rejected: the running config stays and the error

@@ -25,7 +25,7 @@ type servedRun struct {
 // again: the other rotation is either about to finish (then the slot is
 // served) or dead (then its lease expires and this replica resumes it).
 func (d *Daemon) lockedRetry() time.Duration {
-	return min(5*time.Second, max(d.cfg.Vault.LockTTL.D()/4, time.Second))
+	return min(5*time.Second, max(d.config().Vault.LockTTL.D()/4, time.Second))
 }
 
 // runRotation is the scheduler's rotation callback for one app.
@@ -80,7 +80,7 @@ func (d *Daemon) afterDecision(app rotator.App, res rotator.Result, now time.Tim
 	}
 	until := v.Next
 	if until.IsZero() || !until.After(now) {
-		until = now.Add(d.cfg.Scheduler.RetryMax.D())
+		until = now.Add(d.config().Scheduler.RetryMax.D())
 	}
 	log.Info("run waits", zap.String("verdict", string(v.Reason)), zap.Time("until", until))
 	if v.Reason == rotator.ReasonOrphaned || v.Reason == rotator.ReasonNotManaged {
@@ -159,7 +159,7 @@ func (d *Daemon) afterRotation(ctx context.Context, app rotator.App, res rotator
 		d.notifyApp(notify.Message{Event: event, App: name, Org: app.DevHub, RotationID: res.RotationID, Outcome: string(rotator.OutcomeFailed), Message: err.Error()})
 	}
 	if res.Orphaned || errors.Is(err, rotator.ErrOrphaned) {
-		return scheduler.Retry(now.Add(d.cfg.Scheduler.RetryMax.D()))
+		return scheduler.Retry(now.Add(d.config().Scheduler.RetryMax.D()))
 	}
 	if !res.NextAttemptAt.IsZero() {
 		return &scheduler.RetryError{At: res.NextAttemptAt, Err: err}
@@ -199,7 +199,7 @@ func (d *Daemon) runRetire(ctx context.Context, name, _ string) error {
 	case errors.Is(err, rotator.ErrLocked), errors.Is(err, rotator.ErrInFlight):
 		return scheduler.Retry(now.Add(d.lockedRetry()))
 	case errors.Is(err, rotator.ErrOrphaned):
-		return scheduler.Retry(now.Add(d.cfg.Scheduler.RetryMax.D()))
+		return scheduler.Retry(now.Add(d.config().Scheduler.RetryMax.D()))
 	}
 	d.log.Warn("retire failed", zap.String(rotator.LogKeyApp, name), zap.Error(err))
 	if isVaultErr(err, rotator.StepRetire) {
@@ -312,7 +312,7 @@ func (d *Daemon) notifyApp(m notify.Message) {
 // remind sends the "upcoming rotation" reminders, looking every tick.
 func (d *Daemon) remind(ctx context.Context) {
 	var r notify.Reminders
-	tick := d.cfg.Scheduler.Tick.D()
+	tick := d.config().Scheduler.Tick.D()
 	for {
 		now := d.o.Clock.Now()
 		next := map[string]time.Time{}
@@ -322,7 +322,7 @@ func (d *Daemon) remind(ctx context.Context) {
 				next[s.App], devhub[s.App] = s.Next, s.DevHub
 			}
 		}
-		lead := d.cfg.Notifications.ReminderLead.D()
+		lead := d.config().Notifications.ReminderLead.D()
 		for _, app := range r.Due(now, next, lead) {
 			d.notifyApp(notify.Message{Event: notify.EventRotationUpcoming, App: app, Org: devhub[app], Due: next[app],
 				Message: "rotation planned at " + next[app].UTC().Format(time.RFC3339)})

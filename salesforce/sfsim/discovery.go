@@ -158,7 +158,7 @@ func permissionField(perm string) string { return "Permissions" + perm }
 
 // AllPermissions lists the permissions the simulator knows, in the order
 // doctor reports them.
-var AllPermissions = []string{PermAPIEnabled, PermExternalClientAppDeveloper, PermViewClientSecret, PermModifyMetadata}
+var AllPermissions = []string{PermAPIEnabled, PermExternalClientAppDeveloper, PermViewClientSecret, PermModifyMetadata, PermViewSecretsInMetadata}
 
 // queryLocked implements GET /services/data/vXX.X/query?q=… for
 // ExternalClientApplication, User and PermissionSetAssignment.
