@@ -253,11 +253,6 @@ func (d *Daemon) setErr(app, msg string) {
 	d.mu.Unlock()
 }
 
-func (d *Daemon) noteErr(app string, err error) error {
-	d.setErr(app, err.Error())
-	return err
-}
-
 // newNotifier builds the webhook notifier, reading each webhook's HMAC key
 // (field hmac_key) from Vault. No webhooks: nil.
 func (d *Daemon) newNotifier(ctx context.Context, cfg *config.Config) (*notify.Notifier, error) {

@@ -50,9 +50,6 @@ func NextSlot(schedule string, after time.Time) (time.Time, error) {
 	return rotator.NextSlot(schedule, after)
 }
 
-// next is NextSlot on a parsed schedule.
-func next(s cron.Schedule, after time.Time) (time.Time, error) { return rotator.NextSlotOf(s, after) }
-
 // DueInput is everything Due looks at (rotator.NextRunInput).
 type DueInput = rotator.NextRunInput
 
