@@ -108,7 +108,7 @@ func TestDockerComposeStack(t *testing.T) {
 		var list struct {
 			Apps []app `json:"apps"`
 		}
-		err := getJSON(hc, apiURL+"/api/v1/apps", "", &list)
+		err := getJSON(hc, apiURL+"/api/v1/apps", "demo-root-token", &list) // the read API needs a token with read on the status control path
 		for _, a := range list.Apps {
 			if a.Orphaned {
 				t.Fatalf("app %s orphaned: %s", a.Name, a.LastError)
@@ -125,7 +125,7 @@ func TestDockerComposeStack(t *testing.T) {
 		}
 		time.Sleep(time.Second) // polling the published API for a condition, with a deadline
 	}
-	if err := getJSON(hc, apiURL+"/api/v1/apps/"+rotated.Name, "", &rotated); err != nil {
+	if err := getJSON(hc, apiURL+"/api/v1/apps/"+rotated.Name, "demo-root-token", &rotated); err != nil {
 		t.Fatalf("app detail: %v", err)
 	}
 	t.Logf("rotation seen through the published API %s: app %s rotated at %s, rotation %s, Vault KV version %d, consumer key %s (after %s)",
