@@ -113,7 +113,10 @@ func (d *Daemon) afterRotation(ctx context.Context, app rotator.App, res rotator
 		// The engine returns what it wrote; the metadata strategy does not
 		// yet, so only then is the path read back.
 		if !res.RotatedAt.IsZero() {
-			st := rotator.StoredCredentials{RotatedAt: res.RotatedAt, PreviousValidUntil: res.PreviousValidUntil}
+			// Everything the listing shows from memory (learn stores it
+			// whole): the new key and rotation id with the times.
+			st := rotator.StoredCredentials{Current: rotator.Credentials{Key: res.ConsumerKey}, RotatedAt: res.RotatedAt,
+				PreviousValidUntil: res.PreviousValidUntil, RotationID: res.RotationID}
 			if res.HasPrevious {
 				st.Previous.Key = res.PreviousKey
 				if st.Previous.Key == "" {
