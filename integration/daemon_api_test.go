@@ -161,10 +161,12 @@ path "secret/data/ecarotator/control/billing/revoke" { capabilities = ["update"]
 	e.mustAuth("rotated billing", st.Current, e.sim.TokenURL("devhub"), e.sim.TokenURL("acme"))
 
 	// Status: one app with its history, and the list.
-	code, body = httpDo(t, http.MethodGet, base+"/api/v1/apps/billing", e.getenv("VAULT_TOKEN"), "")
-	if code != http.StatusOK || !strings.Contains(body, st.Current.Key) || !strings.Contains(body, "vault_version_") {
-		t.Fatalf("app detail: %d %s", code, body)
-	}
+	// The API answers from the daemon's memory, which the rotation updates
+	// when it returns (after its commit, which the wait above saw in Vault).
+	eventually(t, 30*time.Second, "the API shows billing's rotation", func() bool {
+		code, body = httpDo(t, http.MethodGet, base+"/api/v1/apps/billing", e.getenv("VAULT_TOKEN"), "")
+		return code == http.StatusOK && strings.Contains(body, st.Current.Key) && strings.Contains(body, "vault_version_")
+	})
 	var list struct{ Apps []server.AppStatus }
 	code, body = httpDo(t, http.MethodGet, base+"/api/v1/apps", e.getenv("VAULT_TOKEN"), "")
 	if err := json.Unmarshal([]byte(body), &list); code != http.StatusOK || err != nil || len(list.Apps) != 3 {
