@@ -269,8 +269,11 @@ func TestRotateDueBesideDaemon(t *testing.T) {
 		}
 	}
 	t.Logf("%d rotations: %d by rotate --due, %d by the daemon", total, cliRotated, total-cliRotated)
-	if cliRotated == 0 {
-		t.Errorf("rotate --due never won a slot: the test did not exercise the competition")
+	// Which side wins a slot is a race; each side must have met the other
+	// at least once: rotate --due wins a slot, or finds the daemon holding
+	// the app's lease (locked), or finds a slot already served.
+	if met := seen["locked/"] + seen["skipped/"+string(rotator.ReasonSlotServed)]; cliRotated == 0 && met == 0 {
+		t.Errorf("rotate --due never won a slot nor met the daemon's lease or a served slot: the test did not exercise the competition")
 	}
 	if cliRotated == total && !strings.Contains(e.logs.String(), string(rotator.ReasonSlotServed)) {
 		t.Errorf("the daemon rotated no slot and never found one served: it did not compete")
