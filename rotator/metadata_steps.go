@@ -620,21 +620,9 @@ func (e *Engine) mdCommit(ctx context.Context, r *run) error {
 			sc.PreviousValidUntil = rotatedAt.Add(r.app.MetadataOverlap)
 		}
 		r.advance(StepCommit, false)
-		var v int
-		err = e.mutate(ctx, r, "write_credentials", func() error {
-			var werr error
-			v, werr = e.o.Store.WriteCredentials(ctx, r.app.VaultPath, sc, WriteOptions{CAS: meta.Version, RotationID: r.j.RotationID, Lease: &r.lease})
-			return werr
-		})
+		v, err := e.writePending(ctx, r, sc, meta.Version)
 		if err != nil {
-			if errors.Is(err, ErrFenced) || isAbort(err) {
-				return err
-			}
-			again, m2, rerr := e.readStore(ctx, r.app.VaultPath)
-			if rerr != nil || again.Current.Key != r.j.Pending.Key || again.RotationID != r.j.RotationID {
-				return fmt.Errorf("write %s: %w", r.app.VaultPath, err)
-			}
-			v = m2.Version
+			return err
 		}
 		meta.Version = v
 	}

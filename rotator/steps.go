@@ -654,21 +654,9 @@ func (e *Engine) commitWrite(ctx context.Context, r *run, stored StoredCredentia
 			sc.PreviousValidUntil = PreviousValidUntil(r.app.Overlap, rotatedAt, slot.Expires)
 		}
 		r.advance(StepCommit, false)
-		var v int
-		err = e.mutate(ctx, r, "write_credentials", func() error {
-			var werr error
-			v, werr = e.o.Store.WriteCredentials(ctx, r.app.VaultPath, sc, WriteOptions{CAS: meta.Version, RotationID: r.j.RotationID, Lease: &r.lease})
-			return werr
-		})
+		v, err := e.writePending(ctx, r, sc, meta.Version)
 		if err != nil {
-			if errors.Is(err, ErrFenced) || isAbort(err) {
-				return err
-			}
-			again, m2, rerr := e.readStore(ctx, r.app.VaultPath)
-			if rerr != nil || again.Current.Key != r.j.Pending.Key || again.RotationID != r.j.RotationID {
-				return fmt.Errorf("write %s: %w", r.app.VaultPath, err)
-			}
-			v = m2.Version
+			return err
 		}
 		meta.Version = v
 		r.noteStored(sc)
@@ -741,4 +729,28 @@ func (r *run) event(t EventType, step Step, outcome Outcome, cause error, detail
 		ev.Error = cause.Error()
 	}
 	return ev
+}
+
+// writePending commits sc (the journal's pending pair) to the app's path
+// with check-and-set on version, for both strategies. A write whose answer
+// was lost is reconciled by reading the path back: if it holds this
+// rotation's pair, the write happened and its version is returned.
+func (e *Engine) writePending(ctx context.Context, r *run, sc StoredCredentials, version int) (int, error) {
+	var v int
+	err := e.mutate(ctx, r, "write_credentials", func() error {
+		var werr error
+		v, werr = e.o.Store.WriteCredentials(ctx, r.app.VaultPath, sc, WriteOptions{CAS: version, RotationID: r.j.RotationID, Lease: &r.lease})
+		return werr
+	})
+	if err == nil {
+		return v, nil
+	}
+	if errors.Is(err, ErrFenced) || isAbort(err) {
+		return 0, err
+	}
+	again, m2, rerr := e.readStore(ctx, r.app.VaultPath)
+	if rerr != nil || again.Current.Key != r.j.Pending.Key || again.RotationID != r.j.RotationID {
+		return 0, fmt.Errorf("write %s: %w", r.app.VaultPath, err)
+	}
+	return m2.Version, nil
 }
