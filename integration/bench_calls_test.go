@@ -75,6 +75,9 @@ func (a *vaultAudit) since(t testing.TB) []string {
 		n++
 		if n > a.seen {
 			out = append(out, line.Request.Operation+" "+line.Request.Path)
+			if os.Getenv("ECAROTATOR_BENCH_TRACE") != "" {
+				fmt.Printf("V %s %s\n", line.Request.Operation, line.Request.Path)
+			}
 		}
 	}
 	if err := sc.Err(); err != nil {
@@ -90,6 +93,9 @@ func sfSince(sim *sfsim.Sim, mark int) ([]string, int) {
 	var out []string
 	for _, r := range all[min(mark, len(all)):] {
 		out = append(out, r.Method+" "+r.Route)
+		if os.Getenv("ECAROTATOR_BENCH_TRACE") != "" {
+			fmt.Printf("SF %s %s %s %s %d\n", r.Org, r.Method, r.Route, r.Path, r.Status)
+		}
 	}
 	return out, len(all)
 }
