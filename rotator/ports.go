@@ -137,6 +137,10 @@ type WriteOptions struct {
 	// Lease, when set, must still be held (fencing) or the write fails with
 	// ErrFenced.
 	Lease *Lease
+	// Managed says the caller read the path at version CAS and it carried
+	// the managed-by marker: the store need not read its metadata again
+	// (the check-and-set write proves the version unchanged).
+	Managed bool
 }
 
 // VersionInfo is one KV version in an app path's history.

@@ -153,7 +153,9 @@ type Client struct {
 
 	logins  atomic.Int64
 	loginCh chan struct{} // tells Run that the token changed
-	closed  atomic.Bool
+
+	held   heldDocs // documents of the app leases held (appstate.go)
+	closed atomic.Bool
 }
 
 var (

@@ -26,6 +26,9 @@ func (c *Client) journalRel(app string) string {
 // Load returns app's journal entry and its version, rotator.ErrNotFound
 // when there is none. The pending secret is restored from its own field.
 func (c *Client) Load(ctx context.Context, app string) (rotator.JournalEntry, int, error) {
+	if isAppJournal(app) {
+		return c.loadApp(ctx, app)
+	}
 	rel := c.journalRel(app)
 	v, err := c.readKV(ctx, "load journal", rel)
 	if err != nil {
@@ -47,6 +50,9 @@ func (c *Client) Load(ctx context.Context, app string) (rotator.JournalEntry, in
 // rotator.ErrFenced when lease is set and no longer held.
 func (c *Client) Save(ctx context.Context, app string, e rotator.JournalEntry, cas int, lease *rotator.Lease) (int, error) {
 	const op = "save journal"
+	if isAppJournal(app) {
+		return c.saveApp(ctx, app, e, cas, lease)
+	}
 	rel := c.journalRel(app)
 	if lease != nil {
 		if err := c.Check(ctx, *lease); err != nil {
@@ -71,6 +77,9 @@ func (c *Client) Save(ctx context.Context, app string, e rotator.JournalEntry, c
 // secret they held). Clearing a journal that does not exist succeeds.
 func (c *Client) Clear(ctx context.Context, app string, lease *rotator.Lease) error {
 	const op = "clear journal"
+	if isAppJournal(app) {
+		return c.clearApp(ctx, app, lease)
+	}
 	rel := c.journalRel(app)
 	if lease != nil {
 		if err := c.Check(ctx, *lease); err != nil {

@@ -75,6 +75,9 @@ func (c *Client) Acquire(ctx context.Context, name, holder string, ttl time.Dura
 	if holder == "" || ttl <= 0 || name == "" {
 		return rotator.Lease{}, fmt.Errorf("vault: %s %s: name, holder and a positive ttl are required", op, path)
 	}
+	if app, ok := appOfLock(name); ok {
+		return c.acquireApp(ctx, name, app, holder, ttl)
+	}
 	st, err := c.readLock(ctx, op, name)
 	if err != nil {
 		return rotator.Lease{}, err
@@ -119,6 +122,9 @@ func (c *Client) Renew(ctx context.Context, l rotator.Lease, ttl time.Duration) 
 	if ttl <= 0 {
 		return l, fmt.Errorf("vault: %s %s: ttl must be positive", op, path)
 	}
+	if app, ok := appOfLock(l.Name); ok {
+		return c.renewApp(ctx, app, l, ttl)
+	}
 	st, err := c.readLock(ctx, op, l.Name)
 	if err != nil {
 		return l, err
@@ -150,6 +156,9 @@ func (c *Client) Renew(ctx context.Context, l rotator.Lease, ttl time.Duration) 
 // the recorded lease: nothing is changed then.
 func (c *Client) Release(ctx context.Context, l rotator.Lease) error {
 	const op = "release lock"
+	if app, ok := appOfLock(l.Name); ok {
+		return c.releaseApp(ctx, app, l)
+	}
 	path := c.dataPath(c.lockRel(l.Name))
 	st, err := c.readLock(ctx, op, l.Name)
 	if err != nil {
@@ -174,6 +183,9 @@ func (c *Client) Release(ctx context.Context, l rotator.Lease) error {
 // before anyone takes it over, because a takeover may happen at any moment.
 func (c *Client) Check(ctx context.Context, l rotator.Lease) error {
 	const op = "check lock"
+	if app, ok := appOfLock(l.Name); ok {
+		return c.checkApp(ctx, app, l)
+	}
 	path := c.dataPath(c.lockRel(l.Name))
 	st, err := c.readLock(ctx, op, l.Name)
 	if err != nil {

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"strconv"
 
-	"go.uber.org/zap"
-
 	"github.com/ecarotator/ecarotator/rotator"
 )
 
@@ -26,11 +24,8 @@ const (
 
 // Keys of custom_metadata on app paths. They never hold a secret.
 const (
-	MetaManagedBy  = "managed-by"
-	MetaRotationID = "rotation-id"
-	MetaRotatedAt  = "rotated-at"
-	MetaUpdatedAt  = "updated-at"
-	MetaAdoptedAt  = "adopted-at"
+	MetaManagedBy = "managed-by"
+	MetaAdoptedAt = "adopted-at"
 	// ManagedByValue marks a path as ecarotator's.
 	ManagedByValue = "ecarotator"
 )
@@ -90,14 +85,17 @@ func encodeCredentials(sc rotator.StoredCredentials) map[string]any {
 // WriteCredentials writes sc as a new version of an app's path with
 // check-and-set on opts.CAS and returns the new version.
 //
-// Order matters: the lease is checked first (rotator.ErrFenced); then the
-// managed-by marker (rotator.ErrNotManaged unless opts.Adopt); a path that
-// does not exist yet gets its metadata (marker, max_versions) before its
-// first version so that it is never visible unmarked; then the data is
-// written with cas (rotator.ErrConflict when the version moved); last the
-// rotation id and times go into custom_metadata. A failure of that last
-// step is only logged: the credentials are committed, and failing the write
-// would make the engine retry a commit that already happened.
+// Order matters: the lease is checked first (rotator.ErrFenced; the
+// Client holding it answers from memory); then the managed-by marker
+// (rotator.ErrNotManaged unless opts.Adopt); a path that does not exist
+// yet gets its metadata (marker, max_versions) before its first version so
+// that it is never visible unmarked; then the data is written with cas
+// (rotator.ErrConflict when the version moved). A caller that read the
+// path at version CAS and saw the marker says so (opts.Managed): the write
+// is then one request, as the check-and-set proves the path unchanged.
+// The rotation id and time are in the data (rotation_id, rotated_at);
+// custom_metadata carries only the marker (and adopted-at), so a rotation
+// does not pay a metadata write.
 func (c *Client) WriteCredentials(ctx context.Context, path string, sc rotator.StoredCredentials, opts rotator.WriteOptions) (int, error) {
 	const op = "write credentials"
 	rel := c.rel(path)
@@ -112,23 +110,34 @@ func (c *Client) WriteCredentials(ctx context.Context, path string, sc rotator.S
 			return 0, wrapErr(op, c.dataPath(rel), err)
 		}
 	}
+	if !(opts.Managed && opts.CAS > 0) {
+		if err := c.prepareWrite(ctx, op, rel, opts); err != nil {
+			return 0, err
+		}
+	}
+	return c.writeKV(ctx, op, rel, encodeCredentials(sc), opts.CAS)
+}
+
+// prepareWrite reads the path's metadata before a write whose caller did
+// not vouch for it: it refuses an unmanaged path (unless adopting) and a
+// moved version, and marks a new or adopted path.
+func (c *Client) prepareWrite(ctx context.Context, op, rel string, opts rotator.WriteOptions) error {
 	meta, err := c.readMeta(ctx, op, rel)
 	exists := err == nil
 	if err != nil && !errors.Is(err, rotator.ErrNotFound) {
-		return 0, err
+		return err
 	}
 	managed := meta.custom[MetaManagedBy] == ManagedByValue
 	switch {
 	case exists && !managed && !opts.Adopt:
-		return 0, newOpError(op, c.dataPath(rel), rotator.ErrNotManaged)
+		return newOpError(op, c.dataPath(rel), rotator.ErrNotManaged)
 	case meta.current != opts.CAS:
-		return 0, &opError{op: op, path: c.dataPath(rel), kinds: []error{rotator.ErrConflict},
+		return &opError{op: op, path: c.dataPath(rel), kinds: []error{rotator.ErrConflict},
 			cause: fmt.Errorf("expected version %d, current is %d", opts.CAS, meta.current)}
 	}
-	now := c.now()
 	switch {
 	case !exists:
-		err = c.writeMeta(ctx, op, rel, map[string]any{
+		return c.writeMeta(ctx, op, rel, map[string]any{
 			// A string: Vault's policy parameter constraints match strings
 			// only, so configs/policies/ecarotator.hcl can pin this value
 			// and the daemon cannot shrink an app's history (L6).
@@ -136,35 +145,11 @@ func (c *Client) WriteCredentials(ctx context.Context, path string, sc rotator.S
 			"custom_metadata": map[string]string{MetaManagedBy: ManagedByValue},
 		})
 	case !managed: // adopting
-		err = c.patchMeta(ctx, op, rel, map[string]any{
-			"custom_metadata": map[string]string{MetaManagedBy: ManagedByValue, MetaAdoptedAt: formatTime(now)},
+		return c.patchMeta(ctx, op, rel, map[string]any{
+			"custom_metadata": map[string]string{MetaManagedBy: ManagedByValue, MetaAdoptedAt: formatTime(c.now())},
 		})
 	}
-	if err != nil {
-		return 0, err
-	}
-	version, err := c.writeKV(ctx, op, rel, encodeCredentials(sc), opts.CAS)
-	if err != nil {
-		return 0, err
-	}
-	custom := map[string]any{
-		MetaManagedBy:  ManagedByValue,
-		MetaRotationID: opts.RotationID,
-		MetaRotatedAt:  formatTime(sc.RotatedAt),
-		MetaUpdatedAt:  formatTime(now),
-	}
-	for k, v := range custom {
-		if v == "" {
-			// Vault rejects empty custom_metadata values; in a merge patch
-			// null removes the key, so a stale value does not linger.
-			custom[k] = nil
-		}
-	}
-	if err := c.patchMeta(ctx, op, rel, map[string]any{"custom_metadata": custom}); err != nil {
-		c.log.Warn("vault: credentials written but custom_metadata not updated",
-			zap.String(logKeyPath, c.dataPath(rel)), zap.Int("version", version), zap.String(logKeyErr, detail(err)))
-	}
-	return version, nil
+	return nil
 }
 
 // History lists the versions Vault keeps for an app's path, oldest first.

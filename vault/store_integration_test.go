@@ -35,7 +35,7 @@ func TestCredentialStoreOnRealVault(t *testing.T) {
 			!got.RotatedAt.Equal(in.RotatedAt) || got.RotationID != in.RotationID || !got.Previous.IsZero() || !got.PreviousValidUntil.IsZero() {
 			t.Fatalf("got %+v, want %+v", got, in)
 		}
-		if meta.Version != 1 || !meta.Managed || meta.Custom[MetaRotationID] != "rot-1" || meta.UpdatedAt.IsZero() {
+		if meta.Version != 1 || !meta.Managed || len(meta.Custom) != 1 || meta.UpdatedAt.IsZero() {
 			t.Fatalf("got meta %+v", meta)
 		}
 		for k, val := range meta.Custom {
@@ -49,6 +49,19 @@ func TestCredentialStoreOnRealVault(t *testing.T) {
 		}
 		if m.maxVersions != DefaultMaxVersions {
 			t.Fatalf("got max_versions %d, want %d", m.maxVersions, DefaultMaxVersions)
+		}
+	})
+
+	t.Run("a write the caller vouches for is still check-and-set", func(t *testing.T) {
+		// Managed: the caller read version 1 with the marker; a stale CAS
+		// must still fail, and nothing is written.
+		_, err := c.WriteCredentials(ctx, "salesforce/billing", creds("keyX", "s3cret-x"), rotator.WriteOptions{CAS: 7, Managed: true, RotationID: "rot-x"})
+		if !errors.Is(err, rotator.ErrConflict) {
+			t.Fatalf("stale cas with Managed: got %v, want ErrConflict", err)
+		}
+		got, meta, err := c.ReadCredentials(ctx, "salesforce/billing")
+		if err != nil || got.Current.Key != "key1" || meta.Version != 1 {
+			t.Fatalf("after the refused write: %+v %+v %v", got, meta, err)
 		}
 	})
 
