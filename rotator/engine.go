@@ -191,6 +191,8 @@ type Engine struct {
 	ledger ExposureLedger
 	strat  strategyMemo // mirror of the Vault ECA caches' distribution (metadata_strategy.go)
 	settle settleHints  // how long each Dev Hub's setting took to apply
+	// ledgerMemo: the Dev Hubs' ledger states this engine last saw.
+	ledgerMemo ledgerMemo
 }
 
 // NewEngine checks o and returns an Engine.
@@ -451,16 +453,22 @@ func (e *Engine) save(ctx context.Context, r *run) error {
 	return nil
 }
 
-// mutate wraps one external mutation: the journal (with op recorded and any
-// progress the caller set) is saved before the call and the lease checked,
-// so a crash during the call leaves a journal that says what may have
-// happened. The caller saves the outcome afterwards.
+// mutate wraps one external mutation. For a mutation whose start a
+// resumed run must know (unjournaledOps lists the others), the journal —
+// with op recorded and any progress the caller set — is saved before the
+// call, so a crash during the call leaves a journal that says what may
+// have happened; the save is fenced by the lease, so it is also the lease
+// check. The caller saves the outcome afterwards.
 func (e *Engine) mutate(ctx context.Context, r *run, op string, fn func() error) error {
 	r.setExtra(ExtraOp, op)
-	// The save is fenced by the lease (the Journal checks it before it
-	// writes), so it is also the lease check before the call.
-	if err := e.save(ctx, r); err != nil {
-		return err
+	if !unjournaledOps[op] || r.jv == 0 {
+		if err := e.save(ctx, r); err != nil {
+			return err
+		}
+	} else if err := e.o.Locker.Check(ctx, r.lease); err != nil {
+		// The lease check the save would have been (the Vault adapter
+		// answers it from memory for a lease it holds).
+		return fmt.Errorf("%s: %w", op, err)
 	}
 	if err := e.hook("before:" + op); err != nil {
 		return err
@@ -470,6 +478,38 @@ func (e *Engine) mutate(ctx context.Context, r *run, op string, fn func() error)
 		return herr
 	}
 	return err
+}
+
+// unjournaledOps are the mutations sent without a journal write before
+// them (issue 14: journal writes only at the boundaries crash-safety
+// needs). A resumed run settles each from Salesforce and Vault alone:
+//
+//   - promote: the journal says the pending pair is persisted; resume reads
+//     the primary key (equal to the pending key: done) and the slot (still
+//     Active: PATCH; gone: ErrStagedLost), never a blind second PATCH;
+//   - write_credentials: commit re-reads the app path, and this rotation's
+//     id there means the write happened;
+//   - delete_staged: deleting is idempotent (404 is "already gone") and
+//     every caller re-reads the slot afterwards;
+//   - close_exposure: the Dev Hub's ledger names this run as closer before
+//     the call, which is what a resumed leave reads (exposure.go).
+//
+// Their Salesforce calls stay bounded by the lease (fencedIssuer) and
+// their Vault writes are check-and-set under it.
+var unjournaledOps = map[string]bool{"promote": true, "write_credentials": true, "delete_staged": true, "close_exposure": true}
+
+// clearJournal removes the app's journal at the end of a run and releases
+// the lease with it when the Journal keeps both in one record (one request
+// instead of two).
+func (e *Engine) clearJournal(ctx context.Context, r *run) error {
+	if lj, ok := e.o.Journal.(LeaseJournal); ok && r.appLease.ok && r.appLease.l.Name == "app/"+r.app.Name {
+		if err := lj.ClearAndRelease(ctx, r.app.Name, r.appLease.l); err != nil {
+			return err
+		}
+		r.appLease.ok = false
+		return nil
+	}
+	return e.o.Journal.Clear(ctx, r.app.Name, &r.lease)
 }
 
 // record emits one audit event. A failure is returned wrapped in ErrAudit

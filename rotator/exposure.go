@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -165,7 +166,7 @@ func (e *Engine) joinExposure(ctx context.Context, r *run) (bool, error) {
 		// try) may be stale by now: read again under the ledger version
 		// this try writes against.
 		r.accessKnown = false
-		s, v, err := e.ledger.LoadExposure(ctx, r.app.DevHub)
+		s, v, err := e.loadLedger(ctx, r.app.DevHub, try)
 		if err != nil {
 			return false, fmt.Errorf("load secret access holders of %s: %w", r.app.DevHub, err)
 		}
@@ -194,7 +195,7 @@ func (e *Engine) joinExposure(ctx context.Context, r *run) (bool, error) {
 			s.Prior = &on
 		}
 		s.Holders[r.app.Name] = r.holder(e.now())
-		if _, err := e.ledger.SaveExposure(ctx, r.app.DevHub, s, v); err != nil {
+		if _, err := e.saveLedger(ctx, r.app.DevHub, s, v); err != nil {
 			if errors.Is(err, ErrConflict) {
 				continue
 			}
@@ -219,18 +220,21 @@ func (e *Engine) joinExposure(ctx context.Context, r *run) (bool, error) {
 // before it acts, so a crash anywhere is finished by the next leave.
 func (e *Engine) leaveExposure(ctx context.Context, r *run) error {
 	for try := 0; try < exposureTries; try++ {
-		s, v, err := e.ledger.LoadExposure(ctx, r.app.DevHub)
+		s, v, err := e.loadLedger(ctx, r.app.DevHub, try)
 		if err != nil {
 			return fmt.Errorf("load secret access holders of %s: %w", r.app.DevHub, err)
 		}
 		if s.Holders == nil {
 			s.Holders = map[string]ExposureHolder{}
 		}
+		// A closer entry of this app is what a crashed restore of it left
+		// (restoring is announced there before the setting is switched).
+		ownCloser := s.Closer != nil && s.Closer.App == r.app.Name
 		e.prune(ctx, &s, r.app.Name)
 		if s.Closer != nil {
 			// Another run is restoring the setting right now: that is
 			// exactly what r would do, so r is simply out.
-			if _, err := e.ledger.SaveExposure(ctx, r.app.DevHub, s, v); errors.Is(err, ErrConflict) {
+			if _, err := e.saveLedger(ctx, r.app.DevHub, s, v); errors.Is(err, ErrConflict) {
 				continue
 			} else if err != nil {
 				return fmt.Errorf("leave secret access holders of %s: %w", r.app.DevHub, err)
@@ -239,7 +243,7 @@ func (e *Engine) leaveExposure(ctx context.Context, r *run) error {
 			return nil
 		}
 		if len(s.Holders) > 0 {
-			if _, err := e.ledger.SaveExposure(ctx, r.app.DevHub, s, v); errors.Is(err, ErrConflict) {
+			if _, err := e.saveLedger(ctx, r.app.DevHub, s, v); errors.Is(err, ErrConflict) {
 				continue
 			} else if err != nil {
 				return fmt.Errorf("leave secret access holders of %s: %w", r.app.DevHub, err)
@@ -254,7 +258,7 @@ func (e *Engine) leaveExposure(ctx context.Context, r *run) error {
 		}
 		if prior == nil || *prior {
 			// The setting was on before: nothing to restore, only forget.
-			if _, err := e.ledger.SaveExposure(ctx, r.app.DevHub, ExposureState{}, v); errors.Is(err, ErrConflict) {
+			if _, err := e.saveLedger(ctx, r.app.DevHub, ExposureState{}, v); errors.Is(err, ErrConflict) {
 				continue
 			} else if err != nil {
 				return fmt.Errorf("leave secret access holders of %s: %w", r.app.DevHub, err)
@@ -264,17 +268,17 @@ func (e *Engine) leaveExposure(ctx context.Context, r *run) error {
 		}
 		closer := r.holder(e.now())
 		s.Closer = &closer
-		cv, err := e.ledger.SaveExposure(ctx, r.app.DevHub, s, v)
+		cv, err := e.saveLedger(ctx, r.app.DevHub, s, v)
 		if errors.Is(err, ErrConflict) {
 			continue
 		}
 		if err != nil {
 			return fmt.Errorf("announce restore of secret access of %s: %w", r.app.DevHub, err)
 		}
-		if err := e.closeExposure(ctx, r); err != nil {
+		if err := e.closeExposure(ctx, r, ownCloser); err != nil {
 			return err
 		}
-		if _, err := e.ledger.SaveExposure(ctx, r.app.DevHub, ExposureState{}, cv); err != nil && !errors.Is(err, ErrConflict) {
+		if _, err := e.saveLedger(ctx, r.app.DevHub, ExposureState{}, cv); err != nil && !errors.Is(err, ErrConflict) {
 			// The setting is restored; the next join or leave prunes the
 			// stale closer once r's lease is gone.
 			r.log.Warn("clear secret access holders after restore", zap.Error(err))
@@ -288,12 +292,14 @@ func (e *Engine) leaveExposure(ctx context.Context, r *run) error {
 // closeExposure switches the setting off when it is on (re-read first, so
 // a second run after a crash changes nothing; a call that saw it on itself
 // and held the opening since skips the read) and audits the restore.
-func (e *Engine) closeExposure(ctx context.Context, r *run) error {
+// crashedClose says the ledger still named this app as closer: an earlier
+// attempt announced the restore and died, maybe after switching.
+func (e *Engine) closeExposure(ctx context.Context, r *run, crashedClose bool) error {
 	on, err := r.secretAccess(ctx)
 	if err != nil {
 		return fmt.Errorf("read secret access setting: %w", err)
 	}
-	if !on && r.j.Extra[ExtraOp] == "close_exposure" {
+	if !on && (crashedClose || r.j.Extra[ExtraOp] == "close_exposure") {
 		// A crashed attempt restored the setting and died before its
 		// event was recorded (I4).
 		return e.record(ctx, r, EventExposureRestored, StepFinish, OutcomeOK, nil, map[string]string{"value": "false", "recovered": "true"})
@@ -307,6 +313,95 @@ func (e *Engine) closeExposure(ctx context.Context, r *run) error {
 	}
 	r.log.Info("secret access restored")
 	return e.record(ctx, r, EventExposureRestored, StepFinish, OutcomeOK, nil, map[string]string{"value": "false"})
+}
+
+// ledgerMemo remembers, per Dev Hub, the ledger state and version this
+// engine last read or wrote. A join or leave writes against it first
+// (check-and-set) and reads the ledger only when that write loses, so an
+// uncontended opening costs no ledger read: the write proves the
+// remembered state current.
+type ledgerMemo struct {
+	mu sync.Mutex
+	m  map[string]ledgerSeen
+}
+
+type ledgerSeen struct {
+	s ExposureState
+	v int
+}
+
+func (m *ledgerMemo) get(devhub string) (ExposureState, int, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	seen, ok := m.m[devhub]
+	if !ok {
+		return ExposureState{}, 0, false
+	}
+	return seen.s.clone(), seen.v, true
+}
+
+func (m *ledgerMemo) put(devhub string, s ExposureState, v int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.m == nil {
+		m.m = map[string]ledgerSeen{}
+	}
+	m.m[devhub] = ledgerSeen{s: s.clone(), v: v}
+}
+
+func (m *ledgerMemo) forget(devhub string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.m, devhub)
+}
+
+// clone copies s so that the memo and a run never share a map.
+func (s ExposureState) clone() ExposureState {
+	out := ExposureState{Prior: s.Prior, Closer: s.Closer}
+	if s.Prior != nil {
+		p := *s.Prior
+		out.Prior = &p
+	}
+	if s.Closer != nil {
+		c := *s.Closer
+		out.Closer = &c
+	}
+	if s.Holders != nil {
+		out.Holders = make(map[string]ExposureHolder, len(s.Holders))
+		for k, h := range s.Holders {
+			out.Holders[k] = h
+		}
+	}
+	return out
+}
+
+// loadLedger returns devhub's ledger state: on a loop's first try the one
+// this engine last saw (when it has one), else a fresh read.
+func (e *Engine) loadLedger(ctx context.Context, devhub string, try int) (ExposureState, int, error) {
+	if try == 0 {
+		if s, v, ok := e.ledgerMemo.get(devhub); ok {
+			return s, v, nil
+		}
+	}
+	s, v, err := e.ledger.LoadExposure(ctx, devhub)
+	if err != nil {
+		e.ledgerMemo.forget(devhub)
+		return ExposureState{}, 0, err
+	}
+	e.ledgerMemo.put(devhub, s, v)
+	return s, v, nil
+}
+
+// saveLedger writes s against version v and remembers the result; a lost
+// check-and-set forgets the remembered state.
+func (e *Engine) saveLedger(ctx context.Context, devhub string, s ExposureState, v int) (int, error) {
+	nv, err := e.ledger.SaveExposure(ctx, devhub, s, v)
+	if err != nil {
+		e.ledgerMemo.forget(devhub)
+		return 0, err
+	}
+	e.ledgerMemo.put(devhub, s, nv)
+	return nv, nil
 }
 
 // ExposureHolders lists the apps holding devhub's opening (for status and

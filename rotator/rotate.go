@@ -213,6 +213,13 @@ func (e *Engine) steps(ctx context.Context, r *run) (Result, error) {
 			return e.fail(ctx, r, StepPreflight, err)
 		}
 	}
+	if r.resumed && r.j.RotationID != "" && r.stored.RotationID == r.j.RotationID && !r.j.Pending.IsZero() && r.stored.Current.Key == r.j.Pending.Key {
+		// The app path already holds this rotation's pair: the commit
+		// happened before the crash (it is not journaled on its own), so
+		// the run goes straight to finish and the setting is not opened
+		// again.
+		r.advance(StepCommit, true)
+	}
 	e.saveCache(ctx, r)
 	if err := e.stepDone(ctx, r, StepPreflight); err != nil {
 		return e.fail(ctx, r, StepPreflight, err)
@@ -308,6 +315,12 @@ func (e *Engine) fail(ctx context.Context, r *run, step Step, err error) (Result
 		r.setExtra(ExtraOrphanReason, fmt.Sprintf("%d failed attempts; last at step %s: %s", r.j.Attempts, step, err.Error()))
 	}
 	r.res.Attempts, r.res.NextAttemptAt, r.res.Orphaned = r.j.Attempts, r.j.NextAttemptAt, r.j.Orphaned
+	// The failure (attempts, backoff, orphaning) is journaled before the
+	// setting is restored: a crash during the restore must resume as the
+	// failed (or orphaned) attempt it was.
+	if serr := e.save(ctx, r); serr != nil {
+		r.log.Error("save journal after failure", zap.Error(serr))
+	}
 	if rerr := e.restoreExposure(ctx, r); rerr != nil {
 		if isAbort(rerr) || errors.Is(rerr, ErrFenced) {
 			return r.res, rerr
