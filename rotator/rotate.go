@@ -247,8 +247,11 @@ func (e *Engine) steps(ctx context.Context, r *run) (Result, error) {
 	return r.res, nil
 }
 
-// begin creates the journal of a new rotation. Nothing has been changed
-// before this point, so a failure before it leaves no trace but events.
+// begin starts the journal of a new rotation in memory. Nothing has been
+// changed before this point, so a failure before it leaves no trace but
+// events. The entry reaches Vault with the first mutation that needs it
+// (mutate journals before opening the setting, staging or adopting), so a
+// rotation pays one journal write for its start and its first step.
 func (e *Engine) begin(ctx context.Context, r *run) error {
 	now := e.now()
 	early := r.j // a journal openEarly created (Step lock), else zero
@@ -268,9 +271,6 @@ func (e *Engine) begin(ctx context.Context, r *run) error {
 	}
 	r.res.RotationID = r.j.RotationID
 	r.log = r.log.With(zap.String(LogKeyRotationID, r.j.RotationID))
-	if err := e.save(ctx, r); err != nil {
-		return err
-	}
 	r.log.Info("rotation started", zap.String(LogKeyReason, r.actor.Reason))
 	return e.record(ctx, r, EventRotationStarted, StepPreflight, OutcomeOK, nil, map[string]string{"old_key": r.primary})
 }
