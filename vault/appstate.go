@@ -46,9 +46,12 @@ import (
 // less time left the release is a check-and-set write instead, which
 // leaves an empty document behind.
 //
-// Fencing tokens of app leases are the acquisition time in nanoseconds
+// Fencing tokens of app leases are the acquisition time in microseconds
 // (made larger than the previous holder's): the document's version starts
 // again at 1 after each delete, so it cannot serve as the token.
+// Microseconds, not nanoseconds: Vault keeps JSON numbers as float64, which
+// holds integers exactly only up to 2^53 (a nanosecond token came back
+// rounded and no longer matched its lease).
 //
 // Upgrade note: app leases used to live under <LockPrefix>/app/<app>. Stop
 // every replica of the old version before starting this one, so that no
@@ -207,7 +210,7 @@ func (c *Client) acquireApp(ctx context.Context, name, app, holder string, ttl t
 	rel := c.journalRel(app)
 	path := c.dataPath(rel)
 	now := c.now()
-	d := appDoc{holder: holder, fence: now.UnixNano(), expiresAt: now.Add(ttl), ttl: ttl}
+	d := appDoc{holder: holder, fence: now.UnixMicro(), expiresAt: now.Add(ttl), ttl: ttl}
 	v, err := c.writeKV(ctx, op, rel, d.data(fieldLockAcquiredAt, now), 0)
 	if err == nil {
 		d.version = v

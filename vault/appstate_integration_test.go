@@ -140,3 +140,17 @@ func TestReleaseNearExpiryDoesNotDelete(t *testing.T) {
 		t.Fatalf("acquire after a late release: %v", err)
 	}
 }
+
+// A lease taken on the real clock is recognised by another client: its
+// fencing token survives Vault's JSON numbers (float64) exactly.
+func TestAppLeaseTokenRoundTripsThroughVault(t *testing.T) {
+	srv := vaulttest.Start(t)
+	a, b := rootClient(t, srv), rootClient(t, srv)
+	l, err := a.Acquire(t.Context(), "app/support", "replica-a", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Check(t.Context(), l); err != nil {
+		t.Fatalf("another client checks a live lease (fence %d): %v", l.Fence, err)
+	}
+}
