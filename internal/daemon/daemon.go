@@ -77,7 +77,7 @@ type Options struct {
 	// WebhookClient sends webhooks (default: notify's client).
 	WebhookClient *http.Client
 	// WebhookBackoff paces webhook retries (default notify.DefaultBackoff).
-	WebhookBackoff func(attempt int) time.Duration
+	WebhookBackoff rotator.BackoffFunc
 	// StartTimeout bounds New's wiring (Vault login, key loads; default 1m).
 	StartTimeout time.Duration
 }
@@ -206,7 +206,7 @@ func New(o Options) (*Daemon, error) {
 		Retire:        d.runRetire,
 		Usage:         d.usage,
 		Clock:         o.Clock,
-		Backoff:       backoff(sc.RetryInitial.D(), sc.RetryMax.D()),
+		Backoff:       rotator.Backoff{Base: sc.RetryInitial.D(), Max: sc.RetryMax.D(), Attempts: rotator.Forever}.NextAttempt,
 		ShutdownGrace: sc.ShutdownGrace.D(),
 		Observe:       d.observe,
 	})
@@ -486,18 +486,6 @@ func schedApps(cfg *config.Config) []scheduler.App {
 		out = append(out, scheduler.App{Name: a.Name, DevHub: a.DevHub, Schedule: a.Schedule, Window: a.Window.D(), MaxAge: a.MaxAge.D()})
 	}
 	return out
-}
-
-// backoff is the scheduler's wait after a failure that did not name its own
-// retry time: initial, doubling up to max.
-func backoff(initial, maxWait time.Duration) func(int) time.Duration {
-	return func(attempt int) time.Duration {
-		w := initial
-		for i := 1; i < attempt && w < maxWait; i++ {
-			w *= 2
-		}
-		return min(w, maxWait)
-	}
 }
 
 // usage is the scheduler's view of a Dev Hub's API consumption.

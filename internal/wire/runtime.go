@@ -112,7 +112,7 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger, o RuntimeOpti
 		Clock:       clock,
 		Sleep:       o.Sleep,
 		Logger:      log.Named("engine"),
-		Backoff:     rotator.Backoff{Base: 2 * time.Second, Max: 5 * time.Minute, Attempts: 30, Rand: rand.Float64}.NextAttempt,
+		Backoff:     rotator.Backoff{Base: 2 * time.Second, Max: 5 * time.Minute, Attempts: 30, Jitter: 0.5, Rand: rand.Float64}.NextAttempt,
 		Holder:      holder,
 		LockTTL:     cfg.Vault.LockTTL.D(),
 		OrphanAfter: cfg.Scheduler.OrphanAfter,

@@ -158,9 +158,10 @@ type Options struct {
 	Usage func(devhub string) (rotator.APIUsage, bool)
 	// Clock defaults to SystemClock.
 	Clock Clock
-	// Backoff is the wait after the attempt-th consecutive failure that did
-	// not name its own retry time; defaults to 1m doubling up to 1h.
-	Backoff func(attempt int) time.Duration
+	// Backoff gives the wait after the attempt-th consecutive failure that
+	// did not name its own retry time (its retry answer is ignored: the app
+	// is always scheduled again); defaults to DefaultBackoff.
+	Backoff rotator.BackoffFunc
 	// BudgetDefer is how long a run waits when its Dev Hub is over budget
 	// (default 15m).
 	BudgetDefer time.Duration
@@ -176,12 +177,8 @@ type Options struct {
 }
 
 // DefaultBackoff doubles from one minute up to one hour.
-func DefaultBackoff(attempt int) time.Duration {
-	d := time.Minute
-	for i := 1; i < attempt && d < time.Hour; i++ {
-		d *= 2
-	}
-	return min(d, time.Hour)
+func DefaultBackoff(attempt int) (bool, time.Duration) {
+	return rotator.Backoff{Base: time.Minute, Max: time.Hour, Attempts: rotator.Forever}.NextAttempt(attempt)
 }
 
 func (o *Options) defaults() {
@@ -673,7 +670,8 @@ func (s *Scheduler) retryTime(err error, attempt int, now time.Time) time.Time {
 		}
 		return re.At
 	}
-	return now.Add(s.opts.Backoff(attempt))
+	_, wait := s.opts.Backoff(attempt)
+	return now.Add(wait)
 }
 
 // finishRotate records a rotation callback's result; the caller holds mu.
