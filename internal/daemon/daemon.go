@@ -66,7 +66,7 @@ type Options struct {
 	// Clock drives the scheduler and the daemon's decisions (default the
 	// system clock); it is also the engine's clock unless
 	// RuntimeOptions.Clock is set.
-	Clock scheduler.Clock
+	Clock rotator.Clock
 	// RuntimeOptions are passed to wire.New (holder, crash hook, clients).
 	RuntimeOptions wire.RuntimeOptions
 	// Listen overrides server.listen ("127.0.0.1:0" in tests; "-" disables
@@ -103,7 +103,7 @@ func (o *Options) defaults() error {
 		return errors.New("daemon: options: set both registerer and gatherer, or neither")
 	}
 	if o.Clock == nil {
-		o.Clock = scheduler.SystemClock{}
+		o.Clock = rotator.SystemClock{}
 	}
 	if o.RuntimeOptions.Clock == nil {
 		o.RuntimeOptions.Clock = o.Clock

@@ -12,7 +12,6 @@ import (
 	"github.com/ecarotator/ecarotator/audit"
 	"github.com/ecarotator/ecarotator/internal/config"
 	"github.com/ecarotator/ecarotator/rotator"
-	"github.com/ecarotator/ecarotator/rotator/scheduler"
 	"github.com/ecarotator/ecarotator/salesforce"
 	"github.com/ecarotator/ecarotator/vault"
 	"go.uber.org/zap"
@@ -97,8 +96,7 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger, o RuntimeOpti
 		host, _ := os.Hostname()
 		holder = fmt.Sprintf("%s:%d", host, os.Getpid())
 	}
-	// The one system clock (the scheduler's): the engine needs only Now.
-	var clock rotator.Clock = scheduler.SystemClock{}
+	var clock rotator.Clock = rotator.SystemClock{}
 	if o.Clock != nil {
 		clock = o.Clock
 	}

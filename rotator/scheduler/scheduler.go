@@ -11,33 +11,6 @@ import (
 	"github.com/ecarotator/ecarotator/rotator"
 )
 
-// Clock is the scheduler's only access to time. SystemClock uses package
-// time, which inside a testing/synctest bubble is the bubble's fake clock.
-type Clock interface {
-	Now() time.Time
-	NewTimer(d time.Duration) Timer
-}
-
-// Timer is the part of *time.Timer the loop uses.
-type Timer interface {
-	C() <-chan time.Time
-	Stop() bool
-}
-
-// SystemClock is the Clock backed by package time.
-type SystemClock struct{}
-
-// Now returns time.Now().
-func (SystemClock) Now() time.Time { return time.Now() }
-
-// NewTimer returns a time.Timer wrapped as a Timer.
-func (SystemClock) NewTimer(d time.Duration) Timer { return sysTimer{time.NewTimer(d)} }
-
-type sysTimer struct{ t *time.Timer }
-
-func (t sysTimer) C() <-chan time.Time { return t.t.C }
-func (t sysTimer) Stop() bool          { return t.t.Stop() }
-
 // App is one app as the scheduler sees it.
 type App struct {
 	Name     string
@@ -156,8 +129,10 @@ type Options struct {
 	// Usage returns a Dev Hub's last known API usage (optional). It is
 	// called with the scheduler's lock held and must not call back into it.
 	Usage func(devhub string) (rotator.APIUsage, bool)
-	// Clock defaults to SystemClock.
-	Clock Clock
+	// Clock is the scheduler's only access to time (default
+	// rotator.SystemClock, which inside a testing/synctest bubble is the
+	// bubble's fake clock).
+	Clock rotator.Clock
 	// Backoff gives the wait after the attempt-th consecutive failure that
 	// did not name its own retry time (its retry answer is ignored: the app
 	// is always scheduled again); defaults to DefaultBackoff.
@@ -183,7 +158,7 @@ func DefaultBackoff(attempt int) (bool, time.Duration) {
 
 func (o *Options) defaults() {
 	if o.Clock == nil {
-		o.Clock = SystemClock{}
+		o.Clock = rotator.SystemClock{}
 	}
 	if o.Backoff == nil {
 		o.Backoff = DefaultBackoff
