@@ -49,7 +49,7 @@ func (e *env) newDaemon() error {
 	e.t.Helper()
 	cfg := e.config()
 	cfg.Server.Listen = "127.0.0.1:0"
-	d, err := daemon.New(daemon.Options{Config: cfg, ConfigPath: e.cfgPath, Logger: e.logger()})
+	d, err := daemon.New(daemon.Options{Settings: wire.Daemon(cfg), ConfigPath: e.cfgPath, Logger: e.logger()})
 	if err == nil {
 		if cerr := d.Close(); cerr != nil {
 			e.t.Errorf("close daemon: %v", cerr)

@@ -304,7 +304,7 @@ func BenchmarkDaemonRotate1000(b *testing.B) {
 		since := time.Now()
 
 		reg := prometheus.NewRegistry()
-		d, err := daemon.New(daemon.Options{Config: cfg, Logger: e.logger(), Registerer: reg, Gatherer: reg, Listen: "-"})
+		d, err := daemon.New(daemon.Options{Settings: wire.Daemon(cfg), Logger: e.logger(), Registerer: reg, Gatherer: reg, Listen: "-"})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -145,12 +145,12 @@ func (e *env) startDaemon(cfgPath string, o daemon.Options, prepare ...func(*dae
 	if err != nil {
 		e.t.Fatalf("config: %v", err)
 	}
-	o.Config, o.ConfigPath = cfg, cfgPath
+	o.Settings, o.ConfigPath = wire.Daemon(cfg), cfgPath
 	if o.Logger == nil {
 		o.Logger = e.logger()
 	}
-	if o.LoadConfig == nil {
-		o.LoadConfig = func(p string) (*config.Config, error) { return config.Load(p, e.getenv) }
+	if o.LoadSettings == nil {
+		o.LoadSettings = func(p string) (*wire.DaemonSettings, error) { return wire.LoadDaemon(p, e.getenv) }
 	}
 	if o.Registerer == nil {
 		reg := prometheus.NewRegistry()

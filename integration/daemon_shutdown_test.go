@@ -10,6 +10,7 @@ import (
 
 	"github.com/ecarotator/ecarotator/internal/config"
 	"github.com/ecarotator/ecarotator/internal/daemon"
+	"github.com/ecarotator/ecarotator/internal/wire"
 	"github.com/ecarotator/ecarotator/rotator"
 	"github.com/ecarotator/ecarotator/salesforce/sfsim"
 )
@@ -29,7 +30,7 @@ func TestDaemonShutdownIsBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.sim.SetFaults([]sfsim.Fault{{Kind: sfsim.FaultLatency, Latency: sfsim.Duration(time.Second)}})
-	d, err := daemon.New(daemon.Options{Config: cfg, Logger: e.logger()})
+	d, err := daemon.New(daemon.Options{Settings: wire.Daemon(cfg), Logger: e.logger()})
 	if err != nil {
 		t.Fatal(err)
 	}

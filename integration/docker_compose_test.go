@@ -157,6 +157,11 @@ func TestDockerComposeStack(t *testing.T) {
 	if err != nil || !strings.Contains(out, ": OK") {
 		t.Fatalf("audit verify inside the stack: %v\n%s", err, out)
 	}
+	// configs/compose.yaml uses the transit keys that vault-init creates,
+	// as production does, not the lab-mode KV key.
+	if strings.Contains(out, "WEAKER lab mode") {
+		t.Errorf("audit verify inside the stack reports the lab-mode KV key; compose.yaml should use transit:\n%s", out)
+	}
 	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
 		t.Logf("audit verify (in the ecarotator container): %s", line)
 	}

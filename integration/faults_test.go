@@ -10,6 +10,7 @@ import (
 
 	"github.com/ecarotator/ecarotator/internal/wire"
 	"github.com/ecarotator/ecarotator/rotator"
+	"github.com/ecarotator/ecarotator/rotator/rotatortest"
 	"github.com/ecarotator/ecarotator/salesforce/sfsim"
 )
 
@@ -21,7 +22,7 @@ import (
 func TestFaultMatrix(t *testing.T) {
 	type fixture struct {
 		e     *env
-		clock *fakeClock
+		clock *rotatortest.Clock
 		rt    *wire.Runtime
 		app   rotator.App
 	}
@@ -105,7 +106,7 @@ func TestFaultMatrix(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := &fixture{e: newEnv(t, tt.opts), clock: &fakeClock{now: time.Now()}}
+			f := &fixture{e: newEnv(t, tt.opts), clock: rotatortest.NewClock(time.Now())}
 			f.e.sim.SetFaults(tt.faults)
 			if tt.setup != nil {
 				tt.setup(t, f)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ecarotator/ecarotator/internal/wire"
 	"github.com/ecarotator/ecarotator/rotator"
+	"github.com/ecarotator/ecarotator/rotator/rotatortest"
 )
 
 var operator = rotator.Actor{Kind: rotator.ActorOperator, Identity: "it-operator", Reason: "integration test"}
@@ -25,7 +26,7 @@ func TestRotationUnderEachOverlapPolicy(t *testing.T) {
 		name    string
 		overlap string
 		// retire moves time past the overlap and retires.
-		retire func(t *testing.T, e *env, rt *wire.Runtime, clock *fakeClock, app rotator.App)
+		retire func(t *testing.T, e *env, rt *wire.Runtime, clock *rotatortest.Clock, app rotator.App)
 		// wantPrevious: the previous pair is kept (and valid) after the commit.
 		wantPrevious bool
 		wantUntil    time.Duration // previous_valid_until - rotation time (approx.)
@@ -33,7 +34,7 @@ func TestRotationUnderEachOverlapPolicy(t *testing.T) {
 		{
 			name: "salesforce-expiry keeps the previous pair until Salesforce lets it lapse", overlap: "{policy: salesforce-expiry}",
 			wantPrevious: true, wantUntil: 30 * 24 * time.Hour,
-			retire: func(t *testing.T, e *env, rt *wire.Runtime, clock *fakeClock, app rotator.App) {
+			retire: func(t *testing.T, e *env, rt *wire.Runtime, clock *rotatortest.Clock, app rotator.App) {
 				if _, err := rt.Engine.Retire(t.Context(), app); err != nil {
 					t.Fatalf("early retire: %v", err)
 				}
@@ -50,7 +51,7 @@ func TestRotationUnderEachOverlapPolicy(t *testing.T) {
 		{
 			name: "after: 1h deletes the previous pair once the grace period ended", overlap: "{policy: after, after: 1h}",
 			wantPrevious: true, wantUntil: time.Hour,
-			retire: func(t *testing.T, e *env, rt *wire.Runtime, clock *fakeClock, app rotator.App) {
+			retire: func(t *testing.T, e *env, rt *wire.Runtime, clock *rotatortest.Clock, app rotator.App) {
 				clock.Advance(time.Hour + time.Minute)
 				if _, err := rt.Engine.Retire(t.Context(), app); err != nil {
 					t.Fatalf("retire: %v", err)
@@ -60,14 +61,14 @@ func TestRotationUnderEachOverlapPolicy(t *testing.T) {
 		{
 			name: "immediate revokes the previous pair at commit", overlap: "{policy: immediate}",
 			wantPrevious: false,
-			retire:       func(*testing.T, *env, *wire.Runtime, *fakeClock, rotator.App) {},
+			retire:       func(*testing.T, *env, *wire.Runtime, *rotatortest.Clock, rotator.App) {},
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t, envOptions{overlap: tt.overlap})
 			start := time.Now()
-			clock := &fakeClock{now: start}
+			clock := rotatortest.NewClock(start)
 			rt := e.runtime(wire.RuntimeOptions{Clock: clock})
 			app, err := rt.App("billing")
 			if err != nil {

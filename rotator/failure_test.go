@@ -479,7 +479,7 @@ func TestLongVerifyRenewsTheLease(t *testing.T) {
 	w.Org.PropagationDelay = 5 * time.Minute
 	o := w.Options("a", nil, nil)
 	o.LockTTL = time.Minute
-	o.Backoff = rotator.Backoff{Base: 45 * time.Second, Max: 2 * time.Minute, Attempts: 50, Rand: func() float64 { return 0.99 }}.NextAttempt
+	o.Backoff = rotator.Backoff{Base: 45 * time.Second, Max: 2 * time.Minute, Attempts: 50, Jitter: 0.5, Rand: func() float64 { return 0.99 }}.NextAttempt
 	e, err := rotator.NewEngine(o)
 	if err != nil {
 		t.Fatal(err)

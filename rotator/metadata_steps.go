@@ -751,9 +751,6 @@ func (e *Engine) mdFinish(ctx context.Context, r *run) error {
 // seconds, so the engine's attempt backoff (minutes) would only stretch the
 // downtime window.
 func MetadataPollWait(attempt int) time.Duration {
-	d := 250 * time.Millisecond
-	for i := 1; i < attempt && d < 10*time.Second; i++ {
-		d *= 2
-	}
-	return min(d, 10*time.Second)
+	_, d := Backoff{Base: 250 * time.Millisecond, Max: 10 * time.Second, Attempts: Forever}.NextAttempt(attempt)
+	return d
 }

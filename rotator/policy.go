@@ -41,36 +41,3 @@ func PreviousValidUntil(o Overlap, rotatedAt, stagedExpires time.Time) time.Time
 		return lapse
 	}
 }
-
-// Backoff is exponential backoff with jitter. Rand returns a float in [0,1)
-// and is injected so tests get exact waits; production passes a
-// math/rand/v2 source (jitter is not a secret).
-type Backoff struct {
-	Base     time.Duration // wait before the first retry, before jitter
-	Max      time.Duration // cap on the un-jittered wait
-	Attempts int           // retries allowed; attempt > Attempts gives retry=false
-	Rand     func() float64
-}
-
-// NextAttempt returns whether attempt (1-based) may be retried and how long
-// to wait first: Base·2^(attempt-1) capped at Max, then "equal jitter" (half
-// fixed, half random) so replicas that failed together spread out without
-// ever retrying immediately.
-func (b Backoff) NextAttempt(attempt int) (retry bool, wait time.Duration) {
-	if attempt < 1 {
-		attempt = 1
-	}
-	d := b.Base
-	for i := 1; i < attempt && d < b.Max; i++ {
-		d *= 2
-	}
-	if d > b.Max {
-		d = b.Max
-	}
-	r := 0.0
-	if b.Rand != nil {
-		r = b.Rand()
-	}
-	wait = d/2 + time.Duration(r*float64(d/2))
-	return attempt <= b.Attempts, wait
-}

@@ -135,36 +135,6 @@ func TestScheduledRunChain(t *testing.T) {
 	})
 }
 
-func TestBackoffNextAttempt(t *testing.T) {
-	half := func() float64 { return 0.5 }
-	zero := func() float64 { return 0 }
-	b := rotator.Backoff{Base: 10 * time.Second, Max: 2 * time.Minute, Attempts: 5, Rand: half}
-	tests := []struct {
-		name      string
-		b         rotator.Backoff
-		attempt   int
-		wantRetry bool
-		wantWait  time.Duration
-	}{
-		{"the first retry waits three quarters of base with mid jitter", b, 1, true, 7500 * time.Millisecond},
-		{"the second doubles", b, 2, true, 15 * time.Second},
-		{"the fourth is 80s before jitter", b, 4, true, 60 * time.Second},
-		{"the wait is capped at max", b, 5, true, 90 * time.Second},
-		{"past the allowed attempts there is no retry", b, 6, false, 90 * time.Second},
-		{"zero jitter gives half the exponential wait", rotator.Backoff{Base: 10 * time.Second, Max: time.Minute, Attempts: 3, Rand: zero}, 2, true, 10 * time.Second},
-		{"jitter near one gives almost the full wait", rotator.Backoff{Base: 10 * time.Second, Max: time.Minute, Attempts: 3, Rand: func() float64 { return 0.999 }}, 1, true, 9995 * time.Millisecond},
-		{"attempt zero is treated as the first", b, 0, true, 7500 * time.Millisecond},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			retry, wait := tt.b.NextAttempt(tt.attempt)
-			if retry != tt.wantRetry || wait != tt.wantWait {
-				t.Errorf("NextAttempt(%d) = %v, %s; want %v, %s", tt.attempt, retry, wait, tt.wantRetry, tt.wantWait)
-			}
-		})
-	}
-}
-
 func TestPreviousValidUntil(t *testing.T) {
 	at := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
 	exp := at.Add(29 * 24 * time.Hour)

@@ -290,7 +290,11 @@ type AuditLog interface {
 	Fingerprint(s Secret) string
 }
 
-// Clock supplies the time; tests pass a fake.
+// Clock is the one access to time of the engine, the scheduler and the
+// daemon: SystemClock in production, rotatortest.Clock (a fake that moves
+// only when told) in tests.
 type Clock interface {
 	Now() time.Time
+	// NewTimer returns a timer that fires once d has passed on this clock.
+	NewTimer(d time.Duration) Timer
 }

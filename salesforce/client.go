@@ -108,9 +108,9 @@ type Options struct {
 	Logger *zap.Logger
 	// Now is the clock (default time.Now).
 	Now func() time.Time
-	// Backoff decides retries of idempotent calls (default: 4 attempts,
-	// 500ms doubling to 10s, jittered).
-	Backoff BackoffFunc
+	// Backoff decides retries of idempotent calls (default DefaultBackoff:
+	// 4 attempts, 500ms doubling to 10s, equal jitter).
+	Backoff rotator.BackoffFunc
 	// Sleep waits between retries (default: a context-aware timer). Tests
 	// inject a recorder so they never sleep.
 	Sleep func(ctx context.Context, d time.Duration) error
@@ -128,7 +128,7 @@ type Options struct {
 	SlotOccupiedCodes []string
 	// MetadataPoll paces checkRetrieveStatus polling (default
 	// DefaultMetadataPoll: at once, then 200ms doubling to 5s, 60 polls).
-	MetadataPoll BackoffFunc
+	MetadataPoll rotator.BackoffFunc
 }
 
 // Client talks to one Dev Hub org. It is safe for concurrent use.
@@ -186,7 +186,7 @@ func New(opts Options) (*Client, error) {
 		opts.Now = time.Now
 	}
 	if opts.Backoff == nil {
-		opts.Backoff = ExponentialBackoff(500*time.Millisecond, 10*time.Second, 4, rand.Float64)
+		opts.Backoff = DefaultBackoff(rand.Float64).NextAttempt
 	}
 	if opts.Sleep == nil {
 		opts.Sleep = sleepCtx

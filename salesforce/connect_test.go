@@ -449,7 +449,9 @@ func TestRetryAfterIsHonouredAndCapped(t *testing.T) {
 func TestBackoffWaitsAreUsedBetweenRetries(t *testing.T) {
 	f := newFake(t)
 	f.handle(routeCreds, func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(503) })
-	c, s, _ := testClient(t, f, func(o *Options) { o.Backoff = ExponentialBackoff(time.Second, time.Minute, 3, nil) })
+	c, s, _ := testClient(t, f, func(o *Options) {
+		o.Backoff = rotator.Backoff{Base: time.Second, Max: time.Minute, Attempts: 2}.NextAttempt
+	})
 	_, err := c.PrimaryKey(t.Context(), testApp, testConsumer)
 	if !errors.Is(err, rotator.ErrUnreachable) {
 		t.Fatalf("err = %v", err)
@@ -521,7 +523,7 @@ func TestTimeoutsSurfaceAsDeadlineErrors(t *testing.T) {
 		case <-r.Context().Done():
 		}
 	})
-	c, _, _ := testClient(t, f, func(o *Options) { o.RequestTimeout = 50 * time.Millisecond; o.Backoff = NoRetry })
+	c, _, _ := testClient(t, f, func(o *Options) { o.RequestTimeout = 50 * time.Millisecond; o.Backoff = rotator.NoRetry })
 	_, err := c.PrimaryKey(t.Context(), testApp, testConsumer)
 	if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, rotator.ErrUnreachable) {
 		t.Fatalf("err = %v, want deadline + unreachable", err)

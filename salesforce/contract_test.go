@@ -207,7 +207,7 @@ func simClient(t testing.TB, sim *sfsim.Sim, mod ...func(*salesforce.Options)) (
 		Auth:     salesforce.Auth{Method: salesforce.AuthJWT, ClientID: rotatorKey, Username: rotatorUser, Key: simKey()},
 		Logger:   zap.New(core),
 		Now:      sim.Now,
-		Backoff:  salesforce.ExponentialBackoff(0, 0, 4, nil),
+		Backoff:  rotator.Backoff{Base: 0, Max: 0, Attempts: 3}.NextAttempt,
 		Sleep:    func(ctx context.Context, _ time.Duration) error { return ctx.Err() },
 		Org:      devhub,
 	}
@@ -573,11 +573,11 @@ func TestContractVerifyWaitsForPropagation(t *testing.T) {
 	if err := v.Verify(ctx, sim.TokenURL(devhub), pair); !errors.Is(err, rotator.ErrRejected) {
 		t.Fatalf("Verify before propagation = %v, want ErrRejected", err)
 	}
-	tooShort := salesforce.ExponentialBackoff(time.Minute, time.Minute, 3, nil)
+	tooShort := rotator.Backoff{Base: time.Minute, Max: time.Minute, Attempts: 2}.NextAttempt
 	if err := v.VerifyWithRetry(ctx, sim.TokenURL(devhub), pair, tooShort); !errors.Is(err, rotator.ErrRejected) {
 		t.Fatalf("VerifyWithRetry within 2m = %v, want ErrRejected", err)
 	}
-	enough := salesforce.ExponentialBackoff(time.Minute, 2*time.Minute, 10, nil)
+	enough := rotator.Backoff{Base: time.Minute, Max: 2 * time.Minute, Attempts: 9}.NextAttempt
 	if err := v.VerifyWithRetry(ctx, sim.TokenURL(devhub), pair, enough); err != nil {
 		t.Fatalf("VerifyWithRetry = %v, want success after propagation", err)
 	}

@@ -86,7 +86,7 @@ func (w *mdWorld) engine(t *testing.T) *rotator.Engine {
 	e, err := rotator.NewEngine(rotator.Options{
 		Issuers: map[string]rotator.Issuer{devhub: w.client}, Verifier: salesforce.NewVerifier(salesforce.VerifierOptions{}),
 		Store: w.store, Journal: w.journal, Locker: w.locker, Audit: w.audit, Clock: w.clk, Logger: w.logger(),
-		Backoff: rotator.Backoff{Base: time.Second, Max: 10 * time.Second, Attempts: 20, Rand: func() float64 { return 0.5 }}.NextAttempt,
+		Backoff: rotator.Backoff{Base: time.Second, Max: 10 * time.Second, Attempts: 20, Jitter: 0.5, Rand: func() float64 { return 0.5 }}.NextAttempt,
 		Holder:  "test", LockTTL: 10 * time.Minute, OrphanAfter: 5, Hook: w.hook, Sleep: w.clk.Sleep,
 	})
 	if err != nil {
@@ -473,7 +473,7 @@ func (w *mdWorld) engineWith(t *testing.T, iss rotator.Issuer) *rotator.Engine {
 	e, err := rotator.NewEngine(rotator.Options{
 		Issuers: map[string]rotator.Issuer{devhub: iss}, Verifier: salesforce.NewVerifier(salesforce.VerifierOptions{}),
 		Store: w.store, Journal: w.journal, Locker: w.locker, Audit: w.audit, Clock: w.clk, Logger: w.logger(),
-		Backoff: rotator.Backoff{Base: time.Second, Max: 10 * time.Second, Attempts: 20, Rand: func() float64 { return 0.5 }}.NextAttempt,
+		Backoff: rotator.Backoff{Base: time.Second, Max: 10 * time.Second, Attempts: 20, Jitter: 0.5, Rand: func() float64 { return 0.5 }}.NextAttempt,
 		Holder:  "test", LockTTL: 10 * time.Minute, OrphanAfter: 5, Sleep: w.clk.Sleep,
 	})
 	if err != nil {

@@ -59,5 +59,5 @@ func Example() {
 	tokenURL, _ := c.OrgTokenURL(ctx)
 	v := salesforce.NewVerifier(salesforce.VerifierOptions{})
 	_ = v.VerifyWithRetry(ctx, tokenURL, rotator.Credentials{Key: staged.Key, Secret: staged.Secret},
-		salesforce.ExponentialBackoff(5*time.Second, time.Minute, 12, nil))
+		rotator.Backoff{Base: 5 * time.Second, Max: time.Minute, Attempts: 11}.NextAttempt)
 }

@@ -32,10 +32,7 @@ const mdSecretField = "enableConsumerSecretApiAccess"
 // DefaultMetadataPoll paces checkRetrieveStatus polls: the first poll at
 // once, then 200ms doubling to 5s, at most 60 polls.
 func DefaultMetadataPoll(attempt int) (bool, time.Duration) {
-	if attempt >= 60 {
-		return false, 0
-	}
-	return ExponentialBackoff(200*time.Millisecond, 5*time.Second, 61, nil)(attempt)
+	return rotator.Backoff{Base: 200 * time.Millisecond, Max: 5 * time.Second, Attempts: 59}.NextAttempt(attempt)
 }
 
 // maxListed bounds the components listMetadata may return that the client

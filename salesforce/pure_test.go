@@ -11,39 +11,6 @@ import (
 	"github.com/ecarotator/ecarotator/rotator"
 )
 
-func TestExponentialBackoff(t *testing.T) {
-	half := func() float64 { return 0.5 }
-	tests := []struct {
-		name      string
-		f         BackoffFunc
-		attempt   int
-		wantRetry bool
-		wantWait  time.Duration
-	}{
-		{"the first failure waits the base", ExponentialBackoff(time.Second, time.Minute, 5, nil), 1, true, time.Second},
-		{"the second failure doubles the wait", ExponentialBackoff(time.Second, time.Minute, 5, nil), 2, true, 2 * time.Second},
-		{"the fourth failure waits eight times the base", ExponentialBackoff(time.Second, time.Minute, 5, nil), 4, true, 8 * time.Second},
-		{"the wait is capped at max", ExponentialBackoff(time.Second, 3*time.Second, 10, nil), 5, true, 3 * time.Second},
-		{"a huge attempt number does not overflow past max", ExponentialBackoff(time.Second, 3*time.Second, 1000, nil), 999, true, 3 * time.Second},
-		{"an unbounded cap does not overflow", ExponentialBackoff(time.Second, time.Duration(1<<63-1), 1000, nil), 999, true, time.Duration(1<<63 - 1)},
-		{"the last allowed attempt stops retrying", ExponentialBackoff(time.Second, time.Minute, 5, nil), 5, false, 0},
-		{"one allowed attempt never retries", ExponentialBackoff(time.Second, time.Minute, 1, nil), 1, false, 0},
-		{"attempt zero is invalid and stops", ExponentialBackoff(time.Second, time.Minute, 5, nil), 0, false, 0},
-		{"jitter keeps half the wait fixed and scales the rest", ExponentialBackoff(4*time.Second, time.Minute, 5, half), 1, true, 3 * time.Second},
-		{"zero jitter still waits half", ExponentialBackoff(4*time.Second, time.Minute, 5, func() float64 { return 0 }), 2, true, 4 * time.Second},
-		{"zero base gives zero waits for tests", ExponentialBackoff(0, 0, 3, nil), 2, true, 0},
-		{"NoRetry never retries", NoRetry, 1, false, 0},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			retry, wait := tt.f(tt.attempt)
-			if retry != tt.wantRetry || wait != tt.wantWait {
-				t.Errorf("got (%v, %v), want (%v, %v)", retry, wait, tt.wantRetry, tt.wantWait)
-			}
-		})
-	}
-}
-
 func TestParseRetryAfter(t *testing.T) {
 	now := time.Date(2026, 11, 26, 1, 0, 0, 0, time.UTC)
 	tests := []struct {
@@ -429,5 +396,35 @@ func TestSleepCtxReturnsAtOnceWhenCancelled(t *testing.T) {
 	}
 	if err := sleepCtx(t.Context(), 0); err != nil {
 		t.Errorf("zero sleep: %v", err)
+	}
+}
+
+// TestDefaultBackoffKeepsItsNumbers pins the client's retry pacing: 4
+// attempts in all, 500ms doubling to 10s, equal jitter.
+func TestDefaultBackoffKeepsItsNumbers(t *testing.T) {
+	tests := []struct {
+		name      string
+		attempt   int
+		rand      float64
+		wantRetry bool
+		wantWait  time.Duration
+	}{
+		{"the first retry waits between 250ms and 500ms", 1, 0, true, 250 * time.Millisecond},
+		{"the third retry waits up to 2s", 3, 0.999999999, true, 2 * time.Second},
+		{"the fourth failure is the last", 4, 0, false, 2 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			retry, wait := DefaultBackoff(func() float64 { return tt.rand }).NextAttempt(tt.attempt)
+			if retry != tt.wantRetry || wait.Round(time.Millisecond) != tt.wantWait {
+				t.Errorf("got (%v, %s), want (%v, %s)", retry, wait, tt.wantRetry, tt.wantWait)
+			}
+		})
+	}
+	if retry, wait := DefaultMetadataPoll(59); !retry || wait != 5*time.Second {
+		t.Errorf("poll 59: got (%v, %s), want (true, 5s)", retry, wait)
+	}
+	if retry, _ := DefaultMetadataPoll(60); retry {
+		t.Error("poll 60: want no more polls")
 	}
 }

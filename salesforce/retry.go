@@ -6,45 +6,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ecarotator/ecarotator/rotator"
 )
-
-// BackoffFunc decides, after the attempt-th failed attempt (1-based), whether
-// to try again and how long to wait first. It must be a pure function of its
-// input (plus an injected jitter source) so it can be table-tested.
-type BackoffFunc func(attempt int) (retry bool, wait time.Duration)
-
-// ExponentialBackoff returns a BackoffFunc allowing maxAttempts attempts in
-// total, waiting base·2^(attempt-1) capped at maxWait. With a jitter source
-// (returning values in [0,1), e.g. math/rand/v2.Float64) half of each wait
-// is fixed and the other half scaled by jitter(), so replicas spread out but
-// never hot-loop; a nil jitter gives the plain exponential wait.
-func ExponentialBackoff(base, maxWait time.Duration, maxAttempts int, jitter func() float64) BackoffFunc {
-	return func(attempt int) (bool, time.Duration) {
-		if attempt < 1 || attempt >= maxAttempts {
-			return false, 0
-		}
-		wait := base
-		for i := 1; i < attempt && wait < maxWait; i++ {
-			if wait > maxWait/2 {
-				wait = maxWait // doubling would pass the cap (or overflow)
-				break
-			}
-			wait *= 2
-		}
-		if wait > maxWait {
-			wait = maxWait
-		}
-		if jitter != nil {
-			// Keep half of the wait fixed so retries never collapse to a
-			// hot loop, jitter the other half.
-			wait = wait/2 + time.Duration(jitter()*float64(wait/2))
-		}
-		return true, wait
-	}
-}
-
-// NoRetry never retries.
-func NoRetry(int) (bool, time.Duration) { return false, 0 }
 
 // parseRetryAfter reads a Retry-After header (delay-seconds or HTTP-date).
 func parseRetryAfter(h http.Header, now time.Time) (time.Duration, bool) {
@@ -81,4 +45,11 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	case <-t.C:
 		return nil
 	}
+}
+
+// DefaultBackoff is Options.Backoff's default for idempotent calls: 4
+// attempts in all (3 retries), 500ms doubling to 10s, equal jitter from
+// rnd (math/rand/v2's Float64 in production).
+func DefaultBackoff(rnd func() float64) rotator.Backoff {
+	return rotator.Backoff{Base: 500 * time.Millisecond, Max: 10 * time.Second, Attempts: 3, Jitter: 0.5, Rand: rnd}
 }

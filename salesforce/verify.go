@@ -86,9 +86,9 @@ func (v *Verifier) Verify(ctx context.Context, tokenURL string, c rotator.Creden
 // Rejections are retried too, because new credentials take minutes to
 // propagate; final errors that are neither a rejection nor transient end
 // the loop at once. It returns the last error.
-func (v *Verifier) VerifyWithRetry(ctx context.Context, tokenURL string, c rotator.Credentials, policy BackoffFunc) error {
+func (v *Verifier) VerifyWithRetry(ctx context.Context, tokenURL string, c rotator.Credentials, policy rotator.BackoffFunc) error {
 	if policy == nil {
-		policy = NoRetry
+		policy = rotator.NoRetry
 	}
 	for attempt := 1; ; attempt++ {
 		err := v.Verify(ctx, tokenURL, c)

@@ -74,14 +74,14 @@ func TestVerifyWithRetry(t *testing.T) {
 		name       string
 		rejections int // how many attempts fail before success
 		failWith   string
-		policy     BackoffFunc
+		policy     rotator.BackoffFunc
 		want       error
 		wantCalls  int
 		wantWaits  int
 	}{
-		{"propagation delay: rejections are retried until accepted", 2, "oauth_invalid_client_id.json", ExponentialBackoff(time.Second, time.Minute, 5, nil), nil, 3, 2},
-		{"rejections beyond the bound give up with ErrRejected", 10, "oauth_invalid_client.json", ExponentialBackoff(time.Second, time.Minute, 3, nil), rotator.ErrRejected, 3, 2},
-		{"a final error that is not a rejection stops at once", 10, "oauth_unsupported_grant.json", ExponentialBackoff(time.Second, time.Minute, 5, nil), nil, 1, 0},
+		{"propagation delay: rejections are retried until accepted", 2, "oauth_invalid_client_id.json", rotator.Backoff{Base: time.Second, Max: time.Minute, Attempts: 4}.NextAttempt, nil, 3, 2},
+		{"rejections beyond the bound give up with ErrRejected", 10, "oauth_invalid_client.json", rotator.Backoff{Base: time.Second, Max: time.Minute, Attempts: 2}.NextAttempt, rotator.ErrRejected, 3, 2},
+		{"a final error that is not a rejection stops at once", 10, "oauth_unsupported_grant.json", rotator.Backoff{Base: time.Second, Max: time.Minute, Attempts: 4}.NextAttempt, nil, 1, 0},
 		{"a nil policy tries once", 10, "oauth_invalid_client.json", nil, rotator.ErrRejected, 1, 0},
 	}
 	for _, tt := range tests {

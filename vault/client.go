@@ -123,9 +123,10 @@ type Options struct {
 	Logger     *zap.Logger
 	Now        func() time.Time
 	HTTPClient *http.Client // nil: vault/api's default (cleanhttp pooled)
-	// Backoff paces repeated login attempts in Run; nil: exponential from
-	// 500ms to 30s with jitter, forever.
-	Backoff func(attempt int) (retry bool, wait time.Duration)
+	// Backoff paces repeated login attempts in Run; nil:
+	// LoginBackoff(math/rand/v2's Float64), exponential from 500ms to 30s
+	// plus up to 20% jitter, forever.
+	Backoff rotator.BackoffFunc
 }
 
 // Client is a logged-in Vault client that implements the rotator ports. It
@@ -207,7 +208,7 @@ func (o Options) withDefaults() Options {
 		o.Now = time.Now
 	}
 	if o.Backoff == nil {
-		o.Backoff = DefaultBackoff
+		o.Backoff = LoginBackoff(rand.Float64).NextAttempt
 	}
 	o.KVMount = strings.Trim(o.KVMount, "/")
 	o.StatePrefix = strings.Trim(o.StatePrefix, "/")
@@ -267,18 +268,14 @@ func (o Options) validate() error {
 	return errors.Join(errs...)
 }
 
-// DefaultBackoff is the login retry pacing Run uses by default: exponential
-// from 500ms, capped at 30s, with up to 20% jitter, never giving up (Run
-// stops when its context ends).
-func DefaultBackoff(attempt int) (bool, time.Duration) {
-	d := 500 * time.Millisecond
-	for i := 0; i < attempt && d < 30*time.Second; i++ {
-		d *= 2
-	}
-	d = min(d, 30*time.Second)
-	// Jitter only spreads replicas apart; it protects nothing secret.
-	d += time.Duration(rand.Int64N(int64(d)/5 + 1))
-	return true, d
+// LoginBackoff is the login retry pacing Run uses by default, with jitter
+// from rnd: attempt n waits between 500ms·2^(n-1) and 20% more, the
+// un-jittered wait capped at 30s (so at most 36s), never giving up (Run
+// stops when its context ends). In Backoff's terms that is a 600ms base and
+// a 36s cap of which the top sixth is random. Jitter only spreads replicas
+// apart; it protects nothing secret.
+func LoginBackoff(rnd func() float64) rotator.Backoff {
+	return rotator.Backoff{Base: 600 * time.Millisecond, Max: 36 * time.Second, Attempts: rotator.Forever, Jitter: 1.0 / 6, Rand: rnd}
 }
 
 // New builds a client and logs in. Errors match ErrBadCredentials when
@@ -490,7 +487,7 @@ func (c *Client) watch(ctx context.Context, s *vaultapi.Secret, ttl time.Duratio
 
 // reloginWithBackoff logs in until it succeeds or ctx ends.
 func (c *Client) reloginWithBackoff(ctx context.Context) error {
-	for attempt := 0; ; attempt++ {
+	for attempt := 1; ; attempt++ {
 		err := c.relogin(ctx, "")
 		if err == nil {
 			return nil
@@ -499,7 +496,7 @@ func (c *Client) reloginWithBackoff(ctx context.Context) error {
 		if !retry {
 			return err
 		}
-		c.log.Warn("vault: login failed; retrying", zap.Int(logKeyAttempt, attempt+1), zap.Duration("wait", wait), zap.String(logKeyErr, detail(err)))
+		c.log.Warn("vault: login failed; retrying", zap.Int(logKeyAttempt, attempt), zap.Duration("wait", wait), zap.String(logKeyErr, detail(err)))
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():

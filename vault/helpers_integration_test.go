@@ -5,7 +5,6 @@ package vault
 import (
 	"context"
 	"errors"
-	"sync"
 	"testing"
 	"time"
 
@@ -44,26 +43,6 @@ func creds(key, secret string) rotator.StoredCredentials {
 		RotatedAt:  time.Date(2026, 11, 26, 1, 0, 0, 0, time.UTC),
 		RotationID: "rot-" + key,
 	}
-}
-
-// fakeClock is a settable clock shared by goroutines.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newFakeClock(t time.Time) *fakeClock { return &fakeClock{t: t} }
-
-func (f *fakeClock) Now() time.Time {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.t
-}
-
-func (f *fakeClock) Add(d time.Duration) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.t = f.t.Add(d)
 }
 
 // eventually polls cond until it returns nil or the deadline passes. It is

@@ -20,6 +20,7 @@ import (
 
 	"github.com/ecarotator/ecarotator/internal/vaulttest"
 	"github.com/ecarotator/ecarotator/rotator"
+	"github.com/ecarotator/ecarotator/rotator/rotatortest"
 )
 
 // acquireSoon retries Acquire while the lock is held, until ctx ends.
@@ -99,7 +100,7 @@ func TestLockContentionAmongGoroutinesNeverHasTwoHolders(t *testing.T) {
 
 func TestExpiredLeaseIsTakenOverAndTheStaleHolderIsFenced(t *testing.T) {
 	srv := vaulttest.Start(t)
-	clock := newFakeClock(time.Date(2026, 11, 26, 1, 0, 0, 0, time.UTC))
+	clock := rotatortest.NewClock(time.Date(2026, 11, 26, 1, 0, 0, 0, time.UTC))
 	a := rootClient(t, srv, func(o *Options) { o.Now = clock.Now })
 	b := rootClient(t, srv, func(o *Options) { o.Now = clock.Now })
 	ctx := t.Context()
@@ -118,7 +119,7 @@ func TestExpiredLeaseIsTakenOverAndTheStaleHolderIsFenced(t *testing.T) {
 		t.Fatalf("write under a live lease: %v", err)
 	}
 
-	clock.Add(2 * time.Minute) // a's lease expires; a is "paused" (GC, partition)
+	clock.Advance(2 * time.Minute) // a's lease expires; a is "paused" (GC, partition)
 	wantIs(t, a.Check(ctx, la), rotator.ErrFenced)
 	lb, err := b.Acquire(ctx, "fenced", "replica-b", time.Minute)
 	if err != nil {
@@ -167,14 +168,14 @@ func TestExpiredLeaseIsTakenOverAndTheStaleHolderIsFenced(t *testing.T) {
 
 func TestRenewingAnExpiredLeaseNobodyTookIsAllowed(t *testing.T) {
 	srv := vaulttest.Start(t)
-	clock := newFakeClock(time.Date(2026, 11, 26, 1, 0, 0, 0, time.UTC))
+	clock := rotatortest.NewClock(time.Date(2026, 11, 26, 1, 0, 0, 0, time.UTC))
 	c := rootClient(t, srv, func(o *Options) { o.Now = clock.Now })
 	ctx := t.Context()
 	l, err := c.Acquire(ctx, "lapsed", "me", time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
-	clock.Add(2 * time.Minute)
+	clock.Advance(2 * time.Minute)
 	wantIs(t, c.Check(ctx, l), rotator.ErrFenced)
 	l2, err := c.Renew(ctx, l, time.Minute)
 	if err != nil {

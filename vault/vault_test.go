@@ -176,20 +176,33 @@ func TestJournalStateDropsRedactedValues(t *testing.T) {
 	}
 }
 
-func TestDefaultBackoffGrowsAndIsCapped(t *testing.T) {
-	prev := time.Duration(0)
-	for attempt := range 12 {
-		retry, d := DefaultBackoff(attempt)
-		if !retry {
-			t.Fatalf("attempt %d: gave up", attempt)
-		}
-		if d < 500*time.Millisecond || d > 36*time.Second {
-			t.Fatalf("attempt %d: wait %s out of bounds", attempt, d)
-		}
-		if attempt < 5 && d < prev*3/2 {
-			t.Fatalf("attempt %d: wait %s did not grow from %s", attempt, d, prev)
-		}
-		prev = d
+// TestLoginBackoffKeepsItsRanges pins the login pacing: each wait lies in
+// [500ms·2^(n-1), 20% more], the un-jittered part capped at 30s, forever.
+func TestLoginBackoffKeepsItsRanges(t *testing.T) {
+	tests := []struct {
+		name     string
+		attempt  int
+		min, max time.Duration
+	}{
+		{"the first retry waits half a second", 1, 500 * time.Millisecond, 600 * time.Millisecond},
+		{"the second doubles", 2, time.Second, 1200 * time.Millisecond},
+		{"the sixth is 16s", 6, 16 * time.Second, 19200 * time.Millisecond},
+		{"the seventh reaches the 30s cap", 7, 30 * time.Second, 36 * time.Second},
+		{"a huge attempt stays at the cap", 1000, 30 * time.Second, 36 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, r := range []float64{0, 1} {
+				retry, wait := LoginBackoff(func() float64 { return r }).NextAttempt(tt.attempt)
+				want := tt.min
+				if r == 1 {
+					want = tt.max
+				}
+				if !retry || wait != want {
+					t.Errorf("attempt %d, rand %v: got (%v, %s), want (true, %s)", tt.attempt, r, retry, wait, want)
+				}
+			}
+		})
 	}
 }
 

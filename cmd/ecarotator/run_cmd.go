@@ -51,13 +51,16 @@ Exit codes: 0 stopped cleanly, 1 runtime error, 3 config error.`,
 // runDaemon starts the daemon and maps SIGHUP to Reload until ctx ends.
 func (c *cli) runDaemon(ctx context.Context, cfg *config.Config, log *zap.Logger, listen string) error {
 	d, err := daemon.New(daemon.Options{
-		Config: cfg, ConfigPath: c.cfgPath, Logger: log, Listen: listen,
-		LoadConfig: func(p string) (*config.Config, error) {
+		Settings: wire.Daemon(cfg), ConfigPath: c.cfgPath, Logger: log, Listen: listen,
+		LoadSettings: func(p string) (*wire.DaemonSettings, error) {
 			nc, err := config.Load(p, c.getenv)
-			if err == nil && c.logLevel != "" {
+			if err != nil {
+				return nil, err
+			}
+			if c.logLevel != "" {
 				nc.Log.Level = c.logLevel
 			}
-			return nc, err
+			return wire.Daemon(nc), nil
 		},
 		RuntimeOptions: wire.RuntimeOptions{Hook: crashHook},
 	})

@@ -21,6 +21,7 @@ import (
 	"github.com/ecarotator/ecarotator/audit"
 	"github.com/ecarotator/ecarotator/internal/server"
 	"github.com/ecarotator/ecarotator/rotator"
+	"github.com/ecarotator/ecarotator/rotator/rotatortest"
 )
 
 // Known secrets of the fixture: none may appear on any page.
@@ -75,22 +76,10 @@ func (r *fakeReader) CanRead(_ context.Context, token rotator.Secret, apps []str
 	return apps, "entity:auditor", nil
 }
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 type fixture struct {
 	srv    *httptest.Server
 	reader *fakeReader
-	clock  *clock
+	clock  *rotatortest.Clock
 	c      *Console
 }
 
@@ -98,7 +87,7 @@ type fixture struct {
 // three apps, an open and a closed approval.
 func newFixture(t *testing.T, secure bool) *fixture {
 	t.Helper()
-	clk := &clock{t: time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)}
+	clk := rotatortest.NewClock(time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC))
 	file := filepath.Join(t.TempDir(), "audit.log")
 	mac, err := audit.LocalKey([]byte("0123456789abcdef0123456789abcdef"))
 	if err != nil {
@@ -485,7 +474,7 @@ func TestNoPageHoldsASecretOrAToken(t *testing.T) {
 }
 
 func TestSessionStoreIsBounded(t *testing.T) {
-	clk := &clock{t: time.Unix(0, 0)}
+	clk := rotatortest.NewClock(time.Unix(0, 0))
 	s := newSessions(time.Minute, 3, clk.Now)
 	var ids []string
 	for i := range 5 {

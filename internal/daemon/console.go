@@ -2,14 +2,12 @@ package daemon
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 
 	"github.com/ecarotator/ecarotator/audit"
 	"github.com/ecarotator/ecarotator/internal/console"
 	"github.com/ecarotator/ecarotator/internal/server"
-	"github.com/ecarotator/ecarotator/internal/wire"
 	"github.com/ecarotator/ecarotator/rotator"
 )
 
@@ -18,7 +16,7 @@ import (
 // the server's CanRead) and the audit file; it is off when the daemon
 // writes no audit file.
 func (d *Daemon) consoleUI() func(s *server.Server) http.Handler {
-	if d.cfg.Audit.File == "" {
+	if d.set.AuditFile == "" {
 		return nil
 	}
 	return func(s *server.Server) http.Handler {
@@ -27,9 +25,9 @@ func (d *Daemon) consoleUI() func(s *server.Server) http.Handler {
 			Names:     func(context.Context) ([]string, error) { return (*api)(d).AppNames(), nil },
 			Reader:    s,
 			Versions:  d.versions,
-			AuditFile: d.cfg.Audit.File,
+			AuditFile: d.set.AuditFile,
 			Verify:    d.verifyAudit,
-			Secure:    d.cfg.Server.TLSCert != "",
+			Secure:    d.set.Server.TLSCert != "",
 			Now:       d.o.Clock.Now,
 			Logger:    d.log.Named("console"),
 		})
@@ -57,33 +55,9 @@ func (d *Daemon) versions(ctx context.Context, name string) ([]rotator.VersionIn
 // signatures with the sign key's public key, and the anchored head, all
 // of which the auditor policy grants (and nothing that computes a MAC).
 func (d *Daemon) verifyAudit(ctx context.Context, token rotator.Secret) (*audit.VerifyResult, error) {
-	d.mu.Lock()
-	cfg := d.cfg
-	d.mu.Unlock()
 	vc, err := d.rt.Vault.As(token)
 	if err != nil {
 		return nil, fmt.Errorf("audit verify: vault client: %w", err)
 	}
-	mac, err := wire.AuditMAC(ctx, vc, cfg.Vault.KVMount, cfg.Audit.MAC, false)
-	if err != nil {
-		return nil, fmt.Errorf("audit verify: %w", err)
-	}
-	sig, err := wire.AuditSigVerifier(ctx, vc, cfg.Audit.MAC, mac)
-	if err != nil {
-		return nil, fmt.Errorf("audit verify: %w", err)
-	}
-	id := cfg.Audit.AnchorID
-	if id == "" {
-		id = audit.DefaultAnchorID(cfg.Audit.File)
-	}
-	// The anchor is read before the file: the daemon appends, then
-	// anchors, so the file always reaches an anchor read first.
-	anchor, _, err := audit.ReadAnchor(ctx, vc, cfg.Vault.KVMount, cfg.Audit.Checkpoints, id)
-	if err != nil {
-		return nil, fmt.Errorf("audit verify: %w", err)
-	}
-	if anchor == nil {
-		return nil, errors.New("audit verify: the trail is not anchored yet")
-	}
-	return audit.VerifyFile(ctx, cfg.Audit.File, audit.VerifyOptions{MAC: mac, Sig: sig, Anchor: anchor})
+	return d.settings().VerifyAudit(ctx, vc)
 }

@@ -22,12 +22,10 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"reflect"
 	"runtime/debug"
 	"sync"
 	"time"
 
-	"github.com/ecarotator/ecarotator/internal/config"
 	"github.com/ecarotator/ecarotator/internal/metrics"
 	"github.com/ecarotator/ecarotator/internal/mfa"
 	"github.com/ecarotator/ecarotator/internal/notify"
@@ -49,16 +47,18 @@ type OperatorGate interface {
 	Verify(ctx context.Context, operator, code, action, app string) error
 }
 
-// Options configure a Daemon. Config is required; the rest have defaults.
+// Options configure a Daemon. Settings is required; the rest have
+// defaults.
 type Options struct {
-	// Config is the validated configuration to start with.
-	Config *config.Config
-	// ConfigPath is re-read by Reload (default Config.Path).
+	// Settings are the daemon's settings to start with, from a validated
+	// config (wire.Daemon; the daemon never reads the config itself).
+	Settings *wire.DaemonSettings
+	// ConfigPath is re-read by Reload (default Settings.Path).
 	ConfigPath string
-	// LoadConfig reads and validates the config for Reload (default
-	// config.Load(ConfigPath, os.Getenv)).
-	LoadConfig func(path string) (*config.Config, error)
-	Logger     *zap.Logger
+	// LoadSettings reads and validates the config for Reload (default
+	// wire.LoadDaemon(ConfigPath, os.Getenv)).
+	LoadSettings func(path string) (*wire.DaemonSettings, error)
+	Logger       *zap.Logger
 	// Registerer receives the daemon's collectors and Gatherer serves
 	// /metrics (default: one fresh registry for both).
 	Registerer prometheus.Registerer
@@ -66,7 +66,7 @@ type Options struct {
 	// Clock drives the scheduler and the daemon's decisions (default the
 	// system clock); it is also the engine's clock unless
 	// RuntimeOptions.Clock is set.
-	Clock scheduler.Clock
+	Clock rotator.Clock
 	// RuntimeOptions are passed to wire.New (holder, crash hook, clients).
 	RuntimeOptions wire.RuntimeOptions
 	// Listen overrides server.listen ("127.0.0.1:0" in tests; "-" disables
@@ -77,20 +77,20 @@ type Options struct {
 	// WebhookClient sends webhooks (default: notify's client).
 	WebhookClient *http.Client
 	// WebhookBackoff paces webhook retries (default notify.DefaultBackoff).
-	WebhookBackoff func(attempt int) time.Duration
+	WebhookBackoff rotator.BackoffFunc
 	// StartTimeout bounds New's wiring (Vault login, key loads; default 1m).
 	StartTimeout time.Duration
 }
 
 func (o *Options) defaults() error {
-	if o.Config == nil {
-		return errors.New("daemon: options: config is required")
+	if o.Settings == nil {
+		return errors.New("daemon: options: settings are required")
 	}
 	if o.ConfigPath == "" {
-		o.ConfigPath = o.Config.Path
+		o.ConfigPath = o.Settings.Path
 	}
-	if o.LoadConfig == nil {
-		o.LoadConfig = func(p string) (*config.Config, error) { return config.Load(p, os.Getenv) }
+	if o.LoadSettings == nil {
+		o.LoadSettings = func(p string) (*wire.DaemonSettings, error) { return wire.LoadDaemon(p, os.Getenv) }
 	}
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()
@@ -103,7 +103,7 @@ func (o *Options) defaults() error {
 		return errors.New("daemon: options: set both registerer and gatherer, or neither")
 	}
 	if o.Clock == nil {
-		o.Clock = scheduler.SystemClock{}
+		o.Clock = rotator.SystemClock{}
 	}
 	if o.RuntimeOptions.Clock == nil {
 		o.RuntimeOptions.Clock = o.Clock
@@ -113,7 +113,7 @@ func (o *Options) defaults() error {
 		o.RuntimeOptions.Holder = fmt.Sprintf("%s:%d", host, os.Getpid())
 	}
 	if o.Listen == "" {
-		o.Listen = o.Config.Server.Listen
+		o.Listen = o.Settings.Listen
 	}
 	if o.StartTimeout <= 0 {
 		o.StartTimeout = time.Minute
@@ -133,7 +133,7 @@ type Daemon struct {
 	mfa     *mfa.Service     // set by EnableMFA; nil: no reveal over the API
 
 	mu      sync.Mutex
-	cfg     *config.Config
+	set     *wire.DaemonSettings
 	apps    map[string]rotator.App
 	notifTo map[string][]string  // app → webhook names (nil: all)
 	serving map[string]servedRun // app → the run a retry still serves
@@ -159,8 +159,8 @@ func New(o Options) (*Daemon, error) {
 	if err := o.defaults(); err != nil {
 		return nil, err
 	}
-	cfg := o.Config
-	d := &Daemon{o: o, log: o.Logger, cfg: cfg, serving: map[string]servedRun{}, lastErr: map[string]string{},
+	set := o.Settings
+	d := &Daemon{o: o, log: o.Logger, set: set, serving: map[string]servedRun{}, lastErr: map[string]string{},
 		mem: newMemory(), hist: map[string]historyEntry{}}
 	d.opsCtx, d.opsStop = context.WithCancel(context.Background())
 	m, err := metrics.New(o.Registerer)
@@ -179,7 +179,7 @@ func New(o Options) (*Daemon, error) {
 			prev(ev, err)
 		}
 	}
-	rt, err := wire.New(ctx, cfg, o.Logger, ro)
+	rt, err := set.Runtime(ctx, o.Logger, ro)
 	if err != nil {
 		return nil, fmt.Errorf("daemon: %w", err)
 	}
@@ -188,26 +188,21 @@ func New(o Options) (*Daemon, error) {
 		_ = d.Close()
 		return nil, err
 	}
-	d.setApps(cfg)
+	d.setApps(set)
 
-	if d.notify, err = d.newNotifier(ctx, cfg); err != nil {
+	if d.notify, err = d.newNotifier(ctx, set); err != nil {
 		return fail(err)
 	}
 
-	hubs := make([]scheduler.DevHub, 0, len(cfg.DevHubs))
-	for _, h := range cfg.DevHubs {
-		hubs = append(hubs, scheduler.DevHub{Name: h.Name, Concurrency: h.Concurrency, APIBudget: h.APIBudget})
-	}
-	sc := cfg.Scheduler
 	d.sched, err = scheduler.New(scheduler.Options{
-		Apps:          schedApps(cfg),
-		DevHubs:       hubs,
+		Apps:          schedApps(set),
+		DevHubs:       set.DevHubs,
 		Run:           d.runRotation,
 		Retire:        d.runRetire,
 		Usage:         d.usage,
 		Clock:         o.Clock,
-		Backoff:       backoff(sc.RetryInitial.D(), sc.RetryMax.D()),
-		ShutdownGrace: sc.ShutdownGrace.D(),
+		Backoff:       rotator.Backoff{Base: set.RetryInitial, Max: set.RetryMax, Attempts: rotator.Forever}.NextAttempt,
+		ShutdownGrace: set.ShutdownGrace,
 		Observe:       d.observe,
 	})
 	if err != nil {
@@ -216,7 +211,7 @@ func New(o Options) (*Daemon, error) {
 
 	if o.Listen != "-" {
 		d.srv, err = server.New(server.Options{
-			Addr: o.Listen, TLSCert: cfg.Server.TLSCert, TLSKey: cfg.Server.TLSKey,
+			Addr: o.Listen, TLSCert: set.Server.TLSCert, TLSKey: set.Server.TLSKey,
 			Logger:   o.Logger.Named("http"),
 			Gatherer: o.Gatherer,
 			Ready: []server.ReadyCheck{
@@ -229,10 +224,10 @@ func New(o Options) (*Daemon, error) {
 				Caps: rt.Vault, ControlPath: rt.Vault.ControlPath, Identity: rt.Vault,
 				BadToken: []error{vault.ErrBadCredentials},
 			},
-			ReadTimeout:     cfg.Server.ReadTimeout.D(),
-			ShutdownTimeout: cfg.Server.ShutdownTimeout.D(),
-			AllowedHosts:    cfg.Server.AllowedHosts,
-			Insecure:        insecureSettings(cfg, o.Listen),
+			ReadTimeout:     set.Server.ReadTimeout,
+			ShutdownTimeout: set.Server.ShutdownTimeout,
+			AllowedHosts:    set.Server.AllowedHosts,
+			Insecure:        set.Insecure(o.Listen),
 			Info:            d.effectiveInfo,
 			UI:              d.consoleUI(),
 		})
@@ -305,7 +300,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		return nil
 	})
 	g.Go(func() error { d.resume(gctx, journaled); return nil })
-	if d.notify != nil && d.cfg.Notifications.ReminderLead.D() > 0 {
+	if d.notify != nil && d.set.ReminderLead > 0 {
 		g.Go(func() error { d.remind(gctx); return nil })
 	}
 	d.log.Info("daemon started")
@@ -325,7 +320,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 func (d *Daemon) stopOps() {
 	done := make(chan struct{})
 	go func() { d.ops.Wait(); close(done) }()
-	t := d.o.Clock.NewTimer(d.cfg.Scheduler.ShutdownGrace.D())
+	t := d.o.Clock.NewTimer(d.set.ShutdownGrace)
 	defer t.Stop()
 	select {
 	case <-done:
@@ -342,7 +337,7 @@ func (d *Daemon) Close() error {
 		d.opsStop()
 		var errs []error
 		if d.notify != nil {
-			ctx, cancel := context.WithTimeout(context.Background(), d.cfg.Server.ShutdownTimeout.D())
+			ctx, cancel := context.WithTimeout(context.Background(), d.set.Server.ShutdownTimeout)
 			errs = append(errs, d.notify.Close(ctx))
 			cancel()
 		}
@@ -354,13 +349,13 @@ func (d *Daemon) Close() error {
 	return d.closeErr
 }
 
-// config returns the running config; Reload replaces it while jobs,
+// settings returns the running settings; Reload replaces them while jobs,
 // reminders and handlers run, so every reader outside Reload goes through
 // here (under d.mu).
-func (d *Daemon) config() *config.Config {
+func (d *Daemon) settings() *wire.DaemonSettings {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.cfg
+	return d.set
 }
 
 // Reload re-reads the config file (SIGHUP). A config that fails to load or
@@ -369,24 +364,24 @@ func (d *Daemon) config() *config.Config {
 // says why. Otherwise the app set is replaced in the scheduler.
 func (d *Daemon) Reload() error {
 	ctx := context.Background()
-	cfg, err := d.o.LoadConfig(d.o.ConfigPath)
+	set, err := d.o.LoadSettings(d.o.ConfigPath)
 	if err == nil {
-		err = d.reloadable(cfg)
+		err = d.reloadable(set)
 	}
 	if err != nil {
 		d.log.Error("config reload rejected; keeping the running config", zap.Error(err))
 		d.record(ctx, rotator.EventConfigRejected, map[string]string{"path": d.o.ConfigPath, "error": err.Error()})
 		return fmt.Errorf("reload %s: %w", d.o.ConfigPath, err)
 	}
-	if err := d.sched.Reload(schedApps(cfg)); err != nil {
+	if err := d.sched.Reload(schedApps(set)); err != nil {
 		d.record(ctx, rotator.EventConfigRejected, map[string]string{"path": d.o.ConfigPath, "error": err.Error()})
 		return fmt.Errorf("reload %s: %w", d.o.ConfigPath, err)
 	}
 	old := d.appList()
 	d.mu.Lock()
-	d.cfg = cfg
+	d.set = set
 	d.mu.Unlock()
-	d.setApps(cfg)
+	d.setApps(set)
 	for _, a := range old {
 		if _, ok := d.app(a.Name); !ok {
 			d.metrics.ForgetApp(a.Name)
@@ -400,8 +395,8 @@ func (d *Daemon) Reload() error {
 		d.seedJournals(d.opsCtx)
 		d.seedPaths(d.opsCtx)
 	}()
-	d.log.Info("config reloaded", zap.Int("apps", len(cfg.Apps)))
-	d.record(ctx, rotator.EventConfigReloaded, map[string]string{"path": d.o.ConfigPath, "apps": fmt.Sprint(len(cfg.Apps))})
+	d.log.Info("config reloaded", zap.Int("apps", set.Configured))
+	d.record(ctx, rotator.EventConfigReloaded, map[string]string{"path": d.o.ConfigPath, "apps": fmt.Sprint(set.Configured)})
 	return nil
 }
 
@@ -410,45 +405,24 @@ func (d *Daemon) Reload() error {
 // config stays.
 var ErrRestartNeeded = errors.New("restart needed")
 
-// reloadable reports why cfg cannot replace the running config in place.
-func (d *Daemon) reloadable(cfg *config.Config) error {
-	d.mu.Lock()
-	cur := d.cfg
-	d.mu.Unlock()
+// reloadable reports why set cannot replace the running settings in place.
+func (d *Daemon) reloadable(set *wire.DaemonSettings) error {
 	var probs []error
-	// DeepEqual follows pointers (audit.fail_closed is a *bool).
-	if !reflect.DeepEqual(cfg.Vault, cur.Vault) {
-		probs = append(probs, fmt.Errorf("%w: vault settings changed", ErrRestartNeeded))
-	}
-	if !reflect.DeepEqual(cfg.DevHubs, cur.DevHubs) {
-		probs = append(probs, fmt.Errorf("%w: devhubs changed", ErrRestartNeeded))
-	}
-	// M3: the MFA gate and the approvals are built at start from mfa.*; a
-	// reload that changed them would be reported as applied while the old
-	// settings keep deciding. Refuse it instead, so nobody believes MFA is
-	// on when it is not.
-	if !reflect.DeepEqual(cfg.MFA, cur.MFA) {
-		probs = append(probs, fmt.Errorf("%w: mfa settings changed (the MFA gate and approvals are built at start)", ErrRestartNeeded))
-	}
-	if !reflect.DeepEqual(cfg.Audit, cur.Audit) || !reflect.DeepEqual(cfg.Server, cur.Server) ||
-		!reflect.DeepEqual(cfg.Notifications.Webhooks, cur.Notifications.Webhooks) {
-		probs = append(probs, fmt.Errorf("%w: audit, server or webhook settings changed", ErrRestartNeeded))
+	for _, why := range d.settings().RestartReasons(set) {
+		probs = append(probs, fmt.Errorf("%w: %s", ErrRestartNeeded, why))
 	}
 	return errors.Join(probs...)
 }
 
-func (d *Daemon) setApps(cfg *config.Config) {
-	apps := map[string]rotator.App{}
-	to := map[string][]string{}
-	names := make([]string, 0, len(cfg.Apps))
-	for _, a := range cfg.Apps {
-		if a.Disabled {
-			continue
-		}
-		apps[a.Name] = wire.App(cfg, a)
-		to[a.Name] = a.Notify
-		d.metrics.SetMaxAge(a.Name, a.MaxAge.D())
-		names = append(names, a.Name)
+func (d *Daemon) setApps(set *wire.DaemonSettings) {
+	apps := make(map[string]rotator.App, len(set.Apps))
+	to := make(map[string][]string, len(set.Apps))
+	names := make([]string, 0, len(set.Apps))
+	for _, a := range set.Apps {
+		apps[a.App.Name] = a.App
+		to[a.App.Name] = a.Notify
+		d.metrics.SetMaxAge(a.App.Name, a.App.MaxAge)
+		names = append(names, a.App.Name)
 	}
 	d.mu.Lock()
 	d.apps, d.notifTo, d.names = apps, to, names
@@ -469,35 +443,20 @@ func (d *Daemon) appList() []rotator.App {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	out := make([]rotator.App, 0, len(d.apps))
-	for _, a := range d.cfg.Apps {
-		if x, ok := d.apps[a.Name]; ok {
+	for _, a := range d.set.Apps {
+		if x, ok := d.apps[a.App.Name]; ok {
 			out = append(out, x)
 		}
 	}
 	return out
 }
 
-func schedApps(cfg *config.Config) []scheduler.App {
-	out := make([]scheduler.App, 0, len(cfg.Apps))
-	for _, a := range cfg.Apps {
-		if a.Disabled {
-			continue
-		}
-		out = append(out, scheduler.App{Name: a.Name, DevHub: a.DevHub, Schedule: a.Schedule, Window: a.Window.D(), MaxAge: a.MaxAge.D()})
+func schedApps(set *wire.DaemonSettings) []scheduler.App {
+	out := make([]scheduler.App, 0, len(set.Apps))
+	for _, a := range set.Apps {
+		out = append(out, a.Sched)
 	}
 	return out
-}
-
-// backoff is the scheduler's wait after a failure that did not name its own
-// retry time: initial, doubling up to max.
-func backoff(initial, maxWait time.Duration) func(int) time.Duration {
-	return func(attempt int) time.Duration {
-		w := initial
-		for i := 1; i < attempt && w < maxWait; i++ {
-			w *= 2
-		}
-		return min(w, maxWait)
-	}
 }
 
 // usage is the scheduler's view of a Dev Hub's API consumption.
@@ -676,7 +635,7 @@ func (d *Daemon) vaultReady(ctx context.Context) error {
 func (d *Daemon) configReady(context.Context) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.cfg == nil || !d.ready {
+	if d.set == nil || !d.ready {
 		return errors.New("config not loaded yet")
 	}
 	return nil

@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/ecarotator/ecarotator/internal/config"
 	"github.com/ecarotator/ecarotator/internal/notify"
+	"github.com/ecarotator/ecarotator/internal/wire"
 	"github.com/ecarotator/ecarotator/rotator"
 	"github.com/ecarotator/ecarotator/rotator/scheduler"
 	"github.com/ecarotator/ecarotator/vault"
@@ -25,7 +25,7 @@ type servedRun struct {
 // again: the other rotation is either about to finish (then the slot is
 // served) or dead (then its lease expires and this replica resumes it).
 func (d *Daemon) lockedRetry() time.Duration {
-	return min(5*time.Second, max(d.config().Vault.LockTTL.D()/4, time.Second))
+	return min(5*time.Second, max(d.settings().LockTTL/4, time.Second))
 }
 
 // runRotation is the scheduler's rotation callback for one app.
@@ -80,7 +80,7 @@ func (d *Daemon) afterDecision(app rotator.App, res rotator.Result, now time.Tim
 	}
 	until := v.Next
 	if until.IsZero() || !until.After(now) {
-		until = now.Add(d.config().Scheduler.RetryMax.D())
+		until = now.Add(d.settings().RetryMax)
 	}
 	log.Info("run waits", zap.String("verdict", string(v.Reason)), zap.Time("until", until))
 	if v.Reason == rotator.ReasonOrphaned || v.Reason == rotator.ReasonNotManaged {
@@ -162,7 +162,7 @@ func (d *Daemon) afterRotation(ctx context.Context, app rotator.App, res rotator
 		d.notifyApp(notify.Message{Event: event, App: name, Org: app.DevHub, RotationID: res.RotationID, Outcome: string(rotator.OutcomeFailed), Message: err.Error()})
 	}
 	if res.Orphaned || errors.Is(err, rotator.ErrOrphaned) {
-		return scheduler.Retry(now.Add(d.config().Scheduler.RetryMax.D()))
+		return scheduler.Retry(now.Add(d.settings().RetryMax))
 	}
 	if !res.NextAttemptAt.IsZero() {
 		return &scheduler.RetryError{At: res.NextAttemptAt, Err: err}
@@ -202,7 +202,7 @@ func (d *Daemon) runRetire(ctx context.Context, name, _ string) error {
 	case errors.Is(err, rotator.ErrLocked), errors.Is(err, rotator.ErrInFlight):
 		return scheduler.Retry(now.Add(d.lockedRetry()))
 	case errors.Is(err, rotator.ErrOrphaned):
-		return scheduler.Retry(now.Add(d.config().Scheduler.RetryMax.D()))
+		return scheduler.Retry(now.Add(d.settings().RetryMax))
 	}
 	d.log.Warn("retire failed", zap.String(rotator.LogKeyApp, name), zap.Error(err))
 	if isVaultErr(err, rotator.StepRetire) {
@@ -258,8 +258,8 @@ func (d *Daemon) setErr(app, msg string) {
 
 // newNotifier builds the webhook notifier, reading each webhook's HMAC key
 // (field hmac_key) from Vault. No webhooks: nil.
-func (d *Daemon) newNotifier(ctx context.Context, cfg *config.Config) (*notify.Notifier, error) {
-	ws := cfg.Notifications.Webhooks
+func (d *Daemon) newNotifier(ctx context.Context, set *wire.DaemonSettings) (*notify.Notifier, error) {
+	ws := set.Webhooks
 	if len(ws) == 0 {
 		return nil, nil
 	}
@@ -273,7 +273,7 @@ func (d *Daemon) newNotifier(ctx context.Context, cfg *config.Config) (*notify.N
 			}
 			key = k
 		}
-		hooks = append(hooks, notify.Webhook{Name: w.Name, URL: w.URL, Secret: key, Events: w.Events, Timeout: w.Timeout.D(), MaxAttempts: w.MaxAttempts})
+		hooks = append(hooks, notify.Webhook{Name: w.Name, URL: w.URL, Secret: key, Events: w.Events, Timeout: w.Timeout, MaxAttempts: w.MaxAttempts})
 	}
 	n, err := notify.New(notify.Options{
 		Webhooks: hooks, Client: d.o.WebhookClient, Now: d.o.Clock.Now, Backoff: d.o.WebhookBackoff,
@@ -310,7 +310,7 @@ func (d *Daemon) notifyApp(m notify.Message) {
 // remind sends the "upcoming rotation" reminders, looking every tick.
 func (d *Daemon) remind(ctx context.Context) {
 	var r notify.Reminders
-	tick := d.config().Scheduler.Tick.D()
+	tick := d.settings().Tick
 	for {
 		now := d.o.Clock.Now()
 		next := map[string]time.Time{}
@@ -320,7 +320,7 @@ func (d *Daemon) remind(ctx context.Context) {
 				next[s.App], devhub[s.App] = s.Next, s.DevHub
 			}
 		}
-		lead := d.config().Notifications.ReminderLead.D()
+		lead := d.settings().ReminderLead
 		for _, app := range r.Due(now, next, lead) {
 			d.notifyApp(notify.Message{Event: notify.EventRotationUpcoming, App: app, Org: devhub[app], Due: next[app],
 				Message: "rotation planned at " + next[app].UTC().Format(time.RFC3339)})

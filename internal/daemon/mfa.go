@@ -27,13 +27,10 @@ func (d *Daemon) EnableMFA() error {
 	if d.rt.Audit == nil {
 		return errors.New("daemon: mfa: the audit trail is not open")
 	}
-	d.mu.Lock()
-	cfg := d.cfg
-	d.mu.Unlock()
-	m := cfg.MFA
+	m := d.settings().MFA
 	svc, err := mfa.New(mfa.Options{
 		Vault: d.rt.Vault, SeedPrefix: m.SeedPrefix, Issuer: m.Issuer,
-		Skew: uint(max(m.Skew, 0)), MaxFailures: m.MaxFailures, Lockout: m.Lockout.D(), ApprovalTTL: m.ApprovalTTL.D(),
+		Skew: uint(max(m.Skew, 0)), MaxFailures: m.MaxFailures, Lockout: m.Lockout, ApprovalTTL: m.ApprovalTTL,
 		Audit: d.rt.Audit, Logger: d.log,
 	})
 	if err != nil {

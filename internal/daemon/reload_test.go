@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/ecarotator/ecarotator/internal/config"
+	"github.com/ecarotator/ecarotator/internal/wire"
 )
 
 func TestReloadableAcceptsAppChangesOnly(t *testing.T) {
@@ -45,8 +46,8 @@ func TestReloadableAcceptsAppChangesOnly(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			d := &Daemon{cfg: load(tt.running)}
-			err := d.reloadable(load(tt.next))
+			d := &Daemon{set: wire.Daemon(load(tt.running))}
+			err := d.reloadable(wire.Daemon(load(tt.next)))
 			if got := errors.Is(err, ErrRestartNeeded); got != tt.restart || (err != nil) != tt.restart {
 				t.Errorf("reloadable() = %v, want restart needed: %v", err, tt.restart)
 			}

@@ -6,28 +6,13 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/ecarotator/ecarotator/internal/config"
 	"github.com/ecarotator/ecarotator/rotator"
 )
-
-// insecureSettings lists the settings that weaken the daemon's transport
-// security, for /readyz and the start-up warning: Vault TLS verification
-// off (L10) and a plaintext listener outside loopback (M5).
-func insecureSettings(cfg *config.Config, listen string) []string {
-	var out []string
-	if cfg.Vault.TLS.InsecureSkipVerify {
-		out = append(out, "vault.tls.insecure_skip_verify: Vault's certificate is not verified")
-	}
-	if listen != "" && listen != "-" && cfg.Server.TLSCert == "" && !config.LoopbackListen(listen) {
-		out = append(out, fmt.Sprintf("server.allow_plaintext: the API listens on %s without TLS", listen))
-	}
-	return out
-}
 
 // warnInsecure logs each insecure setting at error level and audits it
 // (config.insecure) at every start, so that it cannot go unnoticed.
 func (d *Daemon) warnInsecure(ctx context.Context) {
-	for _, w := range insecureSettings(d.cfg, d.o.Listen) {
+	for _, w := range d.settings().Insecure(d.o.Listen) {
 		d.log.Error("insecure setting in effect", zap.String("setting", w))
 		d.record(ctx, EventConfigInsecure, map[string]string{"setting": w})
 	}

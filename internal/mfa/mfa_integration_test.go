@@ -20,21 +20,9 @@ import (
 	"github.com/ecarotator/ecarotator/internal/mfa"
 	"github.com/ecarotator/ecarotator/internal/vaulttest"
 	"github.com/ecarotator/ecarotator/rotator"
+	"github.com/ecarotator/ecarotator/rotator/rotatortest"
 	"github.com/ecarotator/ecarotator/vault"
 )
-
-// clock is a fake clock tests move by hand (no wall-clock sleeps).
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // audit records events as JSON, the way they would reach the trail.
 type audit struct {
@@ -68,7 +56,7 @@ func (a *audit) count(t rotator.EventType, o rotator.Outcome) int {
 
 type fixture struct {
 	svc   *mfa.Service
-	clk   *clock
+	clk   *rotatortest.Clock
 	audit *audit
 	logs  *bytes.Buffer
 	seeds map[string]string
@@ -80,7 +68,7 @@ func newFixture(t *testing.T) *fixture {
 	v := vaulttest.Start(t)
 	logs := &bytes.Buffer{}
 	log := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(&lockedWriter{w: logs}), zap.DebugLevel))
-	f := &fixture{clk: &clock{t: time.Date(2026, 3, 1, 9, 0, 10, 0, time.UTC)}, audit: &audit{}, logs: logs, seeds: map[string]string{}}
+	f := &fixture{clk: rotatortest.NewClock(time.Date(2026, 3, 1, 9, 0, 10, 0, time.UTC)), audit: &audit{}, logs: logs, seeds: map[string]string{}}
 	f.o = mfa.Options{
 		Vault: vault.FromAPI(v.Client(t), "secret"), SeedPrefix: "ecarotator/mfa-" + strings.ToLower(strings.NewReplacer("/", "-", " ", "-").Replace(t.Name())),
 		Issuer: "ecarotator-test", Skew: 1, MaxFailures: 3, Lockout: 15 * time.Minute, ApprovalTTL: time.Hour,

@@ -125,9 +125,10 @@ type Options struct {
 	Client *http.Client
 	// Now stamps the signature timestamp (default time.Now).
 	Now func() time.Time
-	// Backoff is the wait after the attempt-th failed attempt (default 1s
-	// doubling up to 1m). Tests pass a function returning 0.
-	Backoff func(attempt int) time.Duration
+	// Backoff gives the wait after the attempt-th failed attempt (default
+	// DefaultBackoff; its retry answer is ignored, the webhook's
+	// MaxAttempts decides). Tests pass rotator.NoRetry (no wait).
+	Backoff rotator.BackoffFunc
 	// QueueSize bounds each webhook's queue (default 100). A full queue
 	// drops the message and Notify reports ErrQueueFull.
 	QueueSize int
@@ -139,12 +140,8 @@ type Options struct {
 }
 
 // DefaultBackoff doubles from one second up to one minute.
-func DefaultBackoff(attempt int) time.Duration {
-	d := time.Second
-	for i := 1; i < attempt && d < time.Minute; i++ {
-		d *= 2
-	}
-	return min(d, time.Minute)
+func DefaultBackoff(attempt int) (bool, time.Duration) {
+	return rotator.Backoff{Base: time.Second, Max: time.Minute, Attempts: rotator.Forever}.NextAttempt(attempt)
 }
 
 func (o *Options) defaults() {
@@ -394,7 +391,7 @@ func (n *Notifier) deliver(ctx context.Context, h Webhook, d delivery) Result {
 		}
 		n.opts.Logger.Warn("webhook attempt failed, retrying", zap.String("webhook", h.Name),
 			zap.String(logging.KeyEvent, d.msg.Event), zap.Int(logging.KeyAttempt, attempt), logging.Err(err))
-		if wait := n.opts.Backoff(attempt); wait > 0 {
+		if _, wait := n.opts.Backoff(attempt); wait > 0 {
 			t := time.NewTimer(wait)
 			select {
 			case <-t.C:

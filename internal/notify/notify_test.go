@@ -83,7 +83,7 @@ func newNotifier(t *testing.T, rs *results, hooks ...Webhook) *Notifier {
 	t.Helper()
 	n, err := New(Options{
 		Webhooks: hooks,
-		Backoff:  func(int) time.Duration { return 0 },
+		Backoff:  rotator.NoRetry,
 		Report:   rs.add,
 		Now:      func() time.Time { return time.Unix(1_790_000_000, 0) },
 	})
@@ -305,7 +305,7 @@ func blocker(t *testing.T) (srv *httptest.Server, arrived <-chan struct{}, relea
 func TestQueueIsBounded(t *testing.T) {
 	srv, arrived, release := blocker(t)
 	rs := &results{}
-	n, err := New(Options{Webhooks: []Webhook{hook("slow", srv.URL)}, QueueSize: 1, Backoff: func(int) time.Duration { return 0 }, Report: rs.add})
+	n, err := New(Options{Webhooks: []Webhook{hook("slow", srv.URL)}, QueueSize: 1, Backoff: rotator.NoRetry, Report: rs.add})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -464,4 +464,12 @@ func TestNewRejectsBadWebhooks(t *testing.T) {
 			t.Error("New succeeded, want an error")
 		}
 	})
+}
+
+func TestDefaultBackoffDoublesFromOneSecondToOneMinute(t *testing.T) {
+	for attempt, want := range map[int]time.Duration{1: time.Second, 2: 2 * time.Second, 6: 32 * time.Second, 7: time.Minute, 100: time.Minute} {
+		if retry, got := DefaultBackoff(attempt); !retry || got != want {
+			t.Errorf("DefaultBackoff(%d) = %v, %s; want true, %s", attempt, retry, got, want)
+		}
+	}
 }

@@ -6,7 +6,8 @@ import (
 	"net/http/httptest"
 	"sync/atomic"
 	"testing"
-	"time"
+
+	"github.com/ecarotator/ecarotator/rotator"
 )
 
 // TestWebhooksNeverFollowRedirects reproduces review L3: a receiver that
@@ -22,7 +23,7 @@ func TestWebhooksNeverFollowRedirects(t *testing.T) {
 	t.Cleanup(bouncer.Close)
 	for _, client := range []*http.Client{nil, {}} { // the default client, and a caller's own
 		rs := &results{}
-		n, err := New(Options{Webhooks: []Webhook{hook("ops", bouncer.URL)}, Client: client, Backoff: func(int) time.Duration { return 0 }, Report: rs.add})
+		n, err := New(Options{Webhooks: []Webhook{hook("ops", bouncer.URL)}, Client: client, Backoff: rotator.NoRetry, Report: rs.add})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/ecarotator/ecarotator/rotator"
+	"github.com/ecarotator/ecarotator/rotator/rotatortest"
 )
 
 // countingAuth allows the tokens in allowed (per app) and counts the
@@ -70,20 +71,7 @@ type readFixture struct {
 	srv    *httptest.Server
 	auth   *countingAuth
 	status *countingStatus
-	now    time.Time
-	mu     sync.Mutex
-}
-
-func (f *readFixture) clock() time.Time {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.now
-}
-
-func (f *readFixture) advance(d time.Duration) {
-	f.mu.Lock()
-	f.now = f.now.Add(d)
-	f.mu.Unlock()
+	clk    *rotatortest.Clock
 }
 
 func newReadFixture(t *testing.T) *readFixture {
@@ -95,10 +83,10 @@ func newReadFixture(t *testing.T) *readFixture {
 			"hvs.nothing": {},
 		}},
 		status: &countingStatus{},
-		now:    time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC),
+		clk:    rotatortest.NewClock(time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)),
 	}
 	s, err := New(Options{Addr: "127.0.0.1:0", Logger: zap.NewNop(), Status: f.status, Authorizer: f.auth,
-		AllowedHosts: []string{"ecarotator.internal.example"}, Now: f.clock})
+		AllowedHosts: []string{"ecarotator.internal.example"}, Now: f.clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,7 +204,7 @@ func TestM2PlanIsCachedAndRateLimited(t *testing.T) {
 	if f.status.plans > DefaultPlanPerMinute || limited == 0 {
 		t.Errorf("plans computed %d (limit %d), 429 answers %d", f.status.plans, DefaultPlanPerMinute, limited)
 	}
-	f.advance(time.Minute)
+	f.clk.Advance(time.Minute)
 	if code, _ := f.get(t, "/api/v1/plan?app=support", "hvs.both", ""); code != 200 {
 		t.Errorf("after a minute the limiter still refuses: %d", code)
 	}
@@ -239,11 +227,11 @@ func TestM2AuthorizationCacheTTL(t *testing.T) {
 	f.auth.mu.Lock()
 	delete(f.auth.allowed, "hvs.reader")
 	f.auth.mu.Unlock()
-	f.advance(DefaultAuthCacheTTL - time.Second)
+	f.clk.Advance(DefaultAuthCacheTTL - time.Second)
 	if code, _ := f.get(t, "/api/v1/apps/billing", "hvs.reader", ""); code != 200 {
 		t.Errorf("inside the TTL: %d, want the cached 200", code)
 	}
-	f.advance(time.Second)
+	f.clk.Advance(time.Second)
 	if code, _ := f.get(t, "/api/v1/apps/billing", "hvs.reader", ""); code != 401 {
 		t.Errorf("revoked token after the TTL: %d, want 401", code)
 	}

@@ -24,12 +24,8 @@ var importRules = []struct {
 }{
 	{"github.com/hashicorp/vault/api", []string{module + "/vault", module + "/internal/vaulttest"},
 		"only vault/ speaks to Vault (the test helper may too)"},
-	{module + "/internal/config", []string{module + "/cmd/", module + "/internal/wire", module + "/internal/config",
-		// Pending (issue 14): the daemon still takes *config.Config in its
-		// Options and reloads through it. Remove this line when it takes
-		// its own options from the wiring.
-		module + "/internal/daemon"},
-		"only cmd/, the wiring and internal/config read the config"},
+	{module + "/internal/config", []string{module + "/cmd/", module + "/internal/wire", module + "/internal/config"},
+		"only cmd/, the wiring and internal/config read the config (the daemon takes wire.DaemonSettings)"},
 	{module + "/internal/server", []string{module + "/cmd/", module + "/internal/daemon", module + "/internal/server",
 		// The auditor console is a part of the HTTP layer that the server
 		// mounts under /ui/: it shares the server's status types and read check.

@@ -12,7 +12,6 @@ import (
 	"github.com/ecarotator/ecarotator/audit"
 	"github.com/ecarotator/ecarotator/internal/config"
 	"github.com/ecarotator/ecarotator/rotator"
-	"github.com/ecarotator/ecarotator/rotator/scheduler"
 	"github.com/ecarotator/ecarotator/salesforce"
 	"github.com/ecarotator/ecarotator/vault"
 	"go.uber.org/zap"
@@ -97,8 +96,7 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger, o RuntimeOpti
 		host, _ := os.Hostname()
 		holder = fmt.Sprintf("%s:%d", host, os.Getpid())
 	}
-	// The one system clock (the scheduler's): the engine needs only Now.
-	var clock rotator.Clock = scheduler.SystemClock{}
+	var clock rotator.Clock = rotator.SystemClock{}
 	if o.Clock != nil {
 		clock = o.Clock
 	}
@@ -112,7 +110,7 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger, o RuntimeOpti
 		Clock:       clock,
 		Sleep:       o.Sleep,
 		Logger:      log.Named("engine"),
-		Backoff:     rotator.Backoff{Base: 2 * time.Second, Max: 5 * time.Minute, Attempts: 30, Rand: rand.Float64}.NextAttempt,
+		Backoff:     rotator.Backoff{Base: 2 * time.Second, Max: 5 * time.Minute, Attempts: 30, Jitter: 0.5, Rand: rand.Float64}.NextAttempt,
 		Holder:      holder,
 		LockTTL:     cfg.Vault.LockTTL.D(),
 		OrphanAfter: cfg.Scheduler.OrphanAfter,

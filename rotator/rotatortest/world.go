@@ -53,7 +53,7 @@ func NewWorld(consumers int) *World {
 // TestBackoff is a deterministic backoff for tests: 10s doubling to 1m,
 // 20 tries, no randomness.
 func TestBackoff() func(int) (bool, time.Duration) {
-	return rotator.Backoff{Base: 10 * time.Second, Max: time.Minute, Attempts: 20, Rand: func() float64 { return 0.5 }}.NextAttempt
+	return rotator.Backoff{Base: 10 * time.Second, Max: time.Minute, Attempts: 20, Jitter: 0.5, Rand: func() float64 { return 0.5 }}.NextAttempt
 }
 
 // Options returns engine options over the World's fakes with holder as the

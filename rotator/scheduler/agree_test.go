@@ -15,8 +15,8 @@ import (
 // runs the loop, it only reads the plan.
 type fixedClock struct{ t time.Time }
 
-func (c fixedClock) Now() time.Time                         { return c.t }
-func (c fixedClock) NewTimer(time.Duration) scheduler.Timer { return nil }
+func (c fixedClock) Now() time.Time                       { return c.t }
+func (c fixedClock) NewTimer(time.Duration) rotator.Timer { return nil }
 
 // TestPlanStatusAndTheDaemonAgree is the "one decision" guard: for apps in
 // every planning situation (next slot ahead, max age before the slot, a

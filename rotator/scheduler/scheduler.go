@@ -11,33 +11,6 @@ import (
 	"github.com/ecarotator/ecarotator/rotator"
 )
 
-// Clock is the scheduler's only access to time. SystemClock uses package
-// time, which inside a testing/synctest bubble is the bubble's fake clock.
-type Clock interface {
-	Now() time.Time
-	NewTimer(d time.Duration) Timer
-}
-
-// Timer is the part of *time.Timer the loop uses.
-type Timer interface {
-	C() <-chan time.Time
-	Stop() bool
-}
-
-// SystemClock is the Clock backed by package time.
-type SystemClock struct{}
-
-// Now returns time.Now().
-func (SystemClock) Now() time.Time { return time.Now() }
-
-// NewTimer returns a time.Timer wrapped as a Timer.
-func (SystemClock) NewTimer(d time.Duration) Timer { return sysTimer{time.NewTimer(d)} }
-
-type sysTimer struct{ t *time.Timer }
-
-func (t sysTimer) C() <-chan time.Time { return t.t.C }
-func (t sysTimer) Stop() bool          { return t.t.Stop() }
-
 // App is one app as the scheduler sees it.
 type App struct {
 	Name     string
@@ -156,11 +129,14 @@ type Options struct {
 	// Usage returns a Dev Hub's last known API usage (optional). It is
 	// called with the scheduler's lock held and must not call back into it.
 	Usage func(devhub string) (rotator.APIUsage, bool)
-	// Clock defaults to SystemClock.
-	Clock Clock
-	// Backoff is the wait after the attempt-th consecutive failure that did
-	// not name its own retry time; defaults to 1m doubling up to 1h.
-	Backoff func(attempt int) time.Duration
+	// Clock is the scheduler's only access to time (default
+	// rotator.SystemClock, which inside a testing/synctest bubble is the
+	// bubble's fake clock).
+	Clock rotator.Clock
+	// Backoff gives the wait after the attempt-th consecutive failure that
+	// did not name its own retry time (its retry answer is ignored: the app
+	// is always scheduled again); defaults to DefaultBackoff.
+	Backoff rotator.BackoffFunc
 	// BudgetDefer is how long a run waits when its Dev Hub is over budget
 	// (default 15m).
 	BudgetDefer time.Duration
@@ -176,17 +152,13 @@ type Options struct {
 }
 
 // DefaultBackoff doubles from one minute up to one hour.
-func DefaultBackoff(attempt int) time.Duration {
-	d := time.Minute
-	for i := 1; i < attempt && d < time.Hour; i++ {
-		d *= 2
-	}
-	return min(d, time.Hour)
+func DefaultBackoff(attempt int) (bool, time.Duration) {
+	return rotator.Backoff{Base: time.Minute, Max: time.Hour, Attempts: rotator.Forever}.NextAttempt(attempt)
 }
 
 func (o *Options) defaults() {
 	if o.Clock == nil {
-		o.Clock = SystemClock{}
+		o.Clock = rotator.SystemClock{}
 	}
 	if o.Backoff == nil {
 		o.Backoff = DefaultBackoff
@@ -673,7 +645,8 @@ func (s *Scheduler) retryTime(err error, attempt int, now time.Time) time.Time {
 		}
 		return re.At
 	}
-	return now.Add(s.opts.Backoff(attempt))
+	_, wait := s.opts.Backoff(attempt)
+	return now.Add(wait)
 }
 
 // finishRotate records a rotation callback's result; the caller holds mu.

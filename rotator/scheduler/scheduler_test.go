@@ -376,7 +376,7 @@ func TestSchedulerRetries(t *testing.T) {
 				s := mustNew(t, Options{
 					Apps:    []App{{Name: "billing", DevHub: "hub", Schedule: "@hourly", LastRotation: t0}},
 					Run:     rec.run,
-					Backoff: func(int) time.Duration { return 3 * time.Minute },
+					Backoff: func(int) (bool, time.Duration) { return true, 3 * time.Minute },
 				})
 				stop := start(t, s)
 				time.Sleep(time.Hour + 30*time.Minute)
@@ -574,7 +574,7 @@ func TestSchedulerSurvivesAPanickingCallback(t *testing.T) {
 				}
 				return nil
 			},
-			Backoff: func(int) time.Duration { return 5 * time.Minute },
+			Backoff: func(int) (bool, time.Duration) { return true, 5 * time.Minute },
 			Observe: func(e Event) {
 				if e.Kind == EventFailed {
 					mu.Lock()
@@ -614,4 +614,12 @@ func TestSnapshotReportsThePlan(t *testing.T) {
 			t.Errorf("Snapshot =\n %+v\nwant\n %+v", got, want)
 		}
 	})
+}
+
+func TestDefaultBackoffDoublesFromOneMinuteToOneHour(t *testing.T) {
+	for attempt, want := range map[int]time.Duration{1: time.Minute, 2: 2 * time.Minute, 6: 32 * time.Minute, 7: time.Hour, 100: time.Hour} {
+		if retry, got := DefaultBackoff(attempt); !retry || got != want {
+			t.Errorf("DefaultBackoff(%d) = %v, %s; want true, %s", attempt, retry, got, want)
+		}
+	}
 }
