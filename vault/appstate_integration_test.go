@@ -9,6 +9,7 @@ import (
 
 	"github.com/ecarotator/ecarotator/internal/vaulttest"
 	"github.com/ecarotator/ecarotator/rotator"
+	"github.com/ecarotator/ecarotator/rotator/rotatortest"
 )
 
 // An app's lease ("app/<app>") and its journal live in one document at the
@@ -17,7 +18,7 @@ import (
 // version and the pending secret they held) when a run ends.
 func TestAppLeaseAndJournalShareOneDocument(t *testing.T) {
 	srv := vaulttest.Start(t)
-	clock := newFakeClock(time.Date(2026, 11, 30, 1, 0, 0, 0, time.UTC))
+	clock := rotatortest.NewClock(time.Date(2026, 11, 30, 1, 0, 0, 0, time.UTC))
 	a := rootClient(t, srv, func(o *Options) { o.Now = clock.Now })
 	b := rootClient(t, srv, func(o *Options) { o.Now = clock.Now })
 	ctx := t.Context()
@@ -53,7 +54,7 @@ func TestAppLeaseAndJournalShareOneDocument(t *testing.T) {
 	}
 
 	// a pauses past its lease; b takes the app over and keeps the journal.
-	clock.Add(2 * time.Minute)
+	clock.Advance(2 * time.Minute)
 	lb, err := b.Acquire(ctx, "app/billing", "replica-b", time.Minute)
 	if err != nil {
 		t.Fatalf("takeover: %v", err)
@@ -65,14 +66,14 @@ func TestAppLeaseAndJournalShareOneDocument(t *testing.T) {
 		t.Fatalf("journal after takeover: %+v %v", got, err)
 	}
 	wantIs(t, a.Check(ctx, la), rotator.ErrFenced)
-	clock.Add(-time.Minute) // even with a clock that still believes in a's lease:
+	clock.Advance(-time.Minute) // even with a clock that still believes in a's lease:
 	if _, err := a.Save(ctx, "billing", pending, 1, &la); !errors.Is(err, rotator.ErrFenced) {
 		t.Fatalf("stale holder's save: %v, want ErrFenced", err)
 	}
 	if _, err := a.Renew(ctx, la, time.Minute); !errors.Is(err, rotator.ErrFenced) {
 		t.Fatalf("stale holder's renew: %v, want ErrFenced", err)
 	}
-	clock.Add(time.Minute)
+	clock.Advance(time.Minute)
 
 	// A release with the journal open keeps it for the next attempt.
 	if err := b.Release(ctx, lb); err != nil {
@@ -99,7 +100,7 @@ func TestAppLeaseAndJournalShareOneDocument(t *testing.T) {
 	if open, _ := a.OpenJournals(ctx); open["billing"] {
 		t.Fatal("a finished app must not be listed as open")
 	}
-	clock.Add(time.Second) // the token is the acquisition time: it grows with the clock
+	clock.Advance(time.Second) // the token is the acquisition time: it grows with the clock
 	ld, err := b.Acquire(ctx, "app/billing", "replica-b", time.Minute)
 	if err != nil {
 		t.Fatalf("acquire of a free app: %v", err)
@@ -121,14 +122,14 @@ func TestAppLeaseAndJournalShareOneDocument(t *testing.T) {
 // with check-and-set instead.
 func TestReleaseNearExpiryDoesNotDelete(t *testing.T) {
 	srv := vaulttest.Start(t)
-	clock := newFakeClock(time.Date(2026, 11, 30, 1, 0, 0, 0, time.UTC))
+	clock := rotatortest.NewClock(time.Date(2026, 11, 30, 1, 0, 0, 0, time.UTC))
 	a := rootClient(t, srv, func(o *Options) { o.Now = clock.Now })
 	ctx := t.Context()
 	l, err := a.Acquire(ctx, "app/payroll", "replica-a", 40*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	clock.Add(35 * time.Second) // 5 s left, under the 10 s margin
+	clock.Advance(35 * time.Second) // 5 s left, under the 10 s margin
 	if err := a.ClearAndRelease(ctx, "payroll", l); err != nil {
 		t.Fatal(err)
 	}
