@@ -277,7 +277,7 @@ func TestPromoteAndDeleteBuildURLsFromIDs(t *testing.T) {
 	})
 	f.handle("DELETE "+routeStagedID, func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) })
 	c, _, _ := testClient(t, f)
-	if err := c.Promote(t.Context(), testApp, testConsumer, testStagedID); err != nil {
+	if _, err := c.Promote(t.Context(), testApp, testConsumer, testStagedID); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.DeleteStaged(t.Context(), testApp, testConsumer, testStagedID); err != nil {
@@ -307,7 +307,7 @@ func TestIDsAreEscapedAndEmptyIDsRefused(t *testing.T) {
 	for _, call := range []func() error{
 		func() error { return c.DeleteStaged(t.Context(), testApp, testConsumer, "") },
 		func() error { _, err := c.Staged(t.Context(), "", testConsumer); return err },
-		func() error { return c.Promote(t.Context(), testApp, " ", testStagedID) },
+		func() error { _, err := c.Promote(t.Context(), testApp, " ", testStagedID); return err },
 	} {
 		if err := call(); err == nil {
 			t.Errorf("empty identifier accepted")
@@ -348,7 +348,8 @@ func TestErrorClassesPerCall(t *testing.T) {
 			return err
 		}},
 		{"PATCH rotate", "PATCH " + routeStagedID, false, func(ctx context.Context, c *Client) error {
-			return c.Promote(ctx, testApp, testConsumer, testStagedID)
+			_, err := c.Promote(ctx, testApp, testConsumer, testStagedID)
+			return err
 		}},
 		{"DELETE staged", "DELETE " + routeStagedID, false, func(ctx context.Context, c *Client) error {
 			return c.DeleteStaged(ctx, testApp, testConsumer, testStagedID)
