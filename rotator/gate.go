@@ -305,7 +305,7 @@ func (e *Engine) settleExposure(ctx context.Context, r *run) (Credentials, error
 			waited += first
 		}
 	}
-	var notYet time.Duration // the longest time after the opening that was not enough
+	notYet := time.Duration(-1) // the longest time after the opening that was not enough (-1: none seen)
 	for n := 1; ; n++ {
 		pair, err := r.iss.Credentials(ctx, r.appRef.ID, r.consumer.ID)
 		if err == nil {
@@ -367,7 +367,7 @@ func (h *settleHints) get(devhub string) time.Duration {
 
 // learn records the outcome of one wait: hint is the time the call slept
 // to, notYet the longest time after the opening at which the setting was
-// still off (zero when the first poll succeeded), okAfter when the
+// still off (negative when the first poll succeeded), okAfter when the
 // successful poll's answer came.
 //
 // After a "not yet" the delay lies between notYet and okAfter: the next
@@ -386,7 +386,7 @@ func (h *settleHints) learn(devhub string, hint, notYet, okAfter time.Duration) 
 	}
 	cur := h.m[devhub]
 	switch {
-	case notYet > 0:
+	case notYet >= 0:
 		cur.floor = notYet
 		cur.at = notYet + settleStep
 		if okAfter > notYet && okAfter < cur.at {

@@ -56,6 +56,10 @@ type Org struct {
 	// secret: a setting that applies late.
 	WithholdCredentials, WithholdStaged int
 	withheldCreds, withheldStaged       int
+	// SettingDelay: a setting switched on applies this long later (on
+	// Clock); until then Credentials is refused as masked (ErrPermission).
+	SettingDelay time.Duration
+	appliesAt    time.Time
 	// PromoteOmitsRotated: Promote answers without the Rotated entry (the
 	// PATCH response's shape is unconfirmed), so the engine must list the
 	// slot to learn its id and expiration.
@@ -238,8 +242,10 @@ func (o *Org) Credentials(_ context.Context, appID, consumerID string) (rotator.
 	if err != nil {
 		return rotator.Credentials{}, err
 	}
-	if o.withheldCreds > 0 {
-		o.withheldCreds--
+	if o.withheldCreds > 0 || o.Clock.Now().Before(o.appliesAt) {
+		if o.withheldCreds > 0 {
+			o.withheldCreds--
+		}
 		return rotator.Credentials{Key: c.primary.Key}, fmt.Errorf("fake org: SECRET_NOT_RETURNED: %w", rotator.ErrPermission)
 	}
 	return c.primary, nil
@@ -416,6 +422,7 @@ func (o *Org) SetSecretAccess(_ context.Context, on bool) error {
 	}
 	if on && !o.secretAccess {
 		o.withheldCreds, o.withheldStaged = o.WithholdCredentials, o.WithholdStaged
+		o.appliesAt = o.Clock.Now().Add(o.SettingDelay)
 	}
 	o.secretAccess = on
 	if faulty {
