@@ -355,3 +355,26 @@ func TestRetireDeletesTheRecordedEntry(t *testing.T) {
 		checkInvariants(t, w, false)
 	}
 }
+
+// A path still to be adopted reads the slot before anything is written:
+// a foreign entry stops the run before the adoption writes Vault.
+func TestForeignEntryStopsAnAdoptionBeforeVaultIsWritten(t *testing.T) {
+	w := rotatortest.NewWorld(1)
+	w.Store.Seed(w.App.VaultPath, rotator.StoredCredentials{Current: w.Initial}, false)
+	foreign := w.Org.StageOutside(w.AppID, w.Consumer())
+	writes := w.Store.Writes()
+	_, err := newEngine(t, w, "a", nil).Rotate(context.Background(), w.App, rotator.Request{Actor: operator, Adopt: true})
+	wantErr(t, err, rotator.ErrForeignStaged)
+	if w.Store.Writes() != writes {
+		t.Error("vault written before the foreign entry stopped the run")
+	}
+	if w.Org.Count(rotatortest.OpStage) != 0 {
+		t.Errorf("calls %v: POST sent for a path still to be adopted", w.Org.Calls())
+	}
+	if sc, _ := w.Org.Slot(w.AppID, w.Consumer()); sc.ID != foreign.ID {
+		t.Error("the foreign entry was touched")
+	}
+	if w.Org.Access() {
+		t.Error("I5: the setting was left open")
+	}
+}

@@ -228,8 +228,14 @@ func (e *Engine) foreignStaged(ctx context.Context, r *run, sc StagedCredential,
 // not use is not trusted for it: the read first is what finds a packaged
 // ECA (ErrPackagedStaged) while the journal still allows switching to the
 // metadata strategy (revalidateStrategy).
+//
+// A path still to be adopted is not POSTed to first either: adoption
+// writes Vault (expose), and a foreign entry must stop the run before it.
 func (r *run) postsFirst() bool {
 	if r.cache.distHit && !r.cache.hit {
+		return false
+	}
+	if !r.meta.Managed || r.stored.Current.IsZero() {
 		return false
 	}
 	return r.j.Pending.IsZero() && r.j.StagedID == "" && stepOrder[r.j.Step] < stepOrder[StepStage] &&
