@@ -190,8 +190,9 @@ func TestDriftIsCaughtByTheSettleRead(t *testing.T) {
 }
 
 // A fresh rotation POSTs without reading the slot. A Rotated leftover
-// refuses it; the slot is read, the leftover retired with its trace, and
-// the POST sent again.
+// that Vault no longer names (its overlap ended in Vault, Salesforce has
+// not lapsed it) refuses it; the slot is read, the leftover retired with
+// its trace, and the POST sent again.
 func TestFirstPostMeetsARotatedLeftover(t *testing.T) {
 	w := rotatortest.NewWorld(1) // salesforce-expiry: the Rotated entry stays
 	e := newEngine(t, w, "a", nil)
@@ -200,6 +201,8 @@ func TestFirstPostMeetsARotatedLeftover(t *testing.T) {
 	if !ok || left.Status != rotator.StagedRotated {
 		t.Fatalf("slot after the first rotation = %+v, want a Rotated entry", left)
 	}
+	cur, _ := w.Store.Current(w.App.VaultPath)
+	w.Store.Seed(w.App.VaultPath, rotator.StoredCredentials{Current: cur.Current, TokenURL: cur.TokenURL, RotatedAt: cur.RotatedAt, RotationID: cur.RotationID}, true)
 	before := counts(w, nil)
 	i2 := watchI2(t, w)
 	rotate(t, e, w.App)
@@ -377,4 +380,23 @@ func TestForeignEntryStopsAnAdoptionBeforeVaultIsWritten(t *testing.T) {
 	if w.Org.Access() {
 		t.Error("I5: the setting was left open")
 	}
+}
+
+// While Vault still names a previous pair (its overlap is on), the slot
+// most likely holds its Rotated entry: the rotation reads the slot first
+// rather than send a POST that would be refused.
+func TestOverlapInProgressReadsTheSlotFirst(t *testing.T) {
+	w := rotatortest.NewWorld(1) // salesforce-expiry
+	e := newEngine(t, w, "a", nil)
+	rotate(t, e, w.App)
+	before := counts(w, nil)
+	rotate(t, e, w.App)
+	got := counts(w, before)
+	if got[rotatortest.OpStage] != 1 || got[rotatortest.OpDeleteStaged] != 1 {
+		t.Errorf("calls %v: want the leftover deleted after a read, then one POST", got)
+	}
+	if w.Audit.Count(rotator.EventRetireStarted) != 1 || w.Audit.Count(rotator.EventPreviousRetired) != 1 {
+		t.Errorf("events %v: the leftover's delete is not traced", w.Audit.Types())
+	}
+	checkInvariants(t, w, false)
 }

@@ -231,11 +231,17 @@ func (e *Engine) foreignStaged(ctx context.Context, r *run, sc StagedCredential,
 //
 // A path still to be adopted is not POSTed to first either: adoption
 // writes Vault (expose), and a foreign entry must stop the run before it.
+// Nor is one whose overlap is still on (see below).
 func (r *run) postsFirst() bool {
 	if r.cache.distHit && !r.cache.hit {
 		return false
 	}
 	if !r.meta.Managed || r.stored.Current.IsZero() {
+		return false
+	}
+	if !r.stored.Previous.IsZero() {
+		// An overlap is on: the slot most likely still holds its Rotated
+		// entry, which a POST would only be refused by. Read first.
 		return false
 	}
 	return r.j.Pending.IsZero() && r.j.StagedID == "" && stepOrder[r.j.Step] < stepOrder[StepStage] &&
