@@ -3,6 +3,9 @@
 package integration
 
 import (
+	"errors"
+	"os"
+	"strings"
 	"testing"
 
 	"github.com/ecarotator/ecarotator/internal/wire"
@@ -81,5 +84,87 @@ func TestRetireDeletesTheRecordedStagedID(t *testing.T) {
 			}
 			e.mustReject("retired previous pair", prev, app.VerifyURLs...)
 		})
+	}
+}
+
+// TestForeignStagedMetByTheFirstPost: a fresh rotation POSTs without
+// reading the slot; a credential staged by hand refuses that POST, and the
+// rotation stops on it like a preflight stop — nothing created or changed
+// in Salesforce or Vault, the setting restored, the stop audited, and no
+// journal or backoff left behind (the next attempt stops the same way,
+// not with ErrBackoff). Once the entry is gone the app rotates.
+func TestForeignStagedMetByTheFirstPost(t *testing.T) {
+	e := newEnv(t, envOptions{overlap: "{policy: after, after: 1ms}"})
+	rt := e.runtime(wire.RuntimeOptions{})
+	ctx := t.Context()
+	app, err := rt.App("billing")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rt.Engine.Rotate(ctx, app, rotator.Request{Actor: operator}); err != nil {
+		t.Fatal(err)
+	}
+	e.settingApplied()
+	if _, err := rt.Engine.Retire(ctx, app); err != nil {
+		t.Fatal(err)
+	}
+	hub, _ := rt.Cfg.DevHubByName("devhub")
+	sf, err := wire.DevHub(ctx, hub, rt.Vault, e.logger(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sf.SetSecretAccess(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	e.settingApplied()
+	ids := consumerIDs["billing"]
+	st := e.consumer("billing")
+	ref, err := sf.FindApp(ctx, "Billing")
+	if err != nil {
+		t.Fatal(err)
+	}
+	foreign, err := sf.Stage(ctx, ref.ID, ids.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sf.SetSecretAccess(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	_, before := e.stored(rt, "billing")
+	posts := e.stagePosts()
+	for try := range 2 {
+		_, err := rt.Engine.Rotate(ctx, app, rotator.Request{Actor: operator})
+		if !errors.Is(err, rotator.ErrForeignStaged) {
+			t.Fatalf("attempt %d: got %v, want ErrForeignStaged", try, err)
+		}
+		_, after := e.stored(rt, "billing")
+		now := e.consumer("billing")
+		if after.Version != before.Version || e.stagePosts() != posts || now.Key != st.Key {
+			t.Errorf("attempt %d changed something: vault v%d→v%d, posts %d→%d", try, before.Version, after.Version, posts, e.stagePosts())
+		}
+		if now.Staged == nil || now.Staged.ID != foreign.ID || now.Staged.State != "Active" {
+			t.Errorf("attempt %d: slot %+v, want the foreign entry untouched", try, now.Staged)
+		}
+		if e.sim.SecretAccess("devhub") {
+			t.Errorf("attempt %d: secret access left on", try)
+		}
+	}
+	audit, _ := os.ReadFile(e.dir + "/audit.log")
+	if strings.Count(string(audit), `"event":"`+string(rotator.EventForeignStaged)+`"`) != 2 {
+		t.Error("the foreign stops are not both in the audit trail")
+	}
+	// The owner removes the entry: the next rotation goes through.
+	if err := sf.SetSecretAccess(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	e.settingApplied()
+	if err := sf.DeleteStaged(ctx, ref.ID, ids.id, foreign.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := sf.SetSecretAccess(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := rt.Engine.Rotate(ctx, app, rotator.Request{Actor: operator}); err != nil || res.Outcome != rotator.OutcomeOK {
+		t.Fatalf("after the entry was removed: %+v, %v", res, err)
 	}
 }
