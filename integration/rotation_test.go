@@ -212,7 +212,7 @@ func TestDriftAndForeignStagedStopWithoutMutation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := sf.Promote(ctx, ref.ID, cons[0].ID, st.ID); err != nil {
+	if _, err := sf.Promote(ctx, ref.ID, cons[0].ID, st.ID); err != nil {
 		t.Fatal(err)
 	}
 	analytics, _ := rt.App("analytics")

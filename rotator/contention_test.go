@@ -113,7 +113,7 @@ func (i yieldingIssuer) Stage(ctx context.Context, a, c string) (rotator.StagedC
 	i.y()
 	return i.Issuer.Stage(ctx, a, c)
 }
-func (i yieldingIssuer) Promote(ctx context.Context, a, c, s string) error {
+func (i yieldingIssuer) Promote(ctx context.Context, a, c, s string) (rotator.StagedCredential, error) {
 	i.y()
 	return i.Issuer.Promote(ctx, a, c, s)
 }

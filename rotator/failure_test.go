@@ -122,15 +122,6 @@ func TestStopsWithoutMutation(t *testing.T) {
 			wantEv: rotator.EventDriftDetected,
 		},
 		{
-			name: "a foreign Active staged credential (secret access already on)",
-			setup: func(w *rotatortest.World) {
-				w.Org.SetAccess(true)
-				w.Org.StageOutside(w.AppID, w.Consumer())
-			},
-			want:   rotator.ErrForeignStaged,
-			wantEv: rotator.EventForeignStaged,
-		},
-		{
 			name:    "ecarotator's own ECA",
 			app:     func(a *rotator.App) { a.OwnECA = a.ECA },
 			want:    rotator.ErrOwnECA,
@@ -202,10 +193,15 @@ func TestForeignStagedInToggleModeRestoresExposure(t *testing.T) {
 	foreign := w.Org.StageOutside(w.AppID, w.Consumer())
 	_, err := newEngine(t, w, "a", nil).Rotate(context.Background(), w.App, rotator.Request{Actor: operator})
 	wantErr(t, err, rotator.ErrForeignStaged)
-	for _, op := range []string{rotatortest.OpStage, rotatortest.OpPromote, rotatortest.OpDeleteStaged} {
+	for _, op := range []string{rotatortest.OpPromote, rotatortest.OpDeleteStaged} {
 		if n := w.Org.Count(op); n != 0 {
 			t.Errorf("%s calls = %d, want 0", op, n)
 		}
+	}
+	// A fresh rotation POSTs without reading the slot first; the occupied
+	// slot refuses it, so nothing is created.
+	if n, ok := w.Org.Count(rotatortest.OpStage), w.Org.StageOK(); n > 1 || ok != 0 {
+		t.Errorf("POSTs = %d (%d created), want at most one refused", n, ok)
 	}
 	if sc, _ := w.Org.Slot(w.AppID, w.Consumer()); sc.ID != foreign.ID {
 		t.Error("the foreign staged entry was touched")
@@ -546,5 +542,43 @@ func TestAnOlderForeignEntryIsNotAdoptedAfterAFailedPost(t *testing.T) {
 	}
 	if j, _ := w.Journal.Entry(w.App.Name); !j.Pending.IsZero() {
 		t.Error("foreign pair adopted into the journal")
+	}
+}
+
+// A foreign Active entry with the setting already on: the fresh
+// rotation's POST is refused by the occupied slot, the slot is read, and
+// the rotation stops as a preflight stop would: the entry untouched,
+// nothing created, Vault and the setting unchanged, no journal left (no
+// attempt counted), the stop audited once.
+func TestForeignStagedMetByTheFirstPostChangesNothing(t *testing.T) {
+	w := rotatortest.NewWorld(1)
+	w.Org.SetAccess(true)
+	foreign := w.Org.StageOutside(w.AppID, w.Consumer())
+	_, m := w.Store.Current(w.App.VaultPath)
+	_, err := newEngine(t, w, "a", nil).Rotate(context.Background(), w.App, rotator.Request{Actor: operator})
+	wantErr(t, err, rotator.ErrForeignStaged)
+	if got := w.Audit.Count(rotator.EventForeignStaged); got != 1 {
+		t.Errorf("foreign events = %d, want 1", got)
+	}
+	if sc, _ := w.Org.Slot(w.AppID, w.Consumer()); sc.ID != foreign.ID || sc.Key != foreign.Key || sc.Status != rotator.StagedActive {
+		t.Errorf("slot = %+v, want the foreign entry untouched", sc)
+	}
+	if w.Org.StageOK() != 0 || w.Org.Count(rotatortest.OpPromote) != 0 || w.Org.Count(rotatortest.OpDeleteStaged) != 0 {
+		t.Errorf("calls %v: something was created, promoted or deleted", w.Org.Calls())
+	}
+	if _, m2 := w.Store.Current(w.App.VaultPath); m2.Version != m.Version {
+		t.Errorf("store version %d, want %d", m2.Version, m.Version)
+	}
+	if _, _, err := w.Journal.Load(context.Background(), w.App.Name); !errors.Is(err, rotator.ErrNotFound) {
+		t.Errorf("journal after the stop: %v, want none", err)
+	}
+	if !w.Org.Access() || w.Locker.Held("app/"+w.App.Name) {
+		t.Error("setting changed or lease kept")
+	}
+	// The next attempt stops the same way: the entry never passes for ours.
+	_, err = newEngine(t, w, "b", nil).Rotate(context.Background(), w.App, rotator.Request{Actor: operator})
+	wantErr(t, err, rotator.ErrForeignStaged)
+	if sc, _ := w.Org.Slot(w.AppID, w.Consumer()); sc.ID != foreign.ID || w.Org.StageOK() != 0 {
+		t.Error("the second attempt touched the foreign entry")
 	}
 }

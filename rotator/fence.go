@@ -61,10 +61,10 @@ func (f fencedIssuer) Stage(ctx context.Context, appID, consumerID string) (Stag
 }
 
 // Promote implements Issuer within the lease.
-func (f fencedIssuer) Promote(ctx context.Context, appID, consumerID, stagedID string) error {
+func (f fencedIssuer) Promote(ctx context.Context, appID, consumerID, stagedID string) (StagedCredential, error) {
 	ctx, cancel, err := f.bound(ctx, "promote")
 	if err != nil {
-		return err
+		return StagedCredential{}, err
 	}
 	defer cancel()
 	return f.Issuer.Promote(ctx, appID, consumerID, stagedID)

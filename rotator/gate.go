@@ -266,15 +266,30 @@ func (e *Engine) openEarly(ctx context.Context, r *run, cause error) error {
 	return nil
 }
 
+// needsSettle reports whether the call relies on an opening of the
+// setting (toggle mode, prior value off) that may not have applied yet:
+// until verify is done something still needs a secret (the POST, the
+// read-back), also when a failed verify is resumed after a restore.
+func (r *run) needsSettle() bool {
+	return r.app.SecretAccessMode == SecretAccessToggle && r.j.PriorExposure != nil && !*r.j.PriorExposure && !r.done(StepVerify)
+}
+
+// settlesInPreflight reports whether preflight reads the primary pair
+// through the settle poll: the call opened (or joined) the setting before
+// preflight (openEarly), so the poll's part=keyandsecret answer is the
+// primary key read, and expose does not poll again.
+func (r *run) settlesInPreflight() bool {
+	return r.exposureHeld && r.accessKnown && r.accessOn && r.needsSettle()
+}
+
 // settleExposure waits, in toggle mode after the setting was opened by an
 // opening (ours or a shared one), until Salesforce returns the primary
 // secret: a setting can apply late, and a POST staged sent meanwhile would
-// create an entry whose secret we never see.
-func (e *Engine) settleExposure(ctx context.Context, r *run) error {
-	// Until verify is done something still needs a secret (the POST, the
-	// read-back), also when a failed verify is resumed after a restore.
-	if r.app.SecretAccessMode != SecretAccessToggle || r.j.PriorExposure == nil || *r.j.PriorExposure || r.done(StepVerify) {
-		return nil
+// create an entry whose secret we never see. It returns the primary pair
+// the successful poll read (zero when no wait was needed).
+func (e *Engine) settleExposure(ctx context.Context, r *run) (Credentials, error) {
+	if !r.needsSettle() {
+		return Credentials{}, nil
 	}
 	start, waited := e.now(), time.Duration(0)
 	// A Dev Hub's setting applies after about the same delay each time:
@@ -285,27 +300,28 @@ func (e *Engine) settleExposure(ctx context.Context, r *run) error {
 	if hint > 0 && !r.openedAt.IsZero() {
 		if first := hint - e.now().Sub(r.openedAt); first > 0 {
 			if err := e.settleSleep(ctx, r, first); err != nil {
-				return err
+				return Credentials{}, err
 			}
 			waited += first
 		}
 	}
-	var notYet time.Duration // the longest time after the opening that was not enough
+	notYet := time.Duration(-1) // the longest time after the opening that was not enough (-1: none seen)
 	for n := 1; ; n++ {
-		_, err := r.iss.Credentials(ctx, r.appRef.ID, r.consumer.ID)
+		pair, err := r.iss.Credentials(ctx, r.appRef.ID, r.consumer.ID)
 		if err == nil {
 			if !r.openedAt.IsZero() {
-				e.settle.learn(r.app.DevHub, hint, notYet)
+				e.settle.learn(r.app.DevHub, hint, notYet, e.now().Sub(r.openedAt))
 			}
 			if n > 1 || waited > 0 {
 				r.log.Info("secret access setting applied", zap.Int("polls", n), zap.Duration("waited", waited))
-				// Journaled by expose's save, which follows at once.
+				// Journaled by the next save (expose's, or begin's when
+				// preflight settles).
 				r.setExtra(ExtraSettledAfter, waited.String())
 			}
-			return nil
+			return pair, nil
 		}
 		if !errors.Is(err, ErrPermission) {
-			return fmt.Errorf("read credentials after opening secret access: %w", err)
+			return Credentials{}, fmt.Errorf("read credentials after opening secret access: %w", err)
 		}
 		if !r.openedAt.IsZero() {
 			notYet = max(notYet, e.now().Sub(r.openedAt))
@@ -315,11 +331,11 @@ func (e *Engine) settleExposure(ctx context.Context, r *run) error {
 			d = settleStep
 		}
 		if waited+d > e.o.SettleWait {
-			return fmt.Errorf("secret access opened %s ago but Salesforce still withholds the secret: %w: %w", e.now().Sub(start).Round(time.Millisecond), ErrSecretNotReturned, err)
+			return Credentials{}, fmt.Errorf("secret access opened %s ago but Salesforce still withholds the secret: %w: %w", e.now().Sub(start).Round(time.Millisecond), ErrSecretNotReturned, err)
 		}
 		r.log.Info("secret access not applied yet; waiting", zap.Int("poll", n), zap.Duration("wait", d))
 		if err := e.settleSleep(ctx, r, d); err != nil {
-			return err
+			return Credentials{}, err
 		}
 		waited += d
 	}
@@ -329,35 +345,60 @@ func (e *Engine) settleExposure(ctx context.Context, r *run) error {
 const settleStep = 250 * time.Millisecond
 
 // settleHints remembers, per Dev Hub, how long after an opening its
-// secret-access setting was last seen not yet applied: the part of the
-// delay every later opening can sleep through without polling.
+// secret-access setting applies: every later opening sleeps that long and
+// then polls once.
 type settleHints struct {
 	mu sync.Mutex
-	m  map[string]time.Duration
+	m  map[string]settleHint
+}
+
+// settleHint is one Dev Hub's knowledge: at is when to poll (after the
+// opening); floor is the longest time after an opening at which the
+// setting was seen not yet applied (the delay is longer than that).
+type settleHint struct {
+	at, floor time.Duration
 }
 
 func (h *settleHints) get(devhub string) time.Duration {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.m[devhub]
+	return h.m[devhub].at
 }
 
-// learn records the outcome of one wait: notYet is the longest time after
-// the opening at which the setting was still off (zero when the first poll
-// after sleeping hint succeeded). A first-poll success shrinks the hint a
-// little, so a delay that got shorter is found again.
-func (h *settleHints) learn(devhub string, hint, notYet time.Duration) {
+// learn records the outcome of one wait: hint is the time the call slept
+// to, notYet the longest time after the opening at which the setting was
+// still off (negative when the first poll succeeded), okAfter when the
+// successful poll's answer came.
+//
+// After a "not yet" the delay lies between notYet and okAfter: the next
+// opening polls at notYet+settleStep (or okAfter, if sooner), which is at
+// most one settleStep past the delay. A first-poll success keeps that
+// point; a hint above floor+settleStep (one learned from a slower ladder)
+// shrinks toward it. So a steady delay settles in one poll every time,
+// overshooting by less than settleStep, and a delay that grows costs one
+// more poll once. A delay that shrinks below floor is not searched for:
+// that would mean polling too early on purpose every so often.
+func (h *settleHints) learn(devhub string, hint, notYet, okAfter time.Duration) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.m == nil {
-		h.m = map[string]time.Duration{}
+		h.m = map[string]settleHint{}
 	}
+	cur := h.m[devhub]
 	switch {
-	case notYet > 0:
-		h.m[devhub] = notYet
+	case notYet >= 0:
+		cur.floor = notYet
+		cur.at = notYet + settleStep
+		if okAfter > notYet && okAfter < cur.at {
+			cur.at = okAfter
+		}
 	case hint > 0:
-		h.m[devhub] = hint * 7 / 8
+		cur.at = max(cur.floor+settleStep, hint*7/8)
+		cur.at = min(cur.at, hint)
+	default:
+		return // applied at once: nothing to sleep through
 	}
+	h.m[devhub] = cur
 }
 
 // settleStaged waits for the secret of staged entry id (created by this

@@ -88,8 +88,11 @@ type Issuer interface {
 	// secret. ErrSlotOccupied when the slot is taken.
 	Stage(ctx context.Context, appID, consumerID string) (StagedCredential, error)
 	// Promote makes a staged credential primary (PATCH {"command":"rotate"});
-	// the previous primary moves to the staged slot as Rotated.
-	Promote(ctx context.Context, appID, consumerID, stagedID string) error
+	// the previous primary moves to the staged slot as Rotated. It returns
+	// that Rotated entry when the response names it (Status StagedRotated,
+	// never a secret the caller relies on), else a zero StagedCredential:
+	// the response's shape is unconfirmed, so callers fall back to Staged.
+	Promote(ctx context.Context, appID, consumerID, stagedID string) (StagedCredential, error)
 	// DeleteStaged deletes the staged slot's entry (ErrNotFound if gone).
 	DeleteStaged(ctx context.Context, appID, consumerID, stagedID string) error
 	// SecretAccess reads ExternalClientAppSettings.enableClientSecretInRestApiAccess.
@@ -115,6 +118,10 @@ type StoredCredentials struct {
 	PreviousValidUntil time.Time   // zero outside an overlap
 	RotatedAt          time.Time
 	RotationID         string
+	// PreviousStagedID is the id of the Rotated staged entry holding
+	// Previous (a public id; empty when unknown or outside an overlap):
+	// retirement deletes it by id without listing the slot.
+	PreviousStagedID string
 }
 
 // StoreMeta describes a KV path's current version.

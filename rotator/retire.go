@@ -110,7 +110,7 @@ func (e *Engine) retireRun(ctx context.Context, r *run, revoke bool) (Result, er
 		}
 	}
 	next := stored
-	next.Previous, next.PreviousValidUntil = Credentials{}, time.Time{}
+	next.Previous, next.PreviousValidUntil, next.PreviousStagedID = Credentials{}, time.Time{}, ""
 	if err := e.hook("before:retire_write"); err != nil {
 		return r.res, err
 	}
@@ -202,6 +202,18 @@ func (e *Engine) retireSlot(ctx context.Context, r *run, revoke bool) error {
 	if err := e.openExposure(ctx, r); err != nil {
 		return err
 	}
+	if id := r.stored.PreviousStagedID; id != "" && r.stored.Previous.Key != "" && r.meta.Managed {
+		// The rotation recorded the Rotated entry's id in the same
+		// version as the previous pair: delete it by id, no listing.
+		// Ids are never reused, so this can only delete that entry.
+		err := e.deleteRotated(ctx, r, id)
+		if err == nil || !errors.Is(err, ErrNotFound) {
+			return err
+		}
+		// Gone (deleted or lapsed), or Salesforce filed the previous pair
+		// under another id: list the slot to be sure it is not there.
+		r.log.Info("recorded rotated entry not found; listing the staged slot", zap.String("staged_id", id))
+	}
 	slot, err := e.rotatedSlot(ctx, r, r.stored.Previous.Key)
 	if err != nil {
 		return err
@@ -209,12 +221,24 @@ func (e *Engine) retireSlot(ctx context.Context, r *run, revoke bool) error {
 	if slot.ID == "" {
 		return nil // lapsed or already deleted
 	}
-	err = e.mutate(ctx, r, "delete_staged", func() error { return r.iss.DeleteStaged(ctx, ref.ID, r.consumer.ID, slot.ID) })
+	if err := e.deleteRotated(ctx, r, slot.ID); err != nil && !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	return nil
+}
+
+// deleteRotated deletes staged entry id for a retire (journaled op). A
+// 404 is returned as ErrNotFound with the journal saved.
+func (e *Engine) deleteRotated(ctx context.Context, r *run, id string) error {
+	err := e.mutate(ctx, r, "delete_staged", func() error { return r.iss.DeleteStaged(ctx, r.appRef.ID, r.consumer.ID, id) })
 	if err != nil && !errors.Is(err, ErrNotFound) {
-		return fmt.Errorf("delete rotated %s: %w", slot.ID, err)
+		return fmt.Errorf("delete rotated %s: %w", id, err)
 	}
 	r.setExtra(ExtraOp, "")
-	return e.save(ctx, r)
+	if serr := e.save(ctx, r); serr != nil {
+		return serr
+	}
+	return err
 }
 
 // retireLookup resolves the ECA and lists its consumers.

@@ -11,8 +11,17 @@ import (
 
 // preflight is protocol step 2. It only reads: the ECA and its consumer,
 // Vault's current version, Salesforce's primary key (drift check) and,
-// when the secret-access setting is already on, the staged slot (foreign
-// check). Every stop it makes happens before anything is changed.
+// when the secret-access setting is already on and the journal names a
+// staged or pending pair, the staged slot (foreign check; a fresh
+// rotation learns about a foreign entry from its refused POST, see stage).
+// Every stop it makes happens before anything is changed, except the
+// journaled, always-restored opening of the setting (openEarly).
+//
+// When this call opened (or joined) the setting before preflight, the
+// primary key comes from the settle poll (part=keyandsecret) that waits
+// for the setting to apply, and the drift check is exact: Salesforce's
+// primary pair must be Vault's current pair, secret included. The current
+// pair's token check then runs first, during the setting's delay.
 func (e *Engine) preflight(ctx context.Context, r *run) error {
 	ref, consumers, err := e.lookup(ctx, r)
 	if err != nil {
@@ -37,7 +46,34 @@ func (e *Engine) preflight(ctx context.Context, r *run) error {
 		return err
 	}
 	r.consumer = c
-	r.primary, err = r.iss.PrimaryKey(ctx, ref.ID, c.ID)
+	managed := meta.Managed && !stored.Current.IsZero()
+	// A journal exists only once a rotation passed this check, adoption
+	// permission included, so a resumed rotation may finish adopting.
+	if !managed && !r.adopt && !r.done(StepPreflight) {
+		return fmt.Errorf("vault path %s: %w", r.app.VaultPath, ErrNotManaged)
+	}
+	checkPair := managed && r.j.Pending.IsZero() && !r.done(StepStage)
+	settle := r.settlesInPreflight()
+	if settle && checkPair {
+		// Needs no setting: runs while the opening applies.
+		if err := e.checkCurrentPair(ctx, r); err != nil {
+			return err
+		}
+		checkPair = false
+	}
+	var pair Credentials
+	readPrimary := func() error {
+		if !settle {
+			var err error
+			r.primary, err = r.iss.PrimaryKey(ctx, r.appRef.ID, r.consumer.ID)
+			return err
+		}
+		var err error
+		pair, err = e.settleExposure(ctx, r)
+		r.primary = pair.Key
+		return err
+	}
+	err = readPrimary()
 	if err != nil && errors.Is(err, ErrNotFound) && r.cache.hit {
 		// The cached identifiers no longer match Salesforce: look the ECA
 		// and its consumers up again, once.
@@ -51,19 +87,16 @@ func (e *Engine) preflight(ctx context.Context, r *run) error {
 			return err
 		}
 		r.consumer = c
-		r.primary, err = r.iss.PrimaryKey(ctx, ref.ID, c.ID)
+		err = readPrimary()
 	}
 	if err != nil {
 		return fmt.Errorf("read primary key: %w", err)
 	}
+	if settle && r.primary == "" {
+		return fmt.Errorf("read primary key: Salesforce returned none: %w", ErrNotFound)
+	}
 	if r.consumer.Key == "" {
 		r.consumer.Key = r.primary
-	}
-	managed := meta.Managed && !stored.Current.IsZero()
-	// A journal exists only once a rotation passed this check, adoption
-	// permission included, so a resumed rotation may finish adopting.
-	if !managed && !r.adopt && !r.done(StepPreflight) {
-		return fmt.Errorf("vault path %s: %w", r.app.VaultPath, ErrNotManaged)
 	}
 	if managed && r.primary != stored.Current.Key && (r.j.Pending.Key == "" || r.primary != r.j.Pending.Key) {
 		details := map[string]string{"salesforce_key": r.primary, "vault_key": stored.Current.Key}
@@ -73,7 +106,16 @@ func (e *Engine) preflight(ctx context.Context, r *run) error {
 		}
 		return fmt.Errorf("salesforce %s, vault %s: %w", r.primary, stored.Current.Key, ErrDrift)
 	}
-	if managed && r.j.Pending.IsZero() && !r.done(StepStage) {
+	if managed && settle && r.primary == stored.Current.Key && !pair.Secret.Equal(stored.Current.Secret) {
+		// Same key, another secret: Vault does not hold Salesforce's pair.
+		details := map[string]string{"salesforce_key": r.primary, "vault_key": stored.Current.Key, "why": "secret differs"}
+		r.log.Error("drift detected: the primary secret differs from vault's", zap.String("salesforce_key", r.primary))
+		if err := e.record(ctx, r, EventDriftDetected, StepPreflight, OutcomeDenied, nil, details); err != nil {
+			return err
+		}
+		return fmt.Errorf("salesforce's primary secret for key %s is not vault's: %w", r.primary, ErrDrift)
+	}
+	if checkPair {
 		if err := e.checkCurrentPair(ctx, r); err != nil {
 			return err
 		}
@@ -85,7 +127,7 @@ func (e *Engine) preflight(ctx context.Context, r *run) error {
 	if !on && r.app.SecretAccessMode == SecretAccessAlwaysOn {
 		return fmt.Errorf("dev hub %s: %w", r.app.DevHub, ErrExposureClosed)
 	}
-	if on && !r.done(StepCommit) {
+	if on && !r.done(StepCommit) && !r.postsFirst() {
 		return e.inspectStaged(ctx, r)
 	}
 	r.staged = nil
@@ -150,14 +192,68 @@ func (e *Engine) inspectStaged(ctx context.Context, r *run) error {
 		if sc.Status != StagedActive || r.ours(sc) {
 			continue
 		}
-		details := map[string]string{"staged_id": sc.ID, "staged_key": sc.Key, "staged_created": sc.Created.UTC().Format(time.RFC3339)}
-		r.log.Error("foreign staged credential", zap.String("staged_id", sc.ID), zap.String("staged_key", sc.Key))
-		if err := e.record(ctx, r, EventForeignStaged, StepPreflight, OutcomeDenied, nil, details); err != nil {
-			return err
-		}
-		return fmt.Errorf("staged %s (key %s): %w", sc.ID, sc.Key, ErrForeignStaged)
+		return e.foreignStaged(ctx, r, sc, StepPreflight)
 	}
 	return nil
+}
+
+// foreignStaged audits an Active staged entry this rotation did not create
+// and returns ErrForeignStaged: the rotation stops with the entry left as
+// it is.
+func (e *Engine) foreignStaged(ctx context.Context, r *run, sc StagedCredential, step Step) error {
+	details := map[string]string{"staged_id": sc.ID, "staged_key": sc.Key, "staged_created": sc.Created.UTC().Format(time.RFC3339)}
+	r.log.Error("foreign staged credential", zap.String("staged_id", sc.ID), zap.String("staged_key", sc.Key))
+	if err := e.record(ctx, r, EventForeignStaged, step, OutcomeDenied, nil, details); err != nil {
+		return err
+	}
+	return fmt.Errorf("staged %s (key %s): %w", sc.ID, sc.Key, ErrForeignStaged)
+}
+
+// postsFirst reports whether stage may POST without reading the slot
+// first: the journal names no staged or pending pair and no POST of this
+// rotation was started, so nothing in the slot can be this rotation's.
+//
+// Why that is safe: POST staged on an occupied slot is refused and creates
+// nothing (salesforce-eca-api.md §3.5 "one staged credential per
+// consumer", §8; sfsim answers OccupiedSlotStatus/Code, 400 INVALID_INPUT
+// by default, and the client maps a 409, a configured code or any 4xx
+// with a visible entry to ErrSlotOccupied). A refused POST is followed by
+// the read the slow path would have made first (stage), so a foreign
+// Active entry still stops the rotation untouched and audited, and a
+// Rotated leftover is still deleted with its trace. It assumes Salesforce
+// never replaces or adds to an occupied slot on POST — the documented
+// single slot; an ambiguous POST (no answer) is re-read as before.
+//
+// A distribution state taken from a cache entry whose ids this call did
+// not use is not trusted for it: the read first is what finds a packaged
+// ECA (ErrPackagedStaged) while the journal still allows switching to the
+// metadata strategy (revalidateStrategy).
+//
+// A path still to be adopted is not POSTed to first either: adoption
+// writes Vault (expose), and a foreign entry must stop the run before it.
+// Nor is one whose overlap is still on (see below).
+func (r *run) postsFirst() bool {
+	if r.cache.distHit && !r.cache.hit {
+		return false
+	}
+	if !r.meta.Managed || r.stored.Current.IsZero() {
+		return false
+	}
+	if !r.stored.Previous.IsZero() {
+		// An overlap is on: the slot most likely still holds its Rotated
+		// entry, which a POST would only be refused by. Read first.
+		return false
+	}
+	return r.j.Pending.IsZero() && r.j.StagedID == "" && stepOrder[r.j.Step] < stepOrder[StepStage] &&
+		r.j.Extra[ExtraStageStartedAt] == "" && r.j.Extra[ExtraSettling] == ""
+}
+
+// refusedPost reports whether a POST staged that reached Salesforce was
+// answered with a refusal that created nothing (slot occupied or another
+// client error), as opposed to an unknown outcome or a pause.
+func refusedPost(err error) bool {
+	return err != nil && !errors.Is(err, ErrAmbiguous) && !errors.Is(err, ErrUnreachable) && !errors.Is(err, ErrRateLimited) &&
+		!errors.Is(err, ErrFenced) && !isAbort(err) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
 }
 
 func (r *run) ours(sc StagedCredential) bool {
@@ -172,12 +268,36 @@ func (r *run) ours(sc StagedCredential) bool {
 	}
 	// A POST was started and its pair never persisted. The entry is ours
 	// unless it predates that POST (allowing for clock skew with Salesforce).
+	// Without the start time (a journal of an older version, or a POST
+	// that was refused and unmarked, see stage) it is ours only while a
+	// POST may be in flight.
 	started, err := time.Parse(time.RFC3339Nano, r.j.Extra[ExtraStageStartedAt])
-	return err != nil || sc.Created.IsZero() || !sc.Created.Before(started.Add(-stagedClockSkew))
+	if err != nil {
+		return r.j.Extra[ExtraOp] == "stage"
+	}
+	skew := stagedClockSkew
+	if r.j.Extra[extraStageUnread] != "" {
+		// The POST went out without reading the slot first (postsFirst):
+		// a foreign entry made shortly before it looks like ours here,
+		// so the allowance is kept tight. Our own entry is created after
+		// the POST left, so only a larger clock skew with Salesforce
+		// makes it look foreign — and that stops the run (audited), it
+		// never adopts or deletes anything.
+		skew = stagedBlindSkew
+	}
+	return sc.Created.IsZero() || !sc.Created.Before(started.Add(-skew))
 }
 
 // stagedClockSkew is how far Salesforce's createdDate may lag our clock.
 const stagedClockSkew = 5 * time.Minute
+
+// stagedBlindSkew is that allowance after a POST sent without reading the
+// slot first.
+const stagedBlindSkew = 30 * time.Second
+
+// extraStageUnread (journal Extra): the rotation's first POST was sent
+// without reading the slot first (postsFirst).
+const extraStageUnread = "stage_unread"
 
 // expose is protocol step 3 (I5). In toggle mode the prior value is saved
 // in the journal before the setting is switched on, so every later exit —
@@ -187,11 +307,15 @@ func (e *Engine) expose(ctx context.Context, r *run) error {
 	if r.done(StepCommit) {
 		return nil
 	}
+	// Preflight already waited for an opening made before it.
+	settled := r.settlesInPreflight()
 	if err := e.openExposure(ctx, r); err != nil {
 		return err
 	}
-	if err := e.settleExposure(ctx, r); err != nil {
-		return err
+	if !settled {
+		if _, err := e.settleExposure(ctx, r); err != nil {
+			return err
+		}
 	}
 	r.advance(StepExpose, true)
 	if err := e.save(ctx, r); err != nil {
@@ -200,7 +324,7 @@ func (e *Engine) expose(ctx context.Context, r *run) error {
 	if err := e.stepDone(ctx, r, StepExpose); err != nil {
 		return err
 	}
-	if r.staged == nil {
+	if r.staged == nil && !r.postsFirst() {
 		if err := e.inspectStaged(ctx, r); err != nil {
 			return err
 		}
@@ -309,29 +433,50 @@ func (e *Engine) adoptIfNeeded(ctx context.Context, r *run) error {
 	return e.emit(ctx, r, ev)
 }
 
-// stage is protocol steps 4 and 5 (stage, persist). POST is sent only after
-// re-reading the slot: an Active entry of ours with its secret is adopted
-// into the journal; one whose secret Salesforce no longer returns is useless
-// (the secret is lost) and is deleted and staged again; a Rotated or
-// Expired leftover is deleted because the slot holds one entry. An
-// ambiguous POST is followed by a re-read, never by a blind second POST.
+// stage is protocol steps 4 and 5 (stage, persist). A fresh rotation
+// POSTs at once (postsFirst); a refused POST, a resumed one and an
+// ambiguous one read the slot: an Active entry of ours with its secret is
+// adopted into the journal; one whose secret Salesforce no longer returns
+// is useless (the secret is lost) and is deleted and staged again; an
+// Active entry not ours stops the rotation (audited); a Rotated or Expired
+// leftover is deleted because the slot holds one entry. An ambiguous POST
+// is followed by a re-read, never by a blind second POST.
 func (e *Engine) stage(ctx context.Context, r *run) error {
 	if !r.j.Pending.IsZero() {
 		return nil
 	}
 	const maxRounds = 4
 	posts := 0
+	first := r.staged == nil && r.postsFirst()
+	var refused error     // a POST refusal whose slot is being read
+	freshRefused := false // the refused POST was a fresh rotation's first
 	for round := 0; round < maxRounds; round++ {
-		if r.staged == nil {
+		if r.staged == nil && !first {
 			list, err := r.iss.Staged(ctx, r.appRef.ID, r.consumer.ID)
 			if err != nil {
+				if refused != nil {
+					return errors.Join(fmt.Errorf("stage: %w", refused), fmt.Errorf("read staged slot: %w", err))
+				}
 				return fmt.Errorf("read staged slot: %w", err)
 			}
 			r.staged = list
+			if refused != nil && len(list) == 0 {
+				// Nothing in the slot explains the refusal: it stands.
+				return fmt.Errorf("stage: %w", refused)
+			}
+			refused = nil
 		}
 		if sc, ok := activeEntry(r.staged); ok {
 			if !r.ours(sc) {
-				return fmt.Errorf("staged %s: %w", sc.ID, ErrForeignStaged)
+				ferr := e.foreignStaged(ctx, r, sc, StepStage)
+				if freshRefused && !isAbort(ferr) {
+					// Nothing was changed but the (journaled) opening: end
+					// like a preflight stop, with no journal left behind.
+					if cerr := e.forgetFresh(ctx, r); cerr != nil {
+						return errors.Join(ferr, cerr)
+					}
+				}
+				return ferr
 			}
 			if !sc.Secret.IsZero() {
 				r.log.Info("adopting staged credential from the slot", zap.String("staged_id", sc.ID), zap.String(LogKeyKey, sc.Key))
@@ -368,15 +513,43 @@ func (e *Engine) stage(ctx context.Context, r *run) error {
 		}
 		posts++
 		r.advance(StepStage, false)
-		if r.j.Extra[ExtraStageStartedAt] == "" {
+		startedHere := r.j.Extra[ExtraStageStartedAt] == ""
+		if startedHere {
 			r.setExtra(ExtraStageStartedAt, e.now().UTC().Format(time.RFC3339Nano))
+			if first {
+				r.setExtra(extraStageUnread, "true")
+			}
 		}
 		var sc StagedCredential
+		sent := false
 		err := e.mutate(ctx, r, "stage", func() error {
 			var serr error
+			sent = true
 			sc, serr = r.iss.Stage(ctx, r.appRef.ID, r.consumer.ID)
 			return serr
 		})
+		fresh := first // this POST was sent without reading the slot first
+		first = false
+		if sent && sc.ID == "" && refusedPost(err) {
+			// Refused: nothing was created. Unmark the POST, so that no
+			// entry in the slot passes for this rotation's (ours), then
+			// read the slot to see why.
+			if startedHere {
+				r.setExtra(ExtraStageStartedAt, "")
+				r.setExtra(extraStageUnread, "")
+			}
+			r.setExtra(ExtraOp, "")
+			if serr := e.save(ctx, r); serr != nil {
+				return errors.Join(fmt.Errorf("stage: %w", err), serr)
+			}
+			if !fresh && !errors.Is(err, ErrSlotOccupied) {
+				return fmt.Errorf("stage: %w", err)
+			}
+			r.log.Info("staged POST refused; reading the slot", zap.Error(err))
+			refused, freshRefused, r.staged = err, fresh, nil
+			posts-- // it created nothing
+			continue
+		}
 		if err == nil && !sc.Secret.IsZero() {
 			return e.persist(ctx, r, sc)
 		}
@@ -395,6 +568,23 @@ func (e *Engine) stage(ctx context.Context, r *run) error {
 		r.staged = nil
 	}
 	return fmt.Errorf("stage: no usable staged credential after re-reads: %w", ErrAmbiguous)
+}
+
+// forgetFresh ends a fresh rotation whose only change was the opening of
+// the setting: the opening is left (restored when this run was the last
+// holder) and the journal removed, so the stop counts like one found in
+// preflight (no attempt, no backoff, no orphaning). A crash in between
+// leaves a journal at stage with no POST in flight, which the next run
+// reads first and stops on again.
+func (e *Engine) forgetFresh(ctx context.Context, r *run) error {
+	if err := e.restoreExposure(ctx, r); err != nil {
+		return err
+	}
+	if err := e.o.Journal.Clear(ctx, r.app.Name, &r.lease); err != nil {
+		return fmt.Errorf("clear journal: %w", err)
+	}
+	r.jv = 0
+	return nil
 }
 
 func activeEntry(list []StagedCredential) (StagedCredential, bool) {
@@ -430,6 +620,7 @@ func (e *Engine) persist(ctx context.Context, r *run, sc StagedCredential) error
 	}
 	r.res.ConsumerKey = sc.Key
 	r.stagedHere = sc.ID
+	r.staged = nil // the slot changed with the POST
 	r.log = r.log.With(zap.String("new_key", sc.Key))
 	if err := e.stepDone(ctx, r, StepStage); err != nil {
 		return err
@@ -451,8 +642,11 @@ func (e *Engine) rotate(ctx context.Context, r *run) error {
 		// entry falls back to the re-reading path below.
 		r.stagedHere = ""
 		r.advance(StepRotate, false)
-		err := e.mutate(ctx, r, "promote", func() error { return r.iss.Promote(ctx, r.appRef.ID, r.consumer.ID, id) })
+		err := e.promote(ctx, r, id)
 		if err == nil {
+			// Kept set: verify knows this call's own PATCH promoted the
+			// pair this call staged (promotedHere).
+			r.stagedHere = id
 			return e.rotated(ctx, r)
 		}
 		if !errors.Is(err, ErrAmbiguous) && !errors.Is(err, ErrNotFound) {
@@ -460,6 +654,7 @@ func (e *Engine) rotate(ctx context.Context, r *run) error {
 		}
 		r.log.Warn("promote of the entry just staged did not settle; re-reading", zap.Error(err))
 	}
+	r.stagedHere = ""
 	for try := 0; try < 2; try++ {
 		primary, err := r.iss.PrimaryKey(ctx, r.appRef.ID, r.consumer.ID)
 		if err != nil {
@@ -491,7 +686,7 @@ func (e *Engine) rotate(ctx context.Context, r *run) error {
 		}
 		r.j.StagedID = found.ID
 		r.advance(StepRotate, false)
-		err = e.mutate(ctx, r, "promote", func() error { return r.iss.Promote(ctx, r.appRef.ID, r.consumer.ID, found.ID) })
+		err = e.promote(ctx, r, found.ID)
 		if err == nil {
 			return e.rotated(ctx, r)
 		}
@@ -501,6 +696,33 @@ func (e *Engine) rotate(ctx context.Context, r *run) error {
 		r.log.Warn("promote outcome unknown; re-reading", zap.Error(err))
 	}
 	return fmt.Errorf("promote: %w", ErrAmbiguous)
+}
+
+// promote sends PATCH rotate for staged entry id. When the answer names
+// the Rotated entry holding the old primary key, the slot's content is
+// known (r.staged) and commit needs no GET staged for its id and
+// expiration; otherwise r.staged stays nil and commit lists the slot.
+func (e *Engine) promote(ctx context.Context, r *run, id string) error {
+	var prev StagedCredential
+	r.staged = nil
+	err := e.mutate(ctx, r, "promote", func() error {
+		var perr error
+		prev, perr = r.iss.Promote(ctx, r.appRef.ID, r.consumer.ID, id)
+		return perr
+	})
+	if err == nil && prev.ID != "" && prev.Status == StagedRotated && prev.Key != "" && prev.Key == r.j.Extra[ExtraOldKey] {
+		prev.Secret = Secret{} // never needed, never kept
+		r.staged = []StagedCredential{prev}
+	}
+	return err
+}
+
+// promotedHere reports whether this call's own PATCH (answered 200)
+// promoted the entry this call staged: then Salesforce said the pair is
+// primary, and verify proves it with token requests alone. Every resumed
+// or ambiguous path reads the pair back.
+func (r *run) promotedHere() bool {
+	return r.stagedHere != "" && r.stagedHere == r.j.StagedID && r.done(StepRotate)
 }
 
 func (e *Engine) rotated(ctx context.Context, r *run) error {
@@ -523,12 +745,15 @@ func (e *Engine) verify(ctx context.Context, r *run) error {
 	if r.done(StepVerify) {
 		return nil
 	}
-	got, err := r.iss.Credentials(ctx, r.appRef.ID, r.consumer.ID)
-	if err != nil {
-		return fmt.Errorf("read back credentials: %w", err)
-	}
-	if got.Key != r.j.Pending.Key || !got.Secret.Equal(r.j.Pending.Secret) {
-		return fmt.Errorf("%w: read-back pair (key %s) differs from the staged pair (key %s)", ErrVerifyFailed, got.Key, r.j.Pending.Key)
+	if !r.promotedHere() {
+		// A resumed or ambiguous promotion: read the primary pair back.
+		got, err := r.iss.Credentials(ctx, r.appRef.ID, r.consumer.ID)
+		if err != nil {
+			return fmt.Errorf("read back credentials: %w", err)
+		}
+		if got.Key != r.j.Pending.Key || !got.Secret.Equal(r.j.Pending.Secret) {
+			return fmt.Errorf("%w: read-back pair (key %s) differs from the staged pair (key %s)", ErrVerifyFailed, got.Key, r.j.Pending.Key)
+		}
 	}
 	for _, u := range r.app.VerifyURLs {
 		if err := e.verifyURL(ctx, r, u); err != nil {
@@ -652,6 +877,7 @@ func (e *Engine) commitWrite(ctx context.Context, r *run, stored StoredCredentia
 		if r.app.Overlap.Policy != OverlapImmediate && stored.Current.Key == oldKey {
 			sc.Previous = stored.Current
 			sc.PreviousValidUntil = PreviousValidUntil(r.app.Overlap, rotatedAt, slot.Expires)
+			sc.PreviousStagedID = slot.ID
 		}
 		r.advance(StepCommit, false)
 		v, err := e.writePending(ctx, r, sc, meta.Version)
@@ -673,8 +899,16 @@ func (e *Engine) rotatedAt(r *run) time.Time {
 	return e.now()
 }
 
-// rotatedSlot finds the Rotated entry holding key (zero when absent).
+// rotatedSlot finds the Rotated entry holding key (zero when absent). The
+// slot as this call last learned it (r.staged: a read, or the Rotated
+// entry a PATCH rotate answered with) is used when it holds that entry;
+// otherwise the slot is listed.
 func (e *Engine) rotatedSlot(ctx context.Context, r *run, key string) (StagedCredential, error) {
+	for _, sc := range r.staged {
+		if sc.Status == StagedRotated && sc.Key == key && sc.ID != "" {
+			return sc, nil
+		}
+	}
 	list, err := r.iss.Staged(ctx, r.appRef.ID, r.consumer.ID)
 	if err != nil {
 		return StagedCredential{}, fmt.Errorf("read staged slot: %w", err)

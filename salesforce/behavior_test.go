@@ -48,7 +48,7 @@ func TestContractBehaviorVariants(t *testing.T) {
 			if _, err := c.Stage(ctx, app.ID, cons.ID); !errors.Is(err, rotator.ErrSlotOccupied) {
 				t.Errorf("Stage on an occupied slot = %v, want ErrSlotOccupied", err)
 			}
-			if err := c.Promote(ctx, app.ID, cons.ID, next.ID); err != nil {
+			if _, err := c.Promote(ctx, app.ID, cons.ID, next.ID); err != nil {
 				t.Fatalf("Promote: %v", err)
 			}
 			got, err := c.Credentials(ctx, app.ID, cons.ID)

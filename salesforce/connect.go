@@ -452,13 +452,40 @@ func (c *Client) stageError(ctx context.Context, appID, consumerID string, err e
 // Promote PATCHes {"command":"rotate"} on the staged credential: it becomes
 // primary and the previous primary moves to the slot as Rotated. Never
 // retried once it may have reached Salesforce.
-func (c *Client) Promote(ctx context.Context, appID, consumerID, stagedID string) error {
+//
+// The response ("App Oauth Staged Credentials", salesforce-eca-api.md §3.6)
+// is parsed defensively — its shape is unconfirmed: a bare object or the
+// collection wrapper, read bounded like every body. The entry is returned
+// only when its state is Rotated (the previous primary now in the slot),
+// without its secret; anything else (another state, no id, an empty or
+// undecodable body) returns a zero StagedCredential with no error, since
+// the rotate itself succeeded, and the caller lists the slot instead.
+func (c *Client) Promote(ctx context.Context, appID, consumerID, stagedID string) (rotator.StagedCredential, error) {
 	p, err := c.stagedPath(appID, consumerID, stagedID)
 	if err != nil {
-		return err
+		return rotator.StagedCredential{}, err
 	}
-	_, _, err = c.do(ctx, call{method: http.MethodPatch, route: RouteStagedID, path: p, body: []byte(`{"command":"rotate"}`), contentType: "application/json"})
-	return err
+	_, body, err := c.do(ctx, call{method: http.MethodPatch, route: RouteStagedID, path: p, body: []byte(`{"command":"rotate"}`), contentType: "application/json"})
+	if err != nil {
+		return rotator.StagedCredential{}, err
+	}
+	return rotatedFrom(body), nil
+}
+
+// rotatedFrom picks the Rotated entry out of a PATCH rotate response.
+func rotatedFrom(body []byte) rotator.StagedCredential {
+	items, err := decodeStaged(body)
+	if err != nil {
+		return rotator.StagedCredential{}
+	}
+	for _, it := range items {
+		if it.ID != "" && it.Key != "" && strings.EqualFold(strings.TrimSpace(it.State), string(rotator.StagedRotated)) {
+			sc := it.toDomain()
+			sc.Status, sc.Secret = rotator.StagedRotated, rotator.Secret{}
+			return sc
+		}
+	}
+	return rotator.StagedCredential{}
 }
 
 // DeleteStaged deletes the staged slot's entry. A 404 (already deleted or

@@ -277,7 +277,7 @@ func TestPromoteAndDeleteBuildURLsFromIDs(t *testing.T) {
 	})
 	f.handle("DELETE "+routeStagedID, func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) })
 	c, _, _ := testClient(t, f)
-	if err := c.Promote(t.Context(), testApp, testConsumer, testStagedID); err != nil {
+	if _, err := c.Promote(t.Context(), testApp, testConsumer, testStagedID); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.DeleteStaged(t.Context(), testApp, testConsumer, testStagedID); err != nil {
@@ -307,7 +307,7 @@ func TestIDsAreEscapedAndEmptyIDsRefused(t *testing.T) {
 	for _, call := range []func() error{
 		func() error { return c.DeleteStaged(t.Context(), testApp, testConsumer, "") },
 		func() error { _, err := c.Staged(t.Context(), "", testConsumer); return err },
-		func() error { return c.Promote(t.Context(), testApp, " ", testStagedID) },
+		func() error { _, err := c.Promote(t.Context(), testApp, " ", testStagedID); return err },
 	} {
 		if err := call(); err == nil {
 			t.Errorf("empty identifier accepted")
@@ -348,7 +348,8 @@ func TestErrorClassesPerCall(t *testing.T) {
 			return err
 		}},
 		{"PATCH rotate", "PATCH " + routeStagedID, false, func(ctx context.Context, c *Client) error {
-			return c.Promote(ctx, testApp, testConsumer, testStagedID)
+			_, err := c.Promote(ctx, testApp, testConsumer, testStagedID)
+			return err
 		}},
 		{"DELETE staged", "DELETE " + routeStagedID, false, func(ctx context.Context, c *Client) error {
 			return c.DeleteStaged(ctx, testApp, testConsumer, testStagedID)
@@ -664,4 +665,47 @@ func TestEchoedSecretsAreScrubbedFromErrors(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 	assertNoLeak(t, "verify error", err.Error())
+}
+
+// PATCH rotate's answer is parsed defensively (its shape is unconfirmed):
+// the Rotated entry is returned, without a secret, from a bare object or
+// the collection wrapper; any other answer gives a zero entry and no
+// error, since the rotate itself succeeded.
+func TestPromoteReturnsTheRotatedEntryOnly(t *testing.T) {
+	tests := []struct {
+		name, body string
+		wantID     string
+	}{
+		{"the collection wrapper with the Rotated entry", `{"stagedCredentials":[{"id":"0ZzROTATED00001","key":"3MVGPRIMARYKEY1","secret":"old-secret","state":"Rotated","expirationDate":"2026-12-26T01:00:00.000Z"}]}`, "0ZzROTATED00001"},
+		{"a bare Rotated object", `{"id":"0ZzROTATED00002","key":"3MVGPRIMARYKEY1","state":"Rotated","expirationDate":"2026-12-26T01:00:00.000Z"}`, "0ZzROTATED00002"},
+		{"the promoted (Active) entry", `{"id":"0ZzSTAGED000001","key":"3MVGSTAGEDKEY02","state":"Active"}`, ""},
+		{"an entry without state", `{"id":"0ZzSTAGED000001","key":"3MVGSTAGEDKEY02"}`, ""},
+		{"a Rotated entry without id", `{"key":"3MVGPRIMARYKEY1","state":"Rotated"}`, ""},
+		{"an empty body", ``, ""},
+		{"not JSON", `<html>ok</html>`, ""},
+		{"a wrong type", `{"stagedCredentials":"Rotated"}`, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFake(t)
+			f.handle("PATCH "+routeStagedID, func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				_, _ = w.Write([]byte(tt.body))
+			})
+			c, _, _ := testClient(t, f)
+			got, err := c.Promote(t.Context(), testApp, testConsumer, testStagedID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.ID != tt.wantID {
+				t.Fatalf("Promote = %+v, want id %q", got, tt.wantID)
+			}
+			if !got.Secret.IsZero() {
+				t.Error("the Rotated entry's secret was kept")
+			}
+			if tt.wantID != "" && (got.Status != rotator.StagedRotated || got.Key != "3MVGPRIMARYKEY1" || got.Expires.IsZero()) {
+				t.Errorf("Promote = %+v, want the Rotated entry with key and expiry", got)
+			}
+		})
+	}
 }

@@ -295,7 +295,7 @@ func TestContractFullRotation(t *testing.T) {
 		t.Errorf("validity %v", next.Expires.Sub(next.Created))
 	}
 
-	if err := c.Promote(ctx, app.ID, cons.ID, next.ID); err != nil {
+	if _, err := c.Promote(ctx, app.ID, cons.ID, next.ID); err != nil {
 		t.Fatalf("Promote: %v", err)
 	}
 	now, err := c.Credentials(ctx, app.ID, cons.ID)
@@ -497,7 +497,7 @@ func TestContractOccupiedSlotNotFoundAndFinal(t *testing.T) {
 	if _, err := c.Stage(ctx, app.ID, cons.ID); !errors.Is(err, rotator.ErrSlotOccupied) {
 		t.Errorf("second Stage = %v, want ErrSlotOccupied", err)
 	}
-	if err := c.Promote(ctx, app.ID, cons.ID, "0SsNOSUCHID000000"); !errors.Is(err, rotator.ErrNotFound) {
+	if _, err := c.Promote(ctx, app.ID, cons.ID, "0SsNOSUCHID000000"); !errors.Is(err, rotator.ErrNotFound) {
 		t.Errorf("Promote(unknown) = %v, want ErrNotFound", err)
 	}
 	if _, err := c.FindApp(ctx, "No_Such_App"); !errors.Is(err, rotator.ErrNotFound) {
@@ -506,7 +506,7 @@ func TestContractOccupiedSlotNotFoundAndFinal(t *testing.T) {
 	if _, err := c.Consumers(ctx, "0xINOSUCHAPP0000"); !errors.Is(err, rotator.ErrNotFound) {
 		t.Errorf("Consumers(unknown) = %v, want ErrNotFound", err)
 	}
-	if err := c.Promote(ctx, app.ID, cons.ID, first.ID); err != nil {
+	if _, err := c.Promote(ctx, app.ID, cons.ID, first.ID); err != nil {
 		t.Fatal(err)
 	}
 	rotated, err := c.Staged(ctx, app.ID, cons.ID)
@@ -515,7 +515,7 @@ func TestContractOccupiedSlotNotFoundAndFinal(t *testing.T) {
 	}
 	// Rotating the Rotated previous pair is refused with a 400: final,
 	// matching no sentinel and certainly not ambiguous.
-	err = c.Promote(ctx, app.ID, cons.ID, rotated[0].ID)
+	_, err = c.Promote(ctx, app.ID, cons.ID, rotated[0].ID)
 	var apiErr *salesforce.APIError
 	if !errors.As(err, &apiErr) || apiErr.Class != salesforce.ClassFinal || apiErr.Status != http.StatusBadRequest || apiErr.Code != "INVALID_INPUT" {
 		t.Errorf("Promote(rotated) = %v, want a final 400 INVALID_INPUT", err)
@@ -561,7 +561,7 @@ func TestContractVerifyWaitsForPropagation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Promote(ctx, app.ID, cons.ID, next.ID); err != nil {
+	if _, err := c.Promote(ctx, app.ID, cons.ID, next.ID); err != nil {
 		t.Fatal(err)
 	}
 	pair := rotator.Credentials{Key: next.Key, Secret: next.Secret}

@@ -53,7 +53,7 @@ func Example() {
 		return
 	}
 	// … persist staged.Key/staged.Secret to Vault here, then promote.
-	if err := c.Promote(ctx, app.ID, consumers[0].ID, staged.ID); err != nil {
+	if _, err := c.Promote(ctx, app.ID, consumers[0].ID, staged.ID); err != nil {
 		return
 	}
 	tokenURL, _ := c.OrgTokenURL(ctx)

@@ -70,7 +70,8 @@ func faultCases() []faultCase {
 		return err
 	}
 	promote := func(ctx context.Context, e *faultEnv) error {
-		return e.c.Promote(ctx, e.app.ID, e.cons.ID, e.staged.ID)
+		_, err := e.c.Promote(ctx, e.app.ID, e.cons.ID, e.staged.ID)
+		return err
 	}
 	del := func(ctx context.Context, e *faultEnv) error {
 		return e.c.DeleteStaged(ctx, e.app.ID, e.cons.ID, e.staged.ID)

@@ -44,6 +44,8 @@ var uncertainties = []uncertainty{
 	{"Consumer collection carries secrets", "unconfirmed", "no", "same", "`collectionIncludesSecrets`", "reads secrets by consumer only"},
 	{"`Retry-After` on 503", "unconfirmed", "absent", "same", "`retryAfter`", "honoured, capped"},
 	{"Error when the setting is off", "unconfirmed code and text", "403 `FUNCTIONALITY_NOT_ENABLED`", "same", "`secretAccessStatus/Code/Message`", "403 or the known wordings = permission"},
+	{"PATCH rotate response", "doc: \"App Oauth Staged Credentials\"; which entry it shows is unconfirmed", "the Rotated entry (previous pair, new id)", "same", "`patchOmitsRotated`",
+		"uses the answer's Rotated entry (its key must be the old key) for the overlap's id and expiry, else lists the slot"},
 	{"Meaning of the staged object's `url`", "doc: primary credentials URL; Infisical: the item", "primary URL", "same", "`stagedURLIsItem`", "builds the item URL from `id`"},
 	{"Newest API version served", "65.0+ needed for staged credentials", "67.0", "same", "`maxAPIVersion`", "`doctor` fails below 65.0"},
 	{"Packaged ECAs through the staged API", "newest Help (pt_BR): local ECAs only", "sfsim `distributionState`", "same", "`ECAConfig.DistributionState`", "`doctor` fails the ECA row and names `strategy: metadata` (issue 12)"},

@@ -20,6 +20,7 @@ const (
 	FieldPreviousValidUntil     = "previous_valid_until"
 	FieldRotatedAt              = "rotated_at"
 	FieldRotationID             = "rotation_id"
+	FieldPreviousStagedID       = "previous_staged_id"
 )
 
 // Keys of custom_metadata on app paths. They never hold a secret.
@@ -60,6 +61,8 @@ func decodeCredentials(d map[string]any) (rotator.StoredCredentials, error) {
 		TokenURL:   str(d, FieldTokenURL),
 		Previous:   rotator.Credentials{Key: str(d, FieldPreviousConsumerKey), Secret: rotator.NewSecret(str(d, FieldPreviousConsumerSecret))},
 		RotationID: str(d, FieldRotationID),
+		// Public id of the Rotated staged entry (retirement deletes it).
+		PreviousStagedID: str(d, FieldPreviousStagedID),
 	}
 	var err1, err2 error
 	sc.PreviousValidUntil, err1 = parseTimeField(d, FieldPreviousValidUntil)
@@ -79,6 +82,7 @@ func encodeCredentials(sc rotator.StoredCredentials) map[string]any {
 		FieldPreviousValidUntil:     formatTime(sc.PreviousValidUntil),
 		FieldRotatedAt:              formatTime(sc.RotatedAt),
 		FieldRotationID:             sc.RotationID,
+		FieldPreviousStagedID:       sc.PreviousStagedID,
 	}
 }
 

@@ -56,6 +56,14 @@ type Org struct {
 	// secret: a setting that applies late.
 	WithholdCredentials, WithholdStaged int
 	withheldCreds, withheldStaged       int
+	// SettingDelay: a setting switched on applies this long later (on
+	// Clock); until then Credentials is refused as masked (ErrPermission).
+	SettingDelay time.Duration
+	appliesAt    time.Time
+	// PromoteOmitsRotated: Promote answers without the Rotated entry (the
+	// PATCH response's shape is unconfirmed), so the engine must list the
+	// slot to learn its id and expiration.
+	PromoteOmitsRotated bool
 	// BeforeMutation, when set, is called (without the Org's lock) before
 	// every mutating call; tests check invariants there.
 	BeforeMutation func(op string)
@@ -234,8 +242,10 @@ func (o *Org) Credentials(_ context.Context, appID, consumerID string) (rotator.
 	if err != nil {
 		return rotator.Credentials{}, err
 	}
-	if o.withheldCreds > 0 {
-		o.withheldCreds--
+	if o.withheldCreds > 0 || o.Clock.Now().Before(o.appliesAt) {
+		if o.withheldCreds > 0 {
+			o.withheldCreds--
+		}
 		return rotator.Credentials{Key: c.primary.Key}, fmt.Errorf("fake org: SECRET_NOT_RETURNED: %w", rotator.ErrPermission)
 	}
 	return c.primary, nil
@@ -327,23 +337,23 @@ func (o *Org) Stage(_ context.Context, appID, consumerID string) (rotator.Staged
 }
 
 // Promote implements rotator.Issuer (PATCH {"command":"rotate"}).
-func (o *Org) Promote(_ context.Context, appID, consumerID, stagedID string) error {
+func (o *Org) Promote(_ context.Context, appID, consumerID, stagedID string) (rotator.StagedCredential, error) {
 	o.before(OpPromote)
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	f, faulty := o.enter(OpPromote)
 	if faulty && !f.Apply {
-		return f.Err
+		return rotator.StagedCredential{}, f.Err
 	}
 	if err := o.gateLocked(); err != nil {
-		return err
+		return rotator.StagedCredential{}, err
 	}
 	c, err := o.consumerLocked(appID, consumerID)
 	if err != nil {
-		return err
+		return rotator.StagedCredential{}, err
 	}
 	if c.slot == nil || c.slot.ID != stagedID || c.slot.Status != rotator.StagedActive {
-		return fmt.Errorf("fake org: staged %s: %w", stagedID, rotator.ErrNotFound)
+		return rotator.StagedCredential{}, fmt.Errorf("fake org: staged %s: %w", stagedID, rotator.ErrNotFound)
 	}
 	now := o.Clock.Now()
 	o.seq++
@@ -355,9 +365,14 @@ func (o *Org) Promote(_ context.Context, appID, consumerID, stagedID string) err
 	c.slot = &rotator.StagedCredential{ID: fmt.Sprintf("0Xs%06d", o.seq), Status: rotator.StagedRotated, Key: prev.Key, Secret: prev.Secret,
 		Created: now, Expires: now.Add(rotator.SalesforceOverlap)}
 	if faulty {
-		return f.Err
+		return rotator.StagedCredential{}, f.Err
 	}
-	return nil
+	if o.PromoteOmitsRotated {
+		return rotator.StagedCredential{}, nil
+	}
+	out := *c.slot
+	out.Secret = rotator.Secret{}
+	return out, nil
 }
 
 // DeleteStaged implements rotator.Issuer.
@@ -407,6 +422,7 @@ func (o *Org) SetSecretAccess(_ context.Context, on bool) error {
 	}
 	if on && !o.secretAccess {
 		o.withheldCreds, o.withheldStaged = o.WithholdCredentials, o.WithholdStaged
+		o.appliesAt = o.Clock.Now().Add(o.SettingDelay)
 	}
 	o.secretAccess = on
 	if faulty {

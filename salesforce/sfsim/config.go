@@ -224,6 +224,11 @@ type Behavior struct {
 	// JWTAudiences are the accepted JWT "aud" values. Default: the login URL
 	// and the org's My Domain URL.
 	JWTAudiences []string `yaml:"jwtAudiences" json:"jwtAudiences,omitempty"`
+	// PatchOmitsRotated makes PATCH rotate answer with the promoted entry
+	// (its id, the new key, state Active) instead of the Rotated entry now
+	// in the slot (the default). The response's shape is unconfirmed
+	// (salesforce-eca-api.md §3.6); ecarotator then lists the slot.
+	PatchOmitsRotated bool `yaml:"patchOmitsRotated" json:"patchOmitsRotated,omitempty"`
 	// MaxAPIVersion is the newest REST version served (default 67.0).
 	MaxAPIVersion float64 `yaml:"maxAPIVersion" json:"maxAPIVersion,omitempty"`
 

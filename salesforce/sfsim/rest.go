@@ -392,6 +392,10 @@ func (s *Sim) stagedItemLocked(w http.ResponseWriter, r *http.Request, u *UserCo
 		c.Key, c.Secret, c.Since = st.Key, st.Secret, now
 		c.Slot = prev
 		s.saveLocked()
+		if s.behavior.PatchOmitsRotated {
+			writeJSON(w, http.StatusOK, s.stagedObj(e, c, st, rt.version, live))
+			return
+		}
 		writeJSON(w, http.StatusOK, s.stagedObj(e, c, prev, rt.version, live))
 	}
 }

@@ -400,6 +400,30 @@ func TestBehaviorSwitches(t *testing.T) {
 					t.Fatalf("got %d %s", res.status, res.body)
 				}
 			}},
+		{name: "PATCH rotate answers with the Rotated entry by default", b: Behavior{},
+			check: func(t *testing.T, s *Sim, tok string) {
+				st := stage(t, s, tok, billingID, billingCID)
+				got := rotate(t, s, tok, billingID, billingCID, st.ID)
+				cs, err := s.ConsumerState(hub, "Billing", billingCID)
+				if err != nil || cs.Staged == nil {
+					t.Fatalf("state %+v, %v", cs, err)
+				}
+				if got.State != StateRotated || got.ID != cs.Staged.ID || got.Key != billingKey || got.ExpirationDate == "" {
+					t.Fatalf("PATCH answered %+v, want the Rotated entry %s holding %s", got, cs.Staged.ID, billingKey)
+				}
+			}},
+		{name: "PATCH rotate can answer without the Rotated entry", b: Behavior{PatchOmitsRotated: true},
+			check: func(t *testing.T, s *Sim, tok string) {
+				st := stage(t, s, tok, billingID, billingCID)
+				got := rotate(t, s, tok, billingID, billingCID, st.ID)
+				if got.State == StateRotated || got.ID != st.ID || got.Key != st.Key {
+					t.Fatalf("PATCH answered %+v, want the promoted entry %s", got, st.ID)
+				}
+				cs, err := s.ConsumerState(hub, "Billing", billingCID)
+				if err != nil || cs.Staged == nil || cs.Staged.State != StateRotated || cs.Key != st.Key {
+					t.Fatalf("the rotate did not apply: %+v, %v", cs, err)
+				}
+			}},
 		{name: "the staged url can be the item's own URL", b: Behavior{StagedURLIsItem: true},
 			check: func(t *testing.T, s *Sim, tok string) {
 				st := stage(t, s, tok, billingID, billingCID)
