@@ -193,6 +193,8 @@ type Engine struct {
 	settle settleHints  // how long each Dev Hub's setting took to apply
 	// ledgerMemo: the Dev Hubs' ledger states this engine last saw.
 	ledgerMemo ledgerMemo
+	// ecaMemo: the apps' ECA cache entries this engine last saw (gate.go).
+	ecaMemo ecaMemo
 }
 
 // NewEngine checks o and returns an Engine.
@@ -461,7 +463,7 @@ func (e *Engine) save(ctx context.Context, r *run) error {
 // check. The caller saves the outcome afterwards.
 func (e *Engine) mutate(ctx context.Context, r *run, op string, fn func() error) error {
 	r.setExtra(ExtraOp, op)
-	if !unjournaledOps[op] || r.jv == 0 {
+	if !unjournaledOps[op] {
 		if err := e.save(ctx, r); err != nil {
 			return err
 		}
@@ -497,6 +499,19 @@ func (e *Engine) mutate(ctx context.Context, r *run, op string, fn func() error)
 // Their Salesforce calls stay bounded by the lease (fencedIssuer) and
 // their Vault writes are check-and-set under it.
 var unjournaledOps = map[string]bool{"promote": true, "write_credentials": true, "delete_staged": true, "close_exposure": true}
+
+// endRun removes the run's journal, if it has one, and releases the lease
+// (together when the Journal keeps both in one record).
+func (e *Engine) endRun(ctx context.Context, r *run) error {
+	if r.jv != 0 {
+		if err := e.clearJournal(ctx, r); err != nil {
+			return fmt.Errorf("clear journal: %w", err)
+		}
+		r.jv = 0
+	}
+	e.release(ctx, r)
+	return nil
+}
 
 // clearJournal removes the app's journal at the end of a run and releases
 // the lease with it when the Journal keeps both in one record (one request

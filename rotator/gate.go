@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"sync"
 	"time"
 
@@ -66,11 +67,68 @@ func (e *Engine) loadCache(ctx context.Context, r *run) {
 		return
 	}
 	r.cache.loaded = true
+	if j, v, ok := e.ecaMemo.get(r.app.Name); ok {
+		r.cache.entry, r.cache.ver = j, v
+		return
+	}
 	j, v, err := e.o.Journal.Load(ctx, ECACacheKey(r.app.Name))
-	if err != nil {
+	switch {
+	case errors.Is(err, ErrNotFound):
+		e.ecaMemo.put(r.app.Name, JournalEntry{}, 0)
+		return
+	case err != nil:
 		return
 	}
 	r.cache.entry, r.cache.ver = j, v
+	e.ecaMemo.put(r.app.Name, j, v)
+}
+
+// ecaMemo keeps, per app, the ECA cache entry (and its version) this
+// engine last read or wrote, so a rotation or retirement after the first
+// reads no cache from Vault. It is only ever a cache of a cache: an entry
+// another replica changed meanwhile shows as a mismatch (the ids answer
+// not found and are looked up again) or as a lost check-and-set on the
+// next save, which forgets it.
+type ecaMemo struct {
+	mu sync.Mutex
+	m  map[string]ecaSeen
+}
+
+type ecaSeen struct {
+	e JournalEntry
+	v int
+}
+
+func (m *ecaMemo) get(app string) (JournalEntry, int, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	seen, ok := m.m[app]
+	if !ok {
+		return JournalEntry{}, 0, false
+	}
+	e := seen.e
+	if e.Extra != nil {
+		e.Extra = maps.Clone(e.Extra)
+	}
+	return e, seen.v, true
+}
+
+func (m *ecaMemo) put(app string, e JournalEntry, v int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.m == nil {
+		m.m = map[string]ecaSeen{}
+	}
+	if e.Extra != nil {
+		e.Extra = maps.Clone(e.Extra)
+	}
+	m.m[app] = ecaSeen{e: e, v: v}
+}
+
+func (m *ecaMemo) forget(app string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.m, app)
 }
 
 // saveCache records what the run resolved — the app id and consumer id
@@ -113,10 +171,12 @@ func (e *Engine) saveCache(ctx context.Context, r *run) {
 	}
 	v, err := e.o.Journal.Save(ctx, ECACacheKey(r.app.Name), n, r.cache.ver, &r.lease)
 	if err != nil {
+		e.ecaMemo.forget(r.app.Name)
 		r.log.Warn("cache eca identifiers", zap.Error(err))
 		return
 	}
 	r.cache.entry, r.cache.ver = n, v
+	e.ecaMemo.put(r.app.Name, n, v)
 	e.strat.put(r.app.Name, dist)
 	r.log.Info("eca identifiers cached", zap.String("app_id", n.AppID), zap.String("consumer_id", n.ConsumerID), zap.String("distribution", dist))
 }
@@ -257,9 +317,9 @@ func (e *Engine) openEarly(ctx context.Context, r *run, cause error) error {
 		r.log = r.log.With(zap.String(LogKeyRotationID, r.j.RotationID))
 	}
 	r.setExtra(ExtraOpenedEarly, "true")
-	if err := e.save(ctx, r); err != nil {
-		return err
-	}
+	// No journal write of its own: opening the setting journals the entry
+	// (with the prior value) before the call, and when the setting is on
+	// already nothing has changed that a resume would need to know.
 	if err := e.openExposure(ctx, r); err != nil {
 		return err
 	}

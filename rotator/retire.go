@@ -81,16 +81,12 @@ func (e *Engine) retireRun(ctx context.Context, r *run, revoke bool) (Result, er
 	due := revoke || r.app.Overlap.Policy == OverlapImmediate || stored.PreviousValidUntil.IsZero() || !now.Before(stored.PreviousValidUntil)
 	if stored.Previous.IsZero() || !due {
 		// Nothing to retire (or not yet); finish a crashed retire's cleanup.
-		if err := e.restoreExposure(ctx, r); err != nil {
+		if _, err := e.leaveOpening(ctx, r); err != nil {
 			return e.retireFail(ctx, r, err)
 		}
-		if r.jv != 0 {
-			if err := e.o.Journal.Clear(ctx, r.app.Name, &r.lease); err != nil {
-				return e.retireFail(ctx, r, fmt.Errorf("clear journal: %w", err))
-			}
-			r.jv = 0
+		if err := e.endRun(ctx, r); err != nil {
+			return e.retireFail(ctx, r, err)
 		}
-		e.release(ctx, r)
 		r.res.Outcome, r.res.Step = OutcomeSkipped, StepRetire
 		if !due {
 			r.res.NextAttemptAt = stored.PreviousValidUntil
@@ -114,7 +110,7 @@ func (e *Engine) retireRun(ctx context.Context, r *run, revoke bool) (Result, er
 	if err := e.hook("before:retire_write"); err != nil {
 		return r.res, err
 	}
-	v, err := e.o.Store.WriteCredentials(ctx, r.app.VaultPath, next, WriteOptions{CAS: meta.Version, RotationID: stored.RotationID, Lease: &r.lease})
+	v, err := e.o.Store.WriteCredentials(ctx, r.app.VaultPath, next, WriteOptions{CAS: meta.Version, RotationID: stored.RotationID, Lease: &r.lease, Managed: meta.Managed})
 	if err != nil {
 		return e.retireFail(ctx, r, fmt.Errorf("rewrite %s without previous: %w", r.app.VaultPath, err))
 	}
@@ -122,7 +118,9 @@ func (e *Engine) retireRun(ctx context.Context, r *run, revoke bool) (Result, er
 		return r.res, err
 	}
 	r.meta.Version, r.res.VaultVersion = v, v
-	if err := e.restoreExposure(ctx, r); err != nil {
+	// Not journaled: the journal is removed below; a crash in between
+	// re-runs the retire, which finds previous_* gone and only leaves.
+	if _, err := e.leaveOpening(ctx, r); err != nil {
 		return e.retireFail(ctx, r, err)
 	}
 	t := EventPreviousRetired
@@ -134,20 +132,19 @@ func (e *Engine) retireRun(ctx context.Context, r *run, revoke bool) (Result, er
 	if err := e.emit(ctx, r, ev); err != nil {
 		return e.retireFail(ctx, r, err)
 	}
-	if r.jv != 0 {
-		if err := e.o.Journal.Clear(ctx, r.app.Name, &r.lease); err != nil {
-			return e.retireFail(ctx, r, fmt.Errorf("clear journal: %w", err))
-		}
-		r.jv = 0
+	if err := e.endRun(ctx, r); err != nil {
+		return e.retireFail(ctx, r, err)
 	}
 	r.log.Info("previous credentials retired", zap.String("previous_key", stored.Previous.Key), zap.Bool("revoke", revoke))
-	e.release(ctx, r)
 	r.res.Outcome, r.res.Step = OutcomeOK, StepRetire
 	return r.res, nil
 }
 
 // retireSlot deletes the Rotated entry holding the previous key. It needs
-// the secret-access setting (all staged routes are gated), hence a journal.
+// the secret-access setting (all staged routes are gated), hence a journal
+// in toggle mode: it is written by the opening itself (before the setting
+// changes, I5). A retire that changes no setting writes none: deleting is
+// idempotent and a crashed retire simply runs again.
 func (e *Engine) retireSlot(ctx context.Context, r *run, revoke bool) error {
 	newJournal := func() error {
 		r.j = JournalEntry{RotationID: r.stored.RotationID, App: r.app.Name, Step: StepRetire, AppID: r.appRef.ID,
@@ -155,7 +152,7 @@ func (e *Engine) retireSlot(ctx context.Context, r *run, revoke bool) error {
 		if revoke {
 			r.setExtra(ExtraRevoke, "true")
 		}
-		return e.save(ctx, r)
+		return nil
 	}
 	ref, consumers, err := e.retireLookup(ctx, r)
 	if err != nil && e.gateMayOpen(r, err) {
@@ -184,7 +181,7 @@ func (e *Engine) retireSlot(ctx context.Context, r *run, revoke bool) error {
 			return err
 		}
 	}
-	if r.jv == 0 {
+	if r.jv == 0 && r.j.Step != StepRetire {
 		if err := newJournal(); err != nil {
 			return err
 		}
@@ -227,17 +224,14 @@ func (e *Engine) retireSlot(ctx context.Context, r *run, revoke bool) error {
 	return nil
 }
 
-// deleteRotated deletes staged entry id for a retire (journaled op). A
-// 404 is returned as ErrNotFound with the journal saved.
+// deleteRotated deletes staged entry id for a retire. A 404 is returned
+// as ErrNotFound. Not journaled: the delete is idempotent.
 func (e *Engine) deleteRotated(ctx context.Context, r *run, id string) error {
 	err := e.mutate(ctx, r, "delete_staged", func() error { return r.iss.DeleteStaged(ctx, r.appRef.ID, r.consumer.ID, id) })
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return fmt.Errorf("delete rotated %s: %w", id, err)
 	}
 	r.setExtra(ExtraOp, "")
-	if serr := e.save(ctx, r); serr != nil {
-		return serr
-	}
 	return err
 }
 

@@ -317,10 +317,10 @@ func (e *Engine) expose(ctx context.Context, r *run) error {
 			return err
 		}
 	}
+	// Not journaled on its own: the prior value is in the ledger (and in
+	// the journal when this call opened the setting), and the next write —
+	// before the POST — carries the rest. A crash before it resumes here.
 	r.advance(StepExpose, true)
-	if err := e.save(ctx, r); err != nil {
-		return err
-	}
 	if err := e.stepDone(ctx, r, StepExpose); err != nil {
 		return err
 	}
@@ -386,15 +386,27 @@ func (e *Engine) openExposure(ctx context.Context, r *run) error {
 // journal forgets the prior value. Running it twice (after a crash) changes
 // nothing: leaving re-reads the holders and the setting.
 func (e *Engine) restoreExposure(ctx context.Context, r *run) error {
-	if r.app.SecretAccessMode != SecretAccessToggle || r.j.PriorExposure == nil || r.jv == 0 {
-		return nil
+	left, err := e.leaveOpening(ctx, r)
+	if err != nil || !left || r.jv == 0 {
+		return err
+	}
+	return e.save(ctx, r)
+}
+
+// leaveOpening leaves the Dev Hub's shared opening (toggle mode) when this
+// call holds it or its journal says an earlier attempt did, and forgets
+// the prior value in memory; it does not write the journal. finish uses it
+// as is: the journal is removed right after.
+func (e *Engine) leaveOpening(ctx context.Context, r *run) (bool, error) {
+	if r.app.SecretAccessMode != SecretAccessToggle || (r.j.PriorExposure == nil && !r.exposureHeld) {
+		return false, nil
 	}
 	if err := e.leaveExposure(ctx, r); err != nil {
-		return err
+		return false, err
 	}
 	r.j.PriorExposure = nil
 	r.setExtra(ExtraOp, "")
-	return e.save(ctx, r)
+	return true, nil
 }
 
 // adoptIfNeeded takes over a path without the managed-by marker or without
@@ -760,10 +772,10 @@ func (e *Engine) verify(ctx context.Context, r *run) error {
 			return err
 		}
 	}
+	// Not journaled on its own: a crash after it resumes at rotate, finds
+	// the pending key primary and proves it again — the token requests are
+	// idempotent, and the app path is still untouched.
 	r.advance(StepVerify, true)
-	if err := e.save(ctx, r); err != nil {
-		return err
-	}
 	return e.stepDone(ctx, r, StepVerify)
 }
 
@@ -927,7 +939,10 @@ func (e *Engine) rotatedSlot(ctx context.Context, r *run, key string) (StagedCre
 // (and a resume) rather than an unaudited success.
 func (e *Engine) finish(ctx context.Context, r *run) error {
 	r.advance(StepFinish, false)
-	if err := e.restoreExposure(ctx, r); err != nil {
+	// The journal is removed below, so leaving the opening is not
+	// journaled: a crash in between resumes, finds the pair committed, and
+	// leaves again (a no-op once the ledger no longer names this app).
+	if _, err := e.leaveOpening(ctx, r); err != nil {
 		return err
 	}
 	r.res.RotationID, r.res.ConsumerKey, r.res.PreviousKey = r.j.RotationID, r.j.Pending.Key, r.j.Extra[ExtraOldKey]
@@ -942,7 +957,7 @@ func (e *Engine) finish(ctx context.Context, r *run) error {
 	if err := e.hook("before:clear_journal"); err != nil {
 		return err
 	}
-	if err := e.o.Journal.Clear(ctx, r.app.Name, &r.lease); err != nil {
+	if err := e.clearJournal(ctx, r); err != nil {
 		return fmt.Errorf("clear journal: %w", err)
 	}
 	r.jv = 0
@@ -973,7 +988,10 @@ func (e *Engine) writePending(ctx context.Context, r *run, sc StoredCredentials,
 	var v int
 	err := e.mutate(ctx, r, "write_credentials", func() error {
 		var werr error
-		v, werr = e.o.Store.WriteCredentials(ctx, r.app.VaultPath, sc, WriteOptions{CAS: version, RotationID: r.j.RotationID, Lease: &r.lease})
+		// The path was read at this version under the lease (preflight,
+		// or this call's own adopt write): one check-and-set write.
+		managed := r.meta.Managed && r.meta.Version == version
+		v, werr = e.o.Store.WriteCredentials(ctx, r.app.VaultPath, sc, WriteOptions{CAS: version, RotationID: r.j.RotationID, Lease: &r.lease, Managed: managed})
 		return werr
 	})
 	if err == nil {
