@@ -330,11 +330,11 @@ const RepairAnchorReset = "anchor-reset"
 // an action (a rotation's outcome, a retirement, an approval, an MFA or
 // operator action, a config or daemon change) and anchors the head.
 var routineEvents = map[rotator.EventType]bool{
-	rotator.EventRotationStarted: true,
-	rotator.EventStepCompleted:   true,
-	rotator.EventStepFailed:      true,
-	rotator.EventRotationResumed: true,
-	rotator.EventExposureOpened:  true,
+	rotator.EventRotationStarted:    true,
+	rotator.EventStepCompleted:      true,
+	rotator.EventStepFailed:         true,
+	rotator.EventRotationResumed:    true,
+	rotator.EventSecretAccessOpened: true,
 }
 
 // anchorEvent reports whether recording e should anchor the head.

@@ -73,7 +73,7 @@ func rotationEvents(app, rid string, fp string) []rotator.Event {
 	for _, s := range []rotator.Step{rotator.StepLock, rotator.StepPreflight} {
 		add(rotator.EventStepCompleted, s, nil)
 	}
-	add(rotator.EventExposureOpened, rotator.StepExpose, func(e *rotator.Event) { e.Details = map[string]string{"prior": "false"} })
+	add(rotator.EventSecretAccessOpened, rotator.StepExpose, func(e *rotator.Event) { e.Details = map[string]string{"prior": "false"} })
 	add(rotator.EventStepCompleted, rotator.StepStage, func(e *rotator.Event) { e.Fingerprint = fp })
 	add(rotator.EventStepCompleted, rotator.StepPersist, func(e *rotator.Event) { e.VaultPath = "secret/ecarotator/state/" + app; e.VaultVersion = 3 })
 	for _, s := range []rotator.Step{rotator.StepRotate, rotator.StepVerify} {
@@ -82,7 +82,7 @@ func rotationEvents(app, rid string, fp string) []rotator.Event {
 	add(rotator.EventStepCompleted, rotator.StepCommit, func(e *rotator.Event) {
 		e.VaultPath, e.VaultVersion, e.Fingerprint = "secret/salesforce/"+app, 7, fp
 	})
-	add(rotator.EventExposureRestored, rotator.StepFinish, nil)
+	add(rotator.EventSecretAccessRestored, rotator.StepFinish, nil)
 	add(rotator.EventRotationSucceeded, "", func(e *rotator.Event) { e.Fingerprint = fp })
 	return out
 }

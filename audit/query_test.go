@@ -17,7 +17,7 @@ import (
 var allEventTypes = []rotator.EventType{
 	rotator.EventRotationStarted, rotator.EventStepCompleted, rotator.EventStepFailed, rotator.EventRotationSucceeded,
 	rotator.EventRotationFailed, rotator.EventRotationOrphaned, rotator.EventRotationResumed, rotator.EventPreviousRetired,
-	rotator.EventPreviousRevoked, rotator.EventExposureOpened, rotator.EventExposureRestored, rotator.EventDriftDetected,
+	rotator.EventPreviousRevoked, rotator.EventSecretAccessOpened, rotator.EventSecretAccessRestored, rotator.EventDriftDetected,
 	rotator.EventForeignStaged, rotator.EventAppAdopted, rotator.EventMFAVerified, rotator.EventMFAFailed,
 	rotator.EventMFAEnrolled, rotator.EventMFADisabled, rotator.EventApprovalRequested, rotator.EventApprovalGranted,
 	rotator.EventSecretRevealed, rotator.EventConfigLoaded, rotator.EventConfigReloaded, rotator.EventConfigRejected,

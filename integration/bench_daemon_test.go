@@ -189,7 +189,7 @@ func procCPU(t testing.TB, pid int) time.Duration {
 // bound that limit allows, ceil(100/concurrency) × one rotation alone (timed
 // first, under the same latency). The Dev Hubs run secret_access: always_on
 // with the simulator's setting on, since toggle mode serialises an org's
-// rotations on its exposure lease whatever the limit. Run with -benchtime=1x.
+// rotations on its secret-access ledger whatever the limit. Run with -benchtime=1x.
 func BenchmarkDaemonRotate1000(b *testing.B) {
 	const (
 		hubs        = 10

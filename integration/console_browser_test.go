@@ -89,7 +89,7 @@ func TestConsoleInABrowser(t *testing.T) {
 		if code, body := httpDo(t, http.MethodPost, base+"/api/v1/apps/"+app+"/rotate", rootToken, `{"reason":"console test"}`); code != http.StatusAccepted {
 			t.Fatalf("rotate %s: %d %s", app, code, body)
 		}
-		// Done means audited (after the exposure setting is restored),
+		// Done means audited (after the secret-access setting is restored),
 		// so the next app's rotation does not meet this one's lock.
 		eventually(t, 60*time.Second, app+" rotated", func() bool {
 			n := 0

@@ -19,14 +19,14 @@ import (
 var crashPoints = []string{
 	"after:lock",
 	"step:preflight",
-	"before:open_exposure", "after:open_exposure", "step:expose",
+	"before:open_secret_access", "after:open_secret_access", "step:expose",
 	"before:adopt", "after:adopt",
 	"before:stage", "after:stage", "step:stage",
 	"step:persist",
 	"before:promote", "after:promote", "step:rotate",
 	"step:verify",
 	"before:write_credentials", "after:write_credentials", "step:commit",
-	"before:close_exposure", "after:close_exposure",
+	"before:close_secret_access", "after:close_secret_access",
 	"before:clear_journal",
 }
 

@@ -25,7 +25,7 @@ import (
 //
 // The Dev Hub runs with secret_access: always_on (the simulator's setting
 // on): in toggle mode the engine serialises an org's rotations on its
-// exposure lease, which is tested elsewhere.
+// secret-access ledger, which is tested elsewhere.
 func TestDaemonReplicas(t *testing.T) {
 	if testing.Short() {
 		t.Skip("two minutes of real time")

@@ -154,11 +154,11 @@ func (e *env) auditText(t *testing.T) string {
 // being done and the Vault write, and around the flag-clearing deploy and
 // the Metadata setting.
 var mdCrashPoints = []string{
-	"before:open_md_exposure",
+	"before:open_md_secret_access",
 	"before:deploy", "after:deploy",
 	"poll:deploy",
 	"step:rotate", "step:persist", "before:write_credentials", "after:write_credentials",
-	"before:clear_flags", "before:close_md_exposure",
+	"before:clear_flags", "before:close_md_secret_access",
 }
 
 // TestMetadataCrashAtEveryPoint kills a real `ecarotator rotate payroll`

@@ -376,9 +376,9 @@ const ExitUsageCode = 2
 // both the opening and the restore.
 func TestCrashWhileTheSettingIsOpen(t *testing.T) {
 	e := newEnv(t, envOptions{lockTTL: "2s"})
-	code, killed, _, errOut := e.cli([]string{"ECAROTATOR_CRASH_AT=after:open_exposure"}, "rotate", "billing", "--reason", "crash test")
+	code, killed, _, errOut := e.cli([]string{"ECAROTATOR_CRASH_AT=after:open_secret_access"}, "rotate", "billing", "--reason", "crash test")
 	if !killed {
-		t.Fatalf("not killed at after:open_exposure (exit %d)\n%s", code, errOut)
+		t.Fatalf("not killed at after:open_secret_access (exit %d)\n%s", code, errOut)
 	}
 	if !e.sim.SecretAccess("devhub") {
 		t.Fatal("setup: the setting should be open at the crash")
@@ -399,12 +399,12 @@ func TestCrashWhileTheSettingIsOpen(t *testing.T) {
 		t.Error("I5: the setting is still on after the restart; its prior value was off")
 	}
 	evs := e.auditEvents()
-	if countEvents(evs, "exposure.opened", "") < 1 || countEvents(evs, "exposure.restored", "") < 1 {
-		t.Errorf("audit trail lacks exposure.opened or exposure.restored")
+	if countEvents(evs, "secret_access.opened", "") < 1 || countEvents(evs, "secret_access.restored", "") < 1 {
+		t.Errorf("audit trail lacks secret_access.opened or secret_access.restored")
 	}
 	rt := e.runtime(wire.RuntimeOptions{NoAudit: true})
-	if h, err := rt.Engine.ExposureHolders(t.Context(), "devhub"); err != nil || len(h) != 0 {
-		t.Errorf("exposure holders after the restart: %v, %v", h, err)
+	if h, err := rt.Engine.SecretAccessHolders(t.Context(), "devhub"); err != nil || len(h) != 0 {
+		t.Errorf("secret-access holders after the restart: %v, %v", h, err)
 	}
 }
 

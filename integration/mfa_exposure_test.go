@@ -44,7 +44,7 @@ func TestTwoAppsShareOneOpeningOnRealVault(t *testing.T) {
 	if !e.sim.SecretAccess("devhub") {
 		t.Error("support restored the setting while billing still held it")
 	}
-	if h, err := b.Engine.ExposureHolders(t.Context(), "devhub"); err != nil || len(h) != 1 || h[0] != "billing" {
+	if h, err := b.Engine.SecretAccessHolders(t.Context(), "devhub"); err != nil || len(h) != 1 || h[0] != "billing" {
 		t.Errorf("holders after support = %v, %v; want [billing]", h, err)
 	}
 	close(resume)
@@ -60,7 +60,7 @@ func TestTwoAppsShareOneOpeningOnRealVault(t *testing.T) {
 			t.Errorf("%s not rotated", app)
 		}
 	}
-	if h, err := a.Engine.ExposureHolders(t.Context(), "devhub"); err != nil || len(h) != 0 {
+	if h, err := a.Engine.SecretAccessHolders(t.Context(), "devhub"); err != nil || len(h) != 0 {
 		t.Errorf("holders at the end = %v, %v", h, err)
 	}
 }

@@ -29,13 +29,13 @@ type Overlap struct {
 // SecretAccessMode is how a Dev Hub's REST secret-access setting is handled.
 type SecretAccessMode string
 
-// Secret access modes (design.md "MFA-gated exposure").
+// Secret access modes (design.md "MFA-gated secret access").
 const (
 	// SecretAccessToggle opens the setting for the duration of one attempt
 	// and restores its prior value afterwards (the default).
 	SecretAccessToggle SecretAccessMode = "toggle"
 	// SecretAccessAlwaysOn requires the setting to be on and fails with
-	// ErrExposureClosed when it is off; ecarotator never changes it.
+	// ErrSecretAccessClosed when it is off; ecarotator never changes it.
 	SecretAccessAlwaysOn SecretAccessMode = "always_on"
 )
 

@@ -8,7 +8,7 @@ import (
 	"github.com/ecarotator/ecarotator/rotator/rotatortest"
 )
 
-// BenchmarkRotateFakes measures one full rotation (toggle exposure, stage,
+// BenchmarkRotateFakes measures one full rotation (toggle secret access, stage,
 // persist, promote, verify, commit, finish) on the in-memory fakes: the
 // engine's own overhead, a baseline for later changes.
 func BenchmarkRotateFakes(b *testing.B) {

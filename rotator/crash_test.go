@@ -158,7 +158,7 @@ func TestCrashWithSecretAccessOnLeavesItOn(t *testing.T) {
 // the other joins the opening (nothing recorded as "on" before), finishes,
 // and leaves the setting open for the crashed one; once that one resumes and
 // finishes, the setting is back off (I5 across apps).
-func TestTwoAppsOfOneDevHubShareTheExposureSetting(t *testing.T) {
+func TestTwoAppsOfOneDevHubShareTheSecretAccessSetting(t *testing.T) {
 	w := rotatortest.NewWorld(1)
 	payroll, appID2, cons2, pairs2 := addApp(w, "payroll")
 
@@ -181,7 +181,7 @@ func TestTwoAppsOfOneDevHubShareTheExposureSetting(t *testing.T) {
 	if got := w.Org.Primary(appID2, cons2[0].ID); got.Key == pairs2[0].Key {
 		t.Error("payroll not rotated")
 	}
-	if o, r := w.Audit.Count(rotator.EventExposureOpened), w.Audit.Count(rotator.EventExposureRestored); o != 1 || r != 1 {
-		t.Errorf("exposure events: opened %d, restored %d; want one shared opening", o, r)
+	if o, r := w.Audit.Count(rotator.EventSecretAccessOpened), w.Audit.Count(rotator.EventSecretAccessRestored); o != 1 || r != 1 {
+		t.Errorf("secret-access events: opened %d, restored %d; want one shared opening", o, r)
 	}
 }

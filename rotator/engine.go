@@ -62,7 +62,7 @@ type Options struct {
 	// step completed; "before:<op>" (after the journal save, before the
 	// call) and "after:<op>" (after the call, before its outcome is
 	// journaled — "after:stage" is the gap between the POST response and
-	// the Vault write) for op in open_exposure, close_exposure, adopt,
+	// the Vault write) for op in open_secret_access, close_secret_access, adopt,
 	// stage, delete_staged, promote, write_credentials; "before:clear_journal";
 	// "before:retire_write", "after:retire_write". A non-nil error makes the
 	// engine return it at once, skipping all cleanup: tests use it to
@@ -73,10 +73,10 @@ type Options struct {
 	Sleep func(ctx context.Context, d time.Duration) error
 	// NewID returns a fresh rotation id; default 16 random bytes in hex.
 	NewID func() string
-	// Exposure counts the rotations of each Dev Hub that rely on its
+	// Ledger counts the rotations of each Dev Hub that rely on its
 	// secret-access setting being open (toggle mode); default a
 	// JournalLedger on Journal.
-	Exposure ExposureLedger
+	Ledger SecretAccessLedger
 	// SettleWait bounds the wait for a secret-access setting that
 	// applies late (Salesforce answers 200 without the secret meanwhile);
 	// default 60s of accumulated waits.
@@ -126,8 +126,8 @@ func (o *Options) validate() error {
 	if o.SettleSleep == nil {
 		o.SettleSleep = sleepTimer
 	}
-	if o.Exposure == nil && o.Journal != nil {
-		o.Exposure = JournalLedger{Journal: o.Journal}
+	if o.Ledger == nil && o.Journal != nil {
+		o.Ledger = JournalLedger{Journal: o.Journal}
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("rotator: invalid options: %w", errors.Join(errs...))
@@ -163,7 +163,7 @@ func randomID() string {
 //	journal says                      resume does
 //	none                              fresh rotation (preflight creates the journal)
 //	preflight done                    expose: record prior setting, open it
-//	PriorExposure set                 join the Dev Hub's shared opening again; re-read the
+//	PriorSecretAccess set                 join the Dev Hub's shared opening again; re-read the
 //	                                  setting, open if closed; leave it at the end (the
 //	                                  last holder out restores the prior value)
 //	stage started, no Pending         GET staged: Active (created after our POST) with
@@ -178,17 +178,17 @@ func randomID() string {
 //	                                  Vault's app path untouched until it passes
 //	commit started                    re-read the path: our rotation id → done, else
 //	                                  CAS write (immediate: then DELETE the Rotated slot)
-//	commit done / finish started      restore exposure, audit success, clear journal
+//	commit done / finish started      restore secret access, audit success, clear journal
 //	step "retire"                     finish the retire (Retire's own journal)
-//	Orphaned / NextAttemptAt future   only restore exposure; ErrOrphaned / ErrBackoff
+//	Orphaned / NextAttemptAt future   only restore secret access; ErrOrphaned / ErrBackoff
 //
 // Toggle-mode rotations of one Dev Hub share one opening of its secret-access
-// setting (exposure.go): the first in records the prior value and opens it,
+// setting (secretaccess.go): the first in records the prior value and opens it,
 // others join, the last one out restores it. Holders whose app lease is gone
 // are dropped, so a crashed rotation cannot keep the setting open for ever.
 type Engine struct {
 	o      Options
-	ledger ExposureLedger
+	ledger SecretAccessLedger
 	strat  strategyMemo // mirror of the Vault ECA caches' distribution (metadata_strategy.go)
 	settle settleHints  // how long each Dev Hub's setting took to apply
 	// ledgerMemo: the Dev Hubs' ledger states this engine last saw.
@@ -202,7 +202,7 @@ func NewEngine(o Options) (*Engine, error) {
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
-	return &Engine{o: o, ledger: o.Exposure}, nil
+	return &Engine{o: o, ledger: o.Ledger}, nil
 }
 
 // Request is one call to Rotate.
@@ -293,9 +293,9 @@ type run struct {
 	// clock reading taken before the lease was acquired or last renewed,
 	// plus LockTTL. The Lease's ExpiresAt is on the locker's clock, which
 	// the engine's Clock need not share (a test's fake clock, skew).
-	leaseUntil   time.Time
-	appLease     held
-	exposureHeld bool // a holder of the Dev Hub's shared opening (toggle mode)
+	leaseUntil time.Time
+	appLease   held
+	accessHeld bool // a holder of the Dev Hub's shared opening (toggle mode)
 	// accessOn: this call saw the secret-access setting on (it read it, or
 	// switched it on itself), so later steps of the call need not read it
 	// again. openedAt is when this call switched it on (zero otherwise).
@@ -493,12 +493,12 @@ func (e *Engine) mutate(ctx context.Context, r *run, op string, fn func() error)
 //     id there means the write happened;
 //   - delete_staged: deleting is idempotent (404 is "already gone") and
 //     every caller re-reads the slot afterwards;
-//   - close_exposure: the Dev Hub's ledger names this run as closer before
-//     the call, which is what a resumed leave reads (exposure.go).
+//   - close_secret_access: the Dev Hub's ledger names this run as closer before
+//     the call, which is what a resumed leave reads (secretaccess.go).
 //
 // Their Salesforce calls stay bounded by the lease (fencedIssuer) and
 // their Vault writes are check-and-set under it.
-var unjournaledOps = map[string]bool{"promote": true, "write_credentials": true, "delete_staged": true, "close_exposure": true}
+var unjournaledOps = map[string]bool{"promote": true, "write_credentials": true, "delete_staged": true, "close_secret_access": true}
 
 // endRun removes the run's journal, if it has one, and releases the lease
 // (together when the Journal keeps both in one record).

@@ -82,7 +82,7 @@ func TestHappyPathPerOverlapPolicy(t *testing.T) {
 			if len(*i2) > 0 {
 				t.Errorf("I2 violated: %v", *i2)
 			}
-			for _, ev := range []rotator.EventType{rotator.EventRotationStarted, rotator.EventExposureOpened, rotator.EventExposureRestored, rotator.EventRotationSucceeded} {
+			for _, ev := range []rotator.EventType{rotator.EventRotationStarted, rotator.EventSecretAccessOpened, rotator.EventSecretAccessRestored, rotator.EventRotationSucceeded} {
 				if w.Audit.Count(ev) != 1 {
 					t.Errorf("events %s = %d, want 1 (all: %v)", ev, w.Audit.Count(ev), w.Audit.Types())
 				}

@@ -62,8 +62,8 @@ var (
 	ErrOrphaned = errors.New("app is orphaned: operator action required")
 	// ErrBackoff: the previous attempt failed and the next one is not due yet.
 	ErrBackoff = errors.New("previous attempt failed: backing off")
-	// ErrExposureClosed: always_on mode and the secret-access setting is off.
-	ErrExposureClosed = errors.New("secret access via REST API is off (secret_access: always_on)")
+	// ErrSecretAccessClosed: always_on mode and the secret-access setting is off.
+	ErrSecretAccessClosed = errors.New("secret access via REST API is off (secret_access: always_on)")
 	// ErrVerifyFailed: the new pair did not authenticate (or read back) in time.
 	ErrVerifyFailed = errors.New("verification of the new credentials failed")
 	// ErrAudit: an audit event could not be recorded; the engine fails closed.

@@ -130,7 +130,7 @@ func TestStopsWithoutMutation(t *testing.T) {
 		{
 			name: "always_on mode with the setting off",
 			app:  func(a *rotator.App) { a.SecretAccessMode = rotator.SecretAccessAlwaysOn },
-			want: rotator.ErrExposureClosed,
+			want: rotator.ErrSecretAccessClosed,
 		},
 		{
 			name: "an unmanaged path without adopt",
@@ -188,7 +188,7 @@ func TestDriftEventCarriesBothKeys(t *testing.T) {
 // In toggle mode with the setting off the slot can only be read after
 // opening it; the foreign entry then stops the rotation before any
 // credential mutation and the setting is closed again.
-func TestForeignStagedInToggleModeRestoresExposure(t *testing.T) {
+func TestForeignStagedInToggleModeRestoresSecretAccess(t *testing.T) {
 	w := rotatortest.NewWorld(1)
 	foreign := w.Org.StageOutside(w.AppID, w.Consumer())
 	_, err := newEngine(t, w, "a", nil).Rotate(context.Background(), w.App, rotator.Request{Actor: operator})
@@ -320,7 +320,7 @@ func TestAuditFailureFailsClosed(t *testing.T) {
 			_, err := newEngine(t, w, "a", nil).Rotate(context.Background(), w.App, rotator.Request{Actor: operator})
 			wantErr(t, err, rotator.ErrAudit)
 			// The step whose event failed may have happened; the next may not.
-			if ev.Type == rotator.EventRotationStarted || ev.Type == rotator.EventExposureOpened || ev.Step == rotator.StepPreflight {
+			if ev.Type == rotator.EventRotationStarted || ev.Type == rotator.EventSecretAccessOpened || ev.Step == rotator.StepPreflight {
 				if w.Org.Count(rotatortest.OpStage) != 0 {
 					t.Error("staged after a failed audit record")
 				}
@@ -383,7 +383,7 @@ func TestRetireResumesAfterCrash(t *testing.T) {
 	_, err := newEngine(t, w, "a", crashAt("after:delete_staged#1")).Retire(context.Background(), w.App)
 	wantErr(t, err, errCrash)
 	if !w.Org.Access() {
-		t.Fatal("setup: exposure should be open at the crash")
+		t.Fatal("setup: secret access should be open at the crash")
 	}
 	advancePastLease(w)
 	res, err := newEngine(t, w, "b", nil).Resume(context.Background(), w.App)
@@ -430,10 +430,10 @@ func TestNewEngineRejectsMissingDependencies(t *testing.T) {
 // A crash during a failed attempt's cleanup leaves the setting open in an
 // orphaned journal; the next Resume restores it without touching anything
 // else (I5 holds even for an app the engine will not rotate).
-func TestResumeRestoresExposureOfABlockedJournal(t *testing.T) {
+func TestResumeRestoresSecretAccessOfABlockedJournal(t *testing.T) {
 	w := rotatortest.NewWorld(1)
 	w.Org.PropagationDelay = 100 * time.Hour
-	o := w.Options("a", nil, crashAt("before:close_exposure#1"))
+	o := w.Options("a", nil, crashAt("before:close_secret_access#1"))
 	o.OrphanAfter = 1
 	e, err := rotator.NewEngine(o)
 	if err != nil {

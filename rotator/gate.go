@@ -291,14 +291,14 @@ func (e *Engine) checkCurrentPair(ctx context.Context, r *run) error {
 // gateMayOpen reports whether a preflight failure is Salesforce gating a
 // read behind the secret-access setting that toggle mode may open.
 func (e *Engine) gateMayOpen(r *run, err error) bool {
-	return r.app.SecretAccessMode == SecretAccessToggle && !r.exposureHeld && errors.Is(err, ErrPermission) && !isAbort(err)
+	return r.app.SecretAccessMode == SecretAccessToggle && !r.accessHeld && errors.Is(err, ErrPermission) && !isAbort(err)
 }
 
 // gatedBefore reports whether a toggle-mode rotation that has not started
 // should open the setting before its first read: the app's cache says the
 // Dev Hub refused its reads last time. It saves the refused call.
 func (e *Engine) gatedBefore(ctx context.Context, r *run) bool {
-	if r.app.SecretAccessMode != SecretAccessToggle || r.exposureHeld || r.jv != 0 {
+	if r.app.SecretAccessMode != SecretAccessToggle || r.accessHeld || r.jv != 0 {
 		return false
 	}
 	e.loadCache(ctx, r)
@@ -320,7 +320,7 @@ func (e *Engine) openEarly(ctx context.Context, r *run, cause error) error {
 	// No journal write of its own: opening the setting journals the entry
 	// (with the prior value) before the call, and when the setting is on
 	// already nothing has changed that a resume would need to know.
-	if err := e.openExposure(ctx, r); err != nil {
+	if err := e.openSecretAccess(ctx, r); err != nil {
 		return err
 	}
 	return nil
@@ -331,7 +331,7 @@ func (e *Engine) openEarly(ctx context.Context, r *run, cause error) error {
 // until verify is done something still needs a secret (the POST, the
 // read-back), also when a failed verify is resumed after a restore.
 func (r *run) needsSettle() bool {
-	return r.app.SecretAccessMode == SecretAccessToggle && r.j.PriorExposure != nil && !*r.j.PriorExposure && !r.done(StepVerify)
+	return r.app.SecretAccessMode == SecretAccessToggle && r.j.PriorSecretAccess != nil && !*r.j.PriorSecretAccess && !r.done(StepVerify)
 }
 
 // settlesInPreflight reports whether preflight reads the primary pair
@@ -339,15 +339,15 @@ func (r *run) needsSettle() bool {
 // preflight (openEarly), so the poll's part=keyandsecret answer is the
 // primary key read, and expose does not poll again.
 func (r *run) settlesInPreflight() bool {
-	return r.exposureHeld && r.accessKnown && r.accessOn && r.needsSettle()
+	return r.accessHeld && r.accessKnown && r.accessOn && r.needsSettle()
 }
 
-// settleExposure waits, in toggle mode after the setting was opened by an
+// settleSecretAccess waits, in toggle mode after the setting was opened by an
 // opening (ours or a shared one), until Salesforce returns the primary
 // secret: a setting can apply late, and a POST staged sent meanwhile would
 // create an entry whose secret we never see. It returns the primary pair
 // the successful poll read (zero when no wait was needed).
-func (e *Engine) settleExposure(ctx context.Context, r *run) (Credentials, error) {
+func (e *Engine) settleSecretAccess(ctx context.Context, r *run) (Credentials, error) {
 	if !r.needsSettle() {
 		return Credentials{}, nil
 	}

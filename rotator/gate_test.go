@@ -26,7 +26,7 @@ func TestToggleModeOpensTheSettingWhenReadsAreGated(t *testing.T) {
 	w.Org.GateReads = true
 	rotate(t, newEngine(t, w, "a", nil), w.App)
 	checkInvariants(t, w, false)
-	if !hasEvent(w, rotator.EventExposureOpened) || !hasEvent(w, rotator.EventExposureRestored) {
+	if !hasEvent(w, rotator.EventSecretAccessOpened) || !hasEvent(w, rotator.EventSecretAccessRestored) {
 		t.Errorf("events %v, want the opening and the restore audited", w.Audit.Types())
 	}
 	if got := w.Org.Count(rotatortest.OpStage); got != 1 {
@@ -39,7 +39,7 @@ func TestToggleModeOpensTheSettingWhenReadsAreGated(t *testing.T) {
 func TestEarlyOpeningSurvivesACrash(t *testing.T) {
 	w := rotatortest.NewWorld(1)
 	w.Org.GateReads = true
-	_, err := newEngine(t, w, "a", crashAt("after:open_exposure#1")).Rotate(context.Background(), w.App, rotator.Request{Actor: operator})
+	_, err := newEngine(t, w, "a", crashAt("after:open_secret_access#1")).Rotate(context.Background(), w.App, rotator.Request{Actor: operator})
 	wantErr(t, err, errCrash)
 	if !w.Org.Access() {
 		t.Fatal("the crash point was not after the opening")

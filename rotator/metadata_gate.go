@@ -11,12 +11,12 @@ import (
 
 // The Metadata secret-access setting ("Allow access to OAuth consumer
 // secrets via Metadata API", ExternalClientAppSettings.enableConsumerSecretApiAccess)
-// is governed exactly like the REST one (exposure.go): in toggle mode the
+// is governed exactly like the REST one (secretaccess.go): in toggle mode the
 // rotations of one Dev Hub share one opening through the same ledger (under
 // its own key), the first in records the prior value, the last out restores
 // it; the prior value is also in each journal (ExtraMDPrior), so a crash is
-// restored by the next attempt; every change is an exposure.opened /
-// exposure.restored event with details setting=metadata.
+// restored by the next attempt; every change is a secret_access.opened /
+// secret_access.restored event with details setting=metadata.
 
 // mdLedgerKey is the ledger name of a Dev Hub's Metadata-setting opening.
 func mdLedgerKey(devhub string) string { return "metadata/" + devhub }
@@ -52,17 +52,17 @@ func (e *Engine) mdOpen(ctx context.Context, r *run) error {
 	if err != nil {
 		return fmt.Errorf("read metadata secret access setting: %w", err)
 	}
-	if on && r.j.Extra[ExtraOp] == "open_md_exposure" {
+	if on && r.j.Extra[ExtraOp] == "open_md_secret_access" {
 		r.setExtra(ExtraOp, "")
 		if err := e.save(ctx, r); err != nil {
 			return err
 		}
-		return e.record(ctx, r, EventExposureOpened, StepExpose, OutcomeOK, nil, withMD(map[string]string{"recovered": "true"}))
+		return e.record(ctx, r, EventSecretAccessOpened, StepExpose, OutcomeOK, nil, withMD(map[string]string{"recovered": "true"}))
 	}
 	if on {
 		return nil
 	}
-	if err := e.mutate(ctx, r, "open_md_exposure", func() error { return mi.SetMetadataSecretAccess(ctx, true) }); err != nil {
+	if err := e.mutate(ctx, r, "open_md_secret_access", func() error { return mi.SetMetadataSecretAccess(ctx, true) }); err != nil {
 		return fmt.Errorf("open metadata secret access: %w", err)
 	}
 	r.setExtra(ExtraOp, "")
@@ -70,7 +70,7 @@ func (e *Engine) mdOpen(ctx context.Context, r *run) error {
 		return err
 	}
 	r.log.Info("metadata secret access opened")
-	return e.record(ctx, r, EventExposureOpened, StepExpose, OutcomeOK, nil, mdDetails)
+	return e.record(ctx, r, EventSecretAccessOpened, StepExpose, OutcomeOK, nil, mdDetails)
 }
 
 func (r *run) mdPrior() *bool {
@@ -82,16 +82,16 @@ func (r *run) mdPrior() *bool {
 }
 
 // mdJoin makes r a holder of the Dev Hub's Metadata-setting opening and
-// returns the setting's value before the opening (see joinExposure).
+// returns the setting's value before the opening (see joinSecretAccess).
 func (e *Engine) mdJoin(ctx context.Context, r *run, mi MetadataIssuer) (bool, error) {
 	key := mdLedgerKey(r.app.DevHub)
-	for try := 0; try < exposureTries; try++ {
-		s, v, err := e.ledger.LoadExposure(ctx, key)
+	for try := 0; try < ledgerTries; try++ {
+		s, v, err := e.ledger.LoadSecretAccess(ctx, key)
 		if err != nil {
 			return false, fmt.Errorf("load metadata secret access holders of %s: %w", r.app.DevHub, err)
 		}
 		if s.Holders == nil {
-			s.Holders = map[string]ExposureHolder{}
+			s.Holders = map[string]SecretAccessHolder{}
 		}
 		e.prune(ctx, &s, r.app.Name)
 		if s.Closer != nil {
@@ -108,7 +108,7 @@ func (e *Engine) mdJoin(ctx context.Context, r *run, mi MetadataIssuer) (bool, e
 			s.Prior = &on
 		}
 		s.Holders[r.app.Name] = r.holder(e.now())
-		if _, err := e.ledger.SaveExposure(ctx, key, s, v); err != nil {
+		if _, err := e.ledger.SaveSecretAccess(ctx, key, s, v); err != nil {
 			if errors.Is(err, ErrConflict) {
 				continue
 			}
@@ -120,10 +120,10 @@ func (e *Engine) mdJoin(ctx context.Context, r *run, mi MetadataIssuer) (bool, e
 	return false, fmt.Errorf("join metadata secret access holders of %s: %w", r.app.DevHub, ErrConflict)
 }
 
-// restoreMetadataExposure leaves the opening (the last holder out restores
+// restoreMetadataSecretAccess leaves the opening (the last holder out restores
 // the prior value) and forgets the prior value in the journal. Running it
 // twice changes nothing.
-func (e *Engine) restoreMetadataExposure(ctx context.Context, r *run) error {
+func (e *Engine) restoreMetadataSecretAccess(ctx context.Context, r *run) error {
 	mi, ok := r.iss.(MetadataIssuer)
 	if !ok || r.app.SecretAccessMode != SecretAccessToggle || r.mdPrior() == nil || r.jv == 0 {
 		return nil
@@ -136,20 +136,20 @@ func (e *Engine) restoreMetadataExposure(ctx context.Context, r *run) error {
 	return e.save(ctx, r)
 }
 
-// mdLeave removes r from the opening; see leaveExposure.
+// mdLeave removes r from the opening; see leaveSecretAccess.
 func (e *Engine) mdLeave(ctx context.Context, r *run, mi MetadataIssuer) error {
 	key := mdLedgerKey(r.app.DevHub)
-	for try := 0; try < exposureTries; try++ {
-		s, v, err := e.ledger.LoadExposure(ctx, key)
+	for try := 0; try < ledgerTries; try++ {
+		s, v, err := e.ledger.LoadSecretAccess(ctx, key)
 		if err != nil {
 			return fmt.Errorf("load metadata secret access holders of %s: %w", r.app.DevHub, err)
 		}
 		if s.Holders == nil {
-			s.Holders = map[string]ExposureHolder{}
+			s.Holders = map[string]SecretAccessHolder{}
 		}
 		e.prune(ctx, &s, r.app.Name)
 		if s.Closer != nil || len(s.Holders) > 0 {
-			if _, err := e.ledger.SaveExposure(ctx, key, s, v); errors.Is(err, ErrConflict) {
+			if _, err := e.ledger.SaveSecretAccess(ctx, key, s, v); errors.Is(err, ErrConflict) {
 				continue
 			} else if err != nil {
 				return fmt.Errorf("leave metadata secret access holders of %s: %w", r.app.DevHub, err)
@@ -162,7 +162,7 @@ func (e *Engine) mdLeave(ctx context.Context, r *run, mi MetadataIssuer) error {
 			prior = r.mdPrior()
 		}
 		if prior == nil || *prior {
-			if _, err := e.ledger.SaveExposure(ctx, key, ExposureState{}, v); errors.Is(err, ErrConflict) {
+			if _, err := e.ledger.SaveSecretAccess(ctx, key, SecretAccessState{}, v); errors.Is(err, ErrConflict) {
 				continue
 			} else if err != nil {
 				return fmt.Errorf("leave metadata secret access holders of %s: %w", r.app.DevHub, err)
@@ -172,7 +172,7 @@ func (e *Engine) mdLeave(ctx context.Context, r *run, mi MetadataIssuer) error {
 		}
 		closer := r.holder(e.now())
 		s.Closer = &closer
-		cv, err := e.ledger.SaveExposure(ctx, key, s, v)
+		cv, err := e.ledger.SaveSecretAccess(ctx, key, s, v)
 		if errors.Is(err, ErrConflict) {
 			continue
 		}
@@ -182,7 +182,7 @@ func (e *Engine) mdLeave(ctx context.Context, r *run, mi MetadataIssuer) error {
 		if err := e.mdClose(ctx, r, mi); err != nil {
 			return err
 		}
-		if _, err := e.ledger.SaveExposure(ctx, key, ExposureState{}, cv); err != nil && !errors.Is(err, ErrConflict) {
+		if _, err := e.ledger.SaveSecretAccess(ctx, key, SecretAccessState{}, cv); err != nil && !errors.Is(err, ErrConflict) {
 			r.log.Warn("clear metadata secret access holders after restore", zap.Error(err))
 		}
 		r.md.held = false
@@ -197,15 +197,15 @@ func (e *Engine) mdClose(ctx context.Context, r *run, mi MetadataIssuer) error {
 	if err != nil {
 		return fmt.Errorf("read metadata secret access setting: %w", err)
 	}
-	if !on && r.j.Extra[ExtraOp] == "close_md_exposure" {
-		return e.record(ctx, r, EventExposureRestored, StepFinish, OutcomeOK, nil, withMD(map[string]string{"value": "false", "recovered": "true"}))
+	if !on && r.j.Extra[ExtraOp] == "close_md_secret_access" {
+		return e.record(ctx, r, EventSecretAccessRestored, StepFinish, OutcomeOK, nil, withMD(map[string]string{"value": "false", "recovered": "true"}))
 	}
 	if !on {
 		return nil
 	}
-	if err := e.mutate(ctx, r, "close_md_exposure", func() error { return mi.SetMetadataSecretAccess(ctx, false) }); err != nil {
+	if err := e.mutate(ctx, r, "close_md_secret_access", func() error { return mi.SetMetadataSecretAccess(ctx, false) }); err != nil {
 		return fmt.Errorf("restore metadata secret access: %w", err)
 	}
 	r.log.Info("metadata secret access restored")
-	return e.record(ctx, r, EventExposureRestored, StepFinish, OutcomeOK, nil, withMD(map[string]string{"value": "false"}))
+	return e.record(ctx, r, EventSecretAccessRestored, StepFinish, OutcomeOK, nil, withMD(map[string]string{"value": "false"}))
 }

@@ -35,8 +35,8 @@ func (e *Engine) planStrategy(ctx context.Context, iss Issuer, app App, j Journa
 		return true
 	}
 	p.MetadataSecretAccess = &on
-	p.ExposureOK = on || app.SecretAccessMode == SecretAccessToggle
-	if !p.ExposureOK {
+	p.SecretAccessOK = on || app.SecretAccessMode == SecretAccessToggle
+	if !p.SecretAccessOK {
 		problem("Allow access to OAuth consumer secrets via Metadata API is off and secret_access is always_on")
 	}
 	if app.secretRead() != SecretReadMetadata {
@@ -47,7 +47,7 @@ func (e *Engine) planStrategy(ctx context.Context, iss Issuer, app App, j Journa
 		}
 		p.SecretAccess = &rest
 		if !rest && app.SecretAccessMode == SecretAccessAlwaysOn && app.secretRead() == SecretReadREST {
-			p.ExposureOK = false
+			p.SecretAccessOK = false
 			problem("secret access via REST API is off and secret_access is always_on")
 		}
 	}

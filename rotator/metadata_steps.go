@@ -12,7 +12,7 @@ import (
 
 // The metadata strategy runs the same protocol as the staged one — lock →
 // preflight → expose → stage → persist → rotate → verify → commit → finish
-// — with the same journal, lease, audit and exposure rules; only the
+// — with the same journal, lease, audit and secret access rules; only the
 // Salesforce side differs:
 //
 //	preflight  Vault's current version; in always_on mode both settings on
@@ -46,18 +46,18 @@ import (
 
 // Journal Extra keys of the metadata strategy.
 const (
-	ExtraMDPhase         = "md_phase"          // "", deploying, deployed
-	ExtraMDDeployID      = "md_deploy_id"      // async id of the rotating deploy
-	ExtraMDDeployStarted = "md_deploy_started" // when the rotating deploy was sent (RFC 3339)
-	ExtraMDDeployedAt    = "md_deployed_at"    // when the deploy was seen done (RFC 3339): window start
-	ExtraMDDeploys       = "md_deploys"        // rotating deploys sent by this rotation
-	ExtraMDOldFP         = "md_old_fp"         // keyed fingerprint of the secret being replaced
-	ExtraMDComponent     = "md_component"      // ExtlClntAppGlobalOauthSettings full name
-	ExtraMDCommitted     = "md_committed"      // "1" once Vault holds the new pair
-	ExtraMDVerified      = "md_verified"       // "1" once every verify URL accepted it
-	ExtraMDClearID       = "md_clear_id"       // async id of the flag-clearing deploy
-	ExtraMDCleared       = "md_cleared"        // "1" once both flags are false
-	ExtraMDPrior         = "md_prior_exposure" // prior value of the Metadata secret-access setting
+	ExtraMDPhase         = "md_phase"               // "", deploying, deployed
+	ExtraMDDeployID      = "md_deploy_id"           // async id of the rotating deploy
+	ExtraMDDeployStarted = "md_deploy_started"      // when the rotating deploy was sent (RFC 3339)
+	ExtraMDDeployedAt    = "md_deployed_at"         // when the deploy was seen done (RFC 3339): window start
+	ExtraMDDeploys       = "md_deploys"             // rotating deploys sent by this rotation
+	ExtraMDOldFP         = "md_old_fp"              // keyed fingerprint of the secret being replaced
+	ExtraMDComponent     = "md_component"           // ExtlClntAppGlobalOauthSettings full name
+	ExtraMDCommitted     = "md_committed"           // "1" once Vault holds the new pair
+	ExtraMDVerified      = "md_verified"            // "1" once every verify URL accepted it
+	ExtraMDClearID       = "md_clear_id"            // async id of the flag-clearing deploy
+	ExtraMDCleared       = "md_cleared"             // "1" once both flags are false
+	ExtraMDPrior         = "md_prior_secret_access" // prior value of the Metadata secret-access setting
 )
 
 // Metadata deploy phases.
@@ -165,13 +165,13 @@ func (e *Engine) mdPreflight(ctx context.Context, r *run) error {
 		return fmt.Errorf("read metadata secret access setting: %w", err)
 	}
 	if !on {
-		return fmt.Errorf("dev hub %s: Allow access to OAuth consumer secrets via Metadata API is off: %w", r.app.DevHub, ErrExposureClosed)
+		return fmt.Errorf("dev hub %s: Allow access to OAuth consumer secrets via Metadata API is off: %w", r.app.DevHub, ErrSecretAccessClosed)
 	}
 	if r.app.secretRead() == SecretReadREST {
 		if on, err = r.iss.SecretAccess(ctx); err != nil {
 			return fmt.Errorf("read secret access setting: %w", err)
 		} else if !on {
-			return fmt.Errorf("dev hub %s: %w", r.app.DevHub, ErrExposureClosed)
+			return fmt.Errorf("dev hub %s: %w", r.app.DevHub, ErrSecretAccessClosed)
 		}
 	}
 	return nil
@@ -185,7 +185,7 @@ func (e *Engine) mdExpose(ctx context.Context, r *run) error {
 		return nil
 	}
 	if r.app.secretRead() != SecretReadMetadata {
-		if err := e.openExposure(ctx, r); err != nil {
+		if err := e.openSecretAccess(ctx, r); err != nil {
 			return err
 		}
 	}
@@ -740,7 +740,7 @@ func (e *Engine) mdClearFlags(ctx context.Context, r *run) error {
 // strategy (REST setting, success event, journal cleared, lease released).
 func (e *Engine) mdFinish(ctx context.Context, r *run) error {
 	r.advance(StepFinish, false)
-	if err := e.restoreMetadataExposure(ctx, r); err != nil {
+	if err := e.restoreMetadataSecretAccess(ctx, r); err != nil {
 		return err
 	}
 	return e.finish(ctx, r)

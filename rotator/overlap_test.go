@@ -114,14 +114,14 @@ func TestCheckOverlapRefusesOperatorsOnlyAndLetsAJournalResume(t *testing.T) {
 func TestAMutationDoesNotOutliveTheLease(t *testing.T) {
 	w := rotatortest.NewWorld(1)
 	stall := func(p string) error {
-		if p == "before:open_exposure" {
+		if p == "before:open_secret_access" {
 			advancePastLease(w)
 		}
 		return nil
 	}
 	_, err := newEngine(t, w, "a", stall).Rotate(context.Background(), w.App, rotator.Request{Actor: operator})
 	if !errors.Is(err, rotator.ErrFenced) {
-		t.Fatalf("Rotate with the lease lapsing before open_exposure: %v, want ErrFenced", err)
+		t.Fatalf("Rotate with the lease lapsing before open_secret_access: %v, want ErrFenced", err)
 	}
 	if w.Org.Access() {
 		t.Error("the secret-access setting was opened after the lease lapsed")

@@ -30,12 +30,12 @@ type PlanResult struct {
 	ConsumerID string
 	PrimaryKey string
 
-	ExposureMode   SecretAccessMode
-	SecretAccess   *bool // nil when it could not be read
-	ExposureOK     bool  // toggle mode, or always_on and on
-	StagedReadable bool  // the staged slot can be read only while secret access is on
-	Staged         []StagedSummary
-	ForeignStaged  bool
+	SecretAccessMode SecretAccessMode
+	SecretAccess     *bool // nil when it could not be read
+	SecretAccessOK   bool  // toggle mode, or always_on and on
+	StagedReadable   bool  // the staged slot can be read only while secret access is on
+	Staged           []StagedSummary
+	ForeignStaged    bool
 
 	VaultVersion       int
 	VaultKey           string
@@ -80,7 +80,7 @@ type JournalSummary struct {
 // preflight: it takes no lease, writes no journal, opens nothing. Problems
 // it finds are reported in the result; the error is only for an invalid app.
 func (e *Engine) Plan(ctx context.Context, app App, now time.Time) (PlanResult, error) {
-	p := PlanResult{App: app.Name, Now: now, ExposureMode: app.SecretAccessMode}
+	p := PlanResult{App: app.Name, Now: now, SecretAccessMode: app.SecretAccessMode}
 	if err := app.Validate(); err != nil {
 		return p, err
 	}
@@ -144,7 +144,7 @@ func (e *Engine) planSalesforce(ctx context.Context, iss Issuer, app App, stored
 			return false
 		}
 		p.DevHubOK, p.ReadsGated = true, true
-		p.ExposureMode, p.ExposureOK = app.SecretAccessMode, true
+		p.SecretAccessMode, p.SecretAccessOK = app.SecretAccessMode, true
 		return true
 	}
 	ref, err := AppRef{ID: app.ECAID, DeveloperName: app.ECA}, error(nil)
@@ -190,8 +190,8 @@ func (e *Engine) planSalesforce(ctx context.Context, iss Issuer, app App, stored
 		return
 	}
 	p.SecretAccess = &on
-	p.ExposureOK = on || app.SecretAccessMode == SecretAccessToggle
-	if !p.ExposureOK {
+	p.SecretAccessOK = on || app.SecretAccessMode == SecretAccessToggle
+	if !p.SecretAccessOK {
 		problem("secret access via REST API is off and secret_access is always_on")
 	}
 	if !on {

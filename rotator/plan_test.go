@@ -24,8 +24,8 @@ func TestPlanChangesNothing(t *testing.T) {
 				if !p.DevHubOK || p.PrimaryKey != w.Initial.Key || p.VaultKey != w.Initial.Key || p.Drift || !p.Managed {
 					t.Errorf("plan = %+v", p)
 				}
-				if p.SecretAccess == nil || *p.SecretAccess || !p.ExposureOK || p.StagedReadable {
-					t.Errorf("exposure: access %v ok %v readable %v", p.SecretAccess, p.ExposureOK, p.StagedReadable)
+				if p.SecretAccess == nil || *p.SecretAccess || !p.SecretAccessOK || p.StagedReadable {
+					t.Errorf("secret access: access %v ok %v readable %v", p.SecretAccess, p.SecretAccessOK, p.StagedReadable)
 				}
 			},
 		},

@@ -208,24 +208,24 @@ const (
 // "<redacted>"); every other field round-trips through JSON, so adding a
 // non-secret field needs no adapter change.
 type JournalEntry struct {
-	RotationID    string            `json:"rotation_id"`
-	App           string            `json:"app"`
-	Step          Step              `json:"step"`
-	Done          bool              `json:"done"` // Step completed
-	AppID         string            `json:"app_id,omitempty"`
-	ConsumerID    string            `json:"consumer_id,omitempty"`
-	StagedID      string            `json:"staged_id,omitempty"`
-	Pending       Credentials       `json:"pending"`
-	BaseVersion   int               `json:"base_version"`
-	PriorExposure *bool             `json:"prior_exposure,omitempty"`
-	Attempts      int               `json:"attempts"`
-	LastError     string            `json:"last_error,omitempty"`
-	Actor         Actor             `json:"actor"`
-	StartedAt     time.Time         `json:"started_at"`
-	UpdatedAt     time.Time         `json:"updated_at"`
-	NextAttemptAt time.Time         `json:"next_attempt_at,omitempty"`
-	Orphaned      bool              `json:"orphaned,omitempty"`
-	Extra         map[string]string `json:"extra,omitempty"`
+	RotationID        string            `json:"rotation_id"`
+	App               string            `json:"app"`
+	Step              Step              `json:"step"`
+	Done              bool              `json:"done"` // Step completed
+	AppID             string            `json:"app_id,omitempty"`
+	ConsumerID        string            `json:"consumer_id,omitempty"`
+	StagedID          string            `json:"staged_id,omitempty"`
+	Pending           Credentials       `json:"pending"`
+	BaseVersion       int               `json:"base_version"`
+	PriorSecretAccess *bool             `json:"prior_secret_access,omitempty"`
+	Attempts          int               `json:"attempts"`
+	LastError         string            `json:"last_error,omitempty"`
+	Actor             Actor             `json:"actor"`
+	StartedAt         time.Time         `json:"started_at"`
+	UpdatedAt         time.Time         `json:"updated_at"`
+	NextAttemptAt     time.Time         `json:"next_attempt_at,omitempty"`
+	Orphaned          bool              `json:"orphaned,omitempty"`
+	Extra             map[string]string `json:"extra,omitempty"`
 }
 
 // Journal persists JournalEntry values per app with check-and-set.

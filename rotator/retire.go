@@ -163,7 +163,7 @@ func (e *Engine) retireSlot(ctx context.Context, r *run, revoke bool) error {
 				return err
 			}
 		}
-		if err := e.openExposure(ctx, r); err != nil {
+		if err := e.openSecretAccess(ctx, r); err != nil {
 			return err
 		}
 		ref, consumers, err = e.retireLookup(ctx, r)
@@ -192,11 +192,11 @@ func (e *Engine) retireSlot(ctx context.Context, r *run, revoke bool) error {
 			return fmt.Errorf("read secret access setting: %w", err)
 		}
 		if !on {
-			return fmt.Errorf("dev hub %s: %w", r.app.DevHub, ErrExposureClosed)
+			return fmt.Errorf("dev hub %s: %w", r.app.DevHub, ErrSecretAccessClosed)
 		}
 	}
 	// Toggle mode: join the opening, which reads the setting once.
-	if err := e.openExposure(ctx, r); err != nil {
+	if err := e.openSecretAccess(ctx, r); err != nil {
 		return err
 	}
 	if id := r.stored.PreviousStagedID; id != "" && r.stored.Previous.Key != "" && r.meta.Managed {
@@ -240,7 +240,7 @@ func (e *Engine) retireLookup(ctx context.Context, r *run) (AppRef, []Consumer, 
 	return e.lookup(ctx, r)
 }
 
-// retireFail ends a failed retire: exposure restored, journal cleared (a
+// retireFail ends a failed retire: secret access restored, journal cleared (a
 // retire is idempotent and simply runs again), lease released.
 func (e *Engine) retireFail(ctx context.Context, r *run, err error) (Result, error) {
 	r.res.Step = StepRetire
@@ -250,7 +250,7 @@ func (e *Engine) retireFail(ctx context.Context, r *run, err error) (Result, err
 	ctx = context.WithoutCancel(ctx)
 	r.res.Outcome = OutcomeFailed
 	wrapped := fmt.Errorf("retire %s: %w", r.app.Name, err)
-	if rerr := e.restoreExposure(ctx, r); rerr != nil {
+	if rerr := e.restoreSecretAccess(ctx, r); rerr != nil {
 		if isAbort(rerr) || errors.Is(rerr, ErrFenced) {
 			return r.res, rerr
 		}

@@ -41,7 +41,7 @@ func (e *Engine) Rotate(ctx context.Context, app App, req Request) (Result, erro
 
 // Resume continues the app's journal, if any, as the system actor: the
 // daemon calls it for every app at start so that a crashed rotation is
-// finished (or its exposure restored while it backs off). Without a journal
+// finished (or its secret access restored while it backs off). Without a journal
 // it does nothing and returns OutcomeSkipped.
 func (e *Engine) Resume(ctx context.Context, app App) (Result, error) {
 	r, err := e.newRun(app, Actor{Kind: ActorSystem, Reason: "resume"}, false)
@@ -152,13 +152,13 @@ func (e *Engine) blocked(ctx context.Context, r *run) (bool, error) {
 		return false, nil
 	}
 	r.res.Outcome, r.res.Orphaned, r.res.NextAttemptAt = OutcomeSkipped, r.j.Orphaned, r.j.NextAttemptAt
-	if err := e.restoreExposure(ctx, r); err != nil {
+	if err := e.restoreSecretAccess(ctx, r); err != nil {
 		if isAbort(err) || errors.Is(err, ErrFenced) {
 			return true, err
 		}
 		stop = errors.Join(stop, err)
 	}
-	if err := e.restoreMetadataExposure(ctx, r); err != nil {
+	if err := e.restoreMetadataSecretAccess(ctx, r); err != nil {
 		if isAbort(err) || errors.Is(err, ErrFenced) {
 			return true, err
 		}
@@ -262,7 +262,7 @@ func (e *Engine) begin(ctx context.Context, r *run) error {
 	}
 	if r.jv != 0 && early.Step == StepLock {
 		r.j.RotationID, r.j.StartedAt = early.RotationID, early.StartedAt
-		r.j.PriorExposure, r.j.Extra, r.j.Attempts = early.PriorExposure, early.Extra, early.Attempts
+		r.j.PriorSecretAccess, r.j.Extra, r.j.Attempts = early.PriorSecretAccess, early.Extra, early.Attempts
 	}
 	r.setExtra(ExtraOldKey, r.primary)
 	if r.strategy.Strategy != "" {
@@ -321,15 +321,15 @@ func (e *Engine) fail(ctx context.Context, r *run, step Step, err error) (Result
 	if serr := e.save(ctx, r); serr != nil {
 		r.log.Error("save journal after failure", zap.Error(serr))
 	}
-	if rerr := e.restoreExposure(ctx, r); rerr != nil {
+	if rerr := e.restoreSecretAccess(ctx, r); rerr != nil {
 		if isAbort(rerr) || errors.Is(rerr, ErrFenced) {
 			return r.res, rerr
 		}
 		r.log.Error("restore secret access after failure", zap.Error(rerr))
 		wrapped = errors.Join(wrapped, rerr)
-		e.closeExposureUnjournaled(ctx, r)
+		e.closeSecretAccessUnjournaled(ctx, r)
 	}
-	if rerr := e.restoreMetadataExposure(ctx, r); rerr != nil {
+	if rerr := e.restoreMetadataSecretAccess(ctx, r); rerr != nil {
 		if isAbort(rerr) || errors.Is(rerr, ErrFenced) {
 			return r.res, rerr
 		}
@@ -363,14 +363,14 @@ func (e *Engine) fail(ctx context.Context, r *run, step Step, err error) (Result
 func (e *Engine) contended(ctx context.Context, r *run, step Step, err error) (Result, error) {
 	r.res.Outcome = OutcomeSkipped
 	wrapped := fmt.Errorf("rotate %s: %s: %w", r.app.Name, step, err)
-	if rerr := e.restoreExposure(ctx, r); rerr != nil {
+	if rerr := e.restoreSecretAccess(ctx, r); rerr != nil {
 		if isAbort(rerr) || errors.Is(rerr, ErrFenced) {
 			return r.res, rerr
 		}
 		wrapped = errors.Join(wrapped, rerr)
-		e.closeExposureUnjournaled(ctx, r)
+		e.closeSecretAccessUnjournaled(ctx, r)
 	}
-	if rerr := e.restoreMetadataExposure(ctx, r); rerr != nil {
+	if rerr := e.restoreMetadataSecretAccess(ctx, r); rerr != nil {
 		if isAbort(rerr) || errors.Is(rerr, ErrFenced) {
 			return r.res, rerr
 		}
@@ -386,18 +386,18 @@ func isAbort(err error) bool {
 	return errors.As(err, &a)
 }
 
-// closeExposureUnjournaled is a failed attempt's last resort when the
+// closeSecretAccessUnjournaled is a failed attempt's last resort when the
 // journal cannot be written (Vault unreachable or sealed): it closes the
 // secret-access setting anyway. Leaving an org-wide setting that exposes
 // consumer secrets open until Vault returns is worse than one setting change
 // the journal does not record, and the change is safe: closing is
 // idempotent, the journal still holds the prior value, and the next
-// attempt's restoreExposure re-reads the setting before it acts. It only
+// attempt's restoreSecretAccess re-reads the setting before it acts. It only
 // acts while this run is a holder of the Dev Hub's shared opening. Other
 // holders cannot make progress without Vault either (their journal writes
 // fail too), and each re-opens the setting on its next attempt.
-func (e *Engine) closeExposureUnjournaled(ctx context.Context, r *run) {
-	if r.app.SecretAccessMode != SecretAccessToggle || r.j.PriorExposure == nil || *r.j.PriorExposure || !r.exposureHeld {
+func (e *Engine) closeSecretAccessUnjournaled(ctx context.Context, r *run) {
+	if r.app.SecretAccessMode != SecretAccessToggle || r.j.PriorSecretAccess == nil || *r.j.PriorSecretAccess || !r.accessHeld {
 		return
 	}
 	if err := r.iss.SetSecretAccess(ctx, false); err != nil {
@@ -405,5 +405,5 @@ func (e *Engine) closeExposureUnjournaled(ctx context.Context, r *run) {
 		return
 	}
 	r.log.Warn("secret access restored without a journal entry (journal unavailable); the next attempt re-checks it")
-	_ = e.record(ctx, r, EventExposureRestored, StepFinish, OutcomeOK, nil, map[string]string{"value": "false", "journal": "unavailable"})
+	_ = e.record(ctx, r, EventSecretAccessRestored, StepFinish, OutcomeOK, nil, map[string]string{"value": "false", "journal": "unavailable"})
 }

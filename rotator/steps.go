@@ -69,7 +69,7 @@ func (e *Engine) preflight(ctx context.Context, r *run) error {
 			return err
 		}
 		var err error
-		pair, err = e.settleExposure(ctx, r)
+		pair, err = e.settleSecretAccess(ctx, r)
 		r.primary = pair.Key
 		return err
 	}
@@ -125,7 +125,7 @@ func (e *Engine) preflight(ctx context.Context, r *run) error {
 		return fmt.Errorf("read secret access setting: %w", err)
 	}
 	if !on && r.app.SecretAccessMode == SecretAccessAlwaysOn {
-		return fmt.Errorf("dev hub %s: %w", r.app.DevHub, ErrExposureClosed)
+		return fmt.Errorf("dev hub %s: %w", r.app.DevHub, ErrSecretAccessClosed)
 	}
 	if on && !r.done(StepCommit) && !r.postsFirst() {
 		return e.inspectStaged(ctx, r)
@@ -309,11 +309,11 @@ func (e *Engine) expose(ctx context.Context, r *run) error {
 	}
 	// Preflight already waited for an opening made before it.
 	settled := r.settlesInPreflight()
-	if err := e.openExposure(ctx, r); err != nil {
+	if err := e.openSecretAccess(ctx, r); err != nil {
 		return err
 	}
 	if !settled {
-		if _, err := e.settleExposure(ctx, r); err != nil {
+		if _, err := e.settleSecretAccess(ctx, r); err != nil {
 			return err
 		}
 	}
@@ -332,31 +332,31 @@ func (e *Engine) expose(ctx context.Context, r *run) error {
 	return e.adoptIfNeeded(ctx, r)
 }
 
-// openExposure joins the Dev Hub's shared opening (toggle mode), saves its
+// openSecretAccess joins the Dev Hub's shared opening (toggle mode), saves its
 // prior value in the journal, and switches the setting on if it is off.
 // The order is what I5 needs: the ledger and the journal both hold the
 // prior value before the setting changes, so a crash at any point leaves a
 // record that Resume (or the last holder out) restores from.
-func (e *Engine) openExposure(ctx context.Context, r *run) error {
+func (e *Engine) openSecretAccess(ctx context.Context, r *run) error {
 	if r.app.SecretAccessMode != SecretAccessToggle {
 		return nil
 	}
-	if r.exposureHeld && r.accessKnown && r.accessOn {
+	if r.accessHeld && r.accessKnown && r.accessOn {
 		return nil // this call joined and opened already (openEarly)
 	}
-	prior, err := e.joinExposure(ctx, r)
+	prior, err := e.joinSecretAccess(ctx, r)
 	if err != nil {
 		return err
 	}
 	// The prior value is journaled before the setting changes (I5): by
 	// the open's own journal write below when this call opens it, and
 	// otherwise by expose's next write (the ledger holds it meanwhile).
-	r.j.PriorExposure = &prior
+	r.j.PriorSecretAccess = &prior
 	on, err := r.secretAccess(ctx)
 	if err != nil {
 		return fmt.Errorf("read secret access setting: %w", err)
 	}
-	if on && r.j.Extra[ExtraOp] == "open_exposure" {
+	if on && r.j.Extra[ExtraOp] == "open_secret_access" {
 		// A crashed attempt opened the setting and died before its event
 		// was recorded: record it now, so the trail shows the opening
 		// that the coming restore closes (I4).
@@ -364,13 +364,13 @@ func (e *Engine) openExposure(ctx context.Context, r *run) error {
 		if err := e.save(ctx, r); err != nil {
 			return err
 		}
-		return e.record(ctx, r, EventExposureOpened, StepExpose, OutcomeOK, nil, map[string]string{"recovered": "true"})
+		return e.record(ctx, r, EventSecretAccessOpened, StepExpose, OutcomeOK, nil, map[string]string{"recovered": "true"})
 	}
 	if on {
 		return nil
 	}
 	r.accessKnown = false
-	if err := e.mutate(ctx, r, "open_exposure", func() error { return r.iss.SetSecretAccess(ctx, true) }); err != nil {
+	if err := e.mutate(ctx, r, "open_secret_access", func() error { return r.iss.SetSecretAccess(ctx, true) }); err != nil {
 		return fmt.Errorf("open secret access: %w", err)
 	}
 	r.accessKnown, r.accessOn, r.openedAt = true, true, e.now()
@@ -378,14 +378,14 @@ func (e *Engine) openExposure(ctx context.Context, r *run) error {
 	// makes the resumed run audit this opening once more as recovered.
 	r.setExtra(ExtraOp, "")
 	r.log.Info("secret access opened")
-	return e.record(ctx, r, EventExposureOpened, StepExpose, OutcomeOK, nil, nil)
+	return e.record(ctx, r, EventSecretAccessOpened, StepExpose, OutcomeOK, nil, nil)
 }
 
-// restoreExposure leaves the Dev Hub's shared opening (toggle mode): when r
+// restoreSecretAccess leaves the Dev Hub's shared opening (toggle mode): when r
 // was the last holder the setting goes back to its prior value. Then the
 // journal forgets the prior value. Running it twice (after a crash) changes
 // nothing: leaving re-reads the holders and the setting.
-func (e *Engine) restoreExposure(ctx context.Context, r *run) error {
+func (e *Engine) restoreSecretAccess(ctx context.Context, r *run) error {
 	left, err := e.leaveOpening(ctx, r)
 	if err != nil || !left || r.jv == 0 {
 		return err
@@ -398,13 +398,13 @@ func (e *Engine) restoreExposure(ctx context.Context, r *run) error {
 // the prior value in memory; it does not write the journal. finish uses it
 // as is: the journal is removed right after.
 func (e *Engine) leaveOpening(ctx context.Context, r *run) (bool, error) {
-	if r.app.SecretAccessMode != SecretAccessToggle || (r.j.PriorExposure == nil && !r.exposureHeld) {
+	if r.app.SecretAccessMode != SecretAccessToggle || (r.j.PriorSecretAccess == nil && !r.accessHeld) {
 		return false, nil
 	}
-	if err := e.leaveExposure(ctx, r); err != nil {
+	if err := e.leaveSecretAccess(ctx, r); err != nil {
 		return false, err
 	}
-	r.j.PriorExposure = nil
+	r.j.PriorSecretAccess = nil
 	r.setExtra(ExtraOp, "")
 	return true, nil
 }
@@ -589,7 +589,7 @@ func (e *Engine) stage(ctx context.Context, r *run) error {
 // leaves a journal at stage with no POST in flight, which the next run
 // reads first and stops on again.
 func (e *Engine) forgetFresh(ctx context.Context, r *run) error {
-	if err := e.restoreExposure(ctx, r); err != nil {
+	if err := e.restoreSecretAccess(ctx, r); err != nil {
 		return err
 	}
 	if err := e.o.Journal.Clear(ctx, r.app.Name, &r.lease); err != nil {

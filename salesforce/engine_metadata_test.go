@@ -183,9 +183,9 @@ func TestEngineMetadataRotatesPackagedECA(t *testing.T) {
 	opened, restored := 0, 0
 	for _, ev := range w.audit.Events() {
 		switch {
-		case ev.Type == rotator.EventExposureOpened && ev.Details["setting"] == "metadata":
+		case ev.Type == rotator.EventSecretAccessOpened && ev.Details["setting"] == "metadata":
 			opened++
-		case ev.Type == rotator.EventExposureRestored && ev.Details["setting"] == "metadata":
+		case ev.Type == rotator.EventSecretAccessRestored && ev.Details["setting"] == "metadata":
 			restored++
 		}
 	}
@@ -235,9 +235,9 @@ func TestEngineMetadataAutoPicksPerApp(t *testing.T) {
 // deploy, Salesforce's pair in Vault, settings restored.
 func TestEngineMetadataCrashPoints(t *testing.T) {
 	for _, point := range []string{
-		"before:open_md_exposure", "after:open_md_exposure", "before:deploy", "after:deploy", "poll:deploy", "step:rotate",
+		"before:open_md_secret_access", "after:open_md_secret_access", "before:deploy", "after:deploy", "poll:deploy", "step:rotate",
 		"step:persist", "before:write_credentials", "after:write_credentials", "step:commit", "step:verify",
-		"before:clear_flags", "after:clear_flags", "before:close_md_exposure", "after:close_md_exposure", "before:clear_journal",
+		"before:clear_flags", "after:clear_flags", "before:close_md_secret_access", "after:close_md_secret_access", "before:clear_journal",
 	} {
 		t.Run(point, func(t *testing.T) {
 			w := newMDWorld(t, func(c *sfsim.Config) { c.Behavior.DeployDelay = sfsim.Duration(3 * time.Second) })

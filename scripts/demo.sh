@@ -135,7 +135,7 @@ echo "  offline, with only the public key (what an auditor keeps with an archive
 ec audit public-key --out "$demo/audit-public-key.json"
 "$bin/ecarotator" audit verify --file "$demo/audit.log" --public-key "$demo/audit-public-key.json" | sed 's/^/  /'
 # awk, not head: head closing the pipe early would SIGPIPE grep (pipefail).
-ec audit list 2>/dev/null | grep -E 'daemon\.|rotation\.(started|succeeded|failed)|previous\.|exposure\.|metadata\.' | awk 'NR <= 60'
+ec audit list 2>/dev/null | grep -E 'daemon\.|rotation\.(started|succeeded|failed)|previous\.|secret_access\.|metadata\.' | awk 'NR <= 60'
 
 rotations=$(ec audit list 2>/dev/null | grep -c 'rotation.succeeded' || true)
 retired=$(ec audit list 2>/dev/null | grep -c 'previous.retired' || true)

@@ -67,7 +67,7 @@ func appOfLock(name string) (string, bool) {
 }
 
 // isAppJournal reports whether a journal name is an app's (kept in the
-// app's document) rather than a ledger or cache entry ("exposure/…",
+// app's document) rather than a ledger or cache entry ("secret-access/…",
 // "eca/…"), which keep their own paths.
 func isAppJournal(name string) bool { return name != "" && !strings.Contains(name, "/") }
 

@@ -16,7 +16,7 @@ import (
 // OpenJournals lists the apps that have a journal, in one Vault LIST of the
 // state prefix's metadata (a finished rotation deletes its journal's
 // metadata, so the list holds only open ones). Sub-folders (the per-Dev Hub
-// exposure ledgers) are left out. It spares a start with thousands of apps
+// secret-access ledger) are left out. It spares a start with thousands of apps
 // a read per app.
 func (c *Client) OpenJournals(ctx context.Context) (map[string]bool, error) {
 	const op = "list journals"

@@ -16,6 +16,10 @@ const (
 	fieldJournalPending = "pending_consumer_secret"
 )
 
+// legacyPriorField is the journal's prior secret-access value as versions
+// before 2026-12 named it.
+const legacyPriorField = "prior_" + "exposure"
+
 // redactedJSON is what rotator.Secret marshals to.
 const redactedJSON = "<redacted>"
 
@@ -105,6 +109,16 @@ func decodeJournal(state string) (rotator.JournalEntry, error) {
 	var tree any
 	if err := json.Unmarshal([]byte(state), &tree); err != nil {
 		return e, fmt.Errorf("state: %w", err)
+	}
+	if m, ok := tree.(map[string]any); ok {
+		// Journals written before the setting had one name kept its prior
+		// value as "prior_exposure".
+		if v, old := m[legacyPriorField]; old {
+			if _, cur := m["prior_secret_access"]; !cur {
+				m["prior_secret_access"] = v
+			}
+			delete(m, legacyPriorField)
+		}
 	}
 	b, err := json.Marshal(dropRedacted(tree))
 	if err != nil {

@@ -184,22 +184,22 @@ func TestJournalOnRealVault(t *testing.T) {
 	ctx := t.Context()
 	prior := true
 	e := rotator.JournalEntry{
-		RotationID:    "rot-9",
-		App:           "billing",
-		Step:          rotator.StepStage,
-		Done:          true,
-		AppID:         "0xA",
-		ConsumerID:    "0xC",
-		StagedID:      "0xS",
-		Pending:       rotator.Credentials{Key: "newkey", Secret: rotator.NewSecret("pending-s3cret")},
-		BaseVersion:   3,
-		PriorExposure: &prior,
-		Attempts:      2,
-		LastError:     "boom",
-		Actor:         rotator.Actor{Kind: rotator.ActorOperator, Identity: "alice", Reason: "incident"},
-		StartedAt:     time.Date(2026, 11, 26, 1, 0, 0, 0, time.UTC),
-		UpdatedAt:     time.Date(2026, 11, 26, 1, 1, 0, 0, time.UTC),
-		Extra:         map[string]string{"a": "b"},
+		RotationID:        "rot-9",
+		App:               "billing",
+		Step:              rotator.StepStage,
+		Done:              true,
+		AppID:             "0xA",
+		ConsumerID:        "0xC",
+		StagedID:          "0xS",
+		Pending:           rotator.Credentials{Key: "newkey", Secret: rotator.NewSecret("pending-s3cret")},
+		BaseVersion:       3,
+		PriorSecretAccess: &prior,
+		Attempts:          2,
+		LastError:         "boom",
+		Actor:             rotator.Actor{Kind: rotator.ActorOperator, Identity: "alice", Reason: "incident"},
+		StartedAt:         time.Date(2026, 11, 26, 1, 0, 0, 0, time.UTC),
+		UpdatedAt:         time.Date(2026, 11, 26, 1, 1, 0, 0, time.UTC),
+		Extra:             map[string]string{"a": "b"},
 	}
 
 	if _, _, err := c.Load(ctx, "billing"); !errors.Is(err, rotator.ErrNotFound) {
@@ -214,7 +214,7 @@ func TestJournalOnRealVault(t *testing.T) {
 		t.Fatalf("load: v=%d err=%v", gv, err)
 	}
 	if got.Pending.Secret.Reveal() != "pending-s3cret" || got.Pending.Key != "newkey" || got.RotationID != e.RotationID ||
-		got.Step != e.Step || !got.Done || got.StagedID != "0xS" || got.PriorExposure == nil || !*got.PriorExposure ||
+		got.Step != e.Step || !got.Done || got.StagedID != "0xS" || got.PriorSecretAccess == nil || !*got.PriorSecretAccess ||
 		got.Actor != e.Actor || !got.StartedAt.Equal(e.StartedAt) || got.Extra["a"] != "b" || got.BaseVersion != 3 || got.Attempts != 2 {
 		t.Fatalf("got %+v, want %+v", got, e)
 	}

@@ -176,6 +176,22 @@ func TestJournalStateDropsRedactedValues(t *testing.T) {
 	}
 }
 
+// A journal written before the secret-access setting had one name keeps
+// its prior value under the old field; it still restores the setting.
+func TestJournalWithTheLegacyPriorFieldStillRestores(t *testing.T) {
+	got, err := decodeJournal(`{"rotation_id":"r1","app":"a","step":"expose","done":true,"prior_exposure":false}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.PriorSecretAccess == nil || *got.PriorSecretAccess {
+		t.Fatalf("prior value lost: %+v", got.PriorSecretAccess)
+	}
+	got, err = decodeJournal(`{"app":"a","prior_exposure":true,"prior_secret_access":false}`)
+	if err != nil || got.PriorSecretAccess == nil || *got.PriorSecretAccess {
+		t.Fatalf("the current field must win: %+v %v", got.PriorSecretAccess, err)
+	}
+}
+
 // TestLoginBackoffKeepsItsRanges pins the login pacing: each wait lies in
 // [500ms·2^(n-1), 20% more], the un-jittered part capped at 30s, forever.
 func TestLoginBackoffKeepsItsRanges(t *testing.T) {

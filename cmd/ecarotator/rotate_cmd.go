@@ -357,7 +357,7 @@ func printPlans(w io.Writer, plans []rotator.PlanResult) {
 			// The time and reason the daemon's scheduler uses (one decision).
 			next = p.Decision.Next.UTC().Format(time.RFC3339) + " " + string(p.Decision.NextReason)
 		}
-		access := string(p.ExposureMode)
+		access := string(p.SecretAccessMode)
 		if p.SecretAccess != nil {
 			access += fmt.Sprintf(" (on=%t)", *p.SecretAccess)
 		}

@@ -618,9 +618,9 @@ func (d *Daemon) observeAudit(ev rotator.Event, err error) {
 		return
 	}
 	switch ev.Type {
-	case rotator.EventExposureOpened:
+	case rotator.EventSecretAccessOpened:
 		d.metrics.SetSecretAccessOpen(ev.Org, true)
-	case rotator.EventExposureRestored:
+	case rotator.EventSecretAccessRestored:
 		d.metrics.SetSecretAccessOpen(ev.Org, false)
 	}
 }

@@ -53,10 +53,10 @@ func TestObserveAuditFeedsTheAlertMetrics(t *testing.T) {
 		wantOpen  float64
 		wantFails float64
 	}{
-		{"the setting opened by a rotation is open", rotator.Event{Type: rotator.EventExposureOpened, Org: "devhub", Outcome: rotator.OutcomeOK}, nil, 1, 0},
+		{"the setting opened by a rotation is open", rotator.Event{Type: rotator.EventSecretAccessOpened, Org: "devhub", Outcome: rotator.OutcomeOK}, nil, 1, 0},
 		{"an unrelated event changes nothing", rotator.Event{Type: rotator.EventRotationSucceeded, Org: "devhub", Outcome: rotator.OutcomeOK}, nil, 1, 0},
 		{"a record that failed is counted", rotator.Event{Type: rotator.EventRotationSucceeded, Org: "devhub", Outcome: rotator.OutcomeOK}, errors.New("disk full"), 1, 1},
-		{"the setting restored is closed", rotator.Event{Type: rotator.EventExposureRestored, Org: "devhub", Outcome: rotator.OutcomeOK}, nil, 0, 1},
+		{"the setting restored is closed", rotator.Event{Type: rotator.EventSecretAccessRestored, Org: "devhub", Outcome: rotator.OutcomeOK}, nil, 0, 1},
 	}
 	for _, s := range steps {
 		d.observeAudit(s.ev, s.err)

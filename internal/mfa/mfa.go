@@ -1,5 +1,5 @@
-// Package mfa is the operator side of ecarotator's MFA-gated exposure
-// (design.md "MFA-gated exposure"): TOTP enrolment (RFC 6238, SHA-1, six
+// Package mfa is the operator side of ecarotator's MFA-gated secret access
+// (design.md "MFA-gated secret access"): TOTP enrolment (RFC 6238, SHA-1, six
 // digits, 30 s steps) with seeds kept in Vault KV v2, single-use code
 // verification with a per-operator failure counter and lockout, and the
 // two-person rule for revoking a previous credential pair.

@@ -34,9 +34,9 @@ func NewJournal(l *Locker) *Journal {
 
 func clone(e rotator.JournalEntry) rotator.JournalEntry {
 	e.Extra = maps.Clone(e.Extra)
-	if e.PriorExposure != nil {
-		v := *e.PriorExposure
-		e.PriorExposure = &v
+	if e.PriorSecretAccess != nil {
+		v := *e.PriorSecretAccess
+		e.PriorSecretAccess = &v
 	}
 	return e
 }

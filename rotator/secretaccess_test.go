@@ -23,7 +23,7 @@ func addApp(w *rotatortest.World, name string) (rotator.App, string, []rotator.C
 
 func holders(t *testing.T, e *rotator.Engine) []string {
 	t.Helper()
-	h, err := e.ExposureHolders(context.Background(), "hub")
+	h, err := e.SecretAccessHolders(context.Background(), "hub")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,8 +68,8 @@ func TestConcurrentAppsShareOneOpeningAndTheLastOutRestores(t *testing.T) {
 	if n := w.Org.Count(rotatortest.OpSetAccess); n != 2 {
 		t.Errorf("SetSecretAccess calls = %d, want 2 (one opening, one restore)", n)
 	}
-	if o, r := w.Audit.Count(rotator.EventExposureOpened), w.Audit.Count(rotator.EventExposureRestored); o != 1 || r != 1 {
-		t.Errorf("exposure events: opened %d, restored %d, want 1 and 1", o, r)
+	if o, r := w.Audit.Count(rotator.EventSecretAccessOpened), w.Audit.Count(rotator.EventSecretAccessRestored); o != 1 || r != 1 {
+		t.Errorf("secret-access events: opened %d, restored %d, want 1 and 1", o, r)
 	}
 	if got := holders(t, b); len(got) != 0 {
 		t.Errorf("holders left: %v", got)
@@ -114,8 +114,8 @@ func TestFirstInFinishingFirstLeavesTheSettingToTheOthers(t *testing.T) {
 		t.Fatalf("payroll: %v", err)
 	}
 	checkInvariants(t, w, false)
-	if o, r := w.Audit.Count(rotator.EventExposureOpened), w.Audit.Count(rotator.EventExposureRestored); o != 1 || r != 1 {
-		t.Errorf("exposure events: opened %d, restored %d, want 1 and 1", o, r)
+	if o, r := w.Audit.Count(rotator.EventSecretAccessOpened), w.Audit.Count(rotator.EventSecretAccessRestored); o != 1 || r != 1 {
+		t.Errorf("secret-access events: opened %d, restored %d, want 1 and 1", o, r)
 	}
 }
 
@@ -141,8 +141,8 @@ func TestCrashedHolderIsDroppedOnceItsLeaseIsGone(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkInvariants(t, w, false)
-	if o, r := w.Audit.Count(rotator.EventExposureOpened), w.Audit.Count(rotator.EventExposureRestored); o != 2 || r != 2 {
-		t.Errorf("exposure events: opened %d, restored %d, want 2 and 2", o, r)
+	if o, r := w.Audit.Count(rotator.EventSecretAccessOpened), w.Audit.Count(rotator.EventSecretAccessRestored); o != 2 || r != 2 {
+		t.Errorf("secret-access events: opened %d, restored %d, want 2 and 2", o, r)
 	}
 }
 
@@ -153,7 +153,7 @@ func TestCrashedHolderIsDroppedOnceItsLeaseIsGone(t *testing.T) {
 func TestJoinDuringARestoreBacksOff(t *testing.T) {
 	w := rotatortest.NewWorld(1)
 	payroll, _, _, _ := addApp(w, "payroll")
-	_, err := newEngine(t, w, "a", crashAt("before:close_exposure#1")).Rotate(context.Background(), w.App, rotator.Request{Actor: operator})
+	_, err := newEngine(t, w, "a", crashAt("before:close_secret_access#1")).Rotate(context.Background(), w.App, rotator.Request{Actor: operator})
 	wantErr(t, err, errCrash)
 	b := newEngine(t, w, "b", nil)
 	_, err = b.Rotate(context.Background(), payroll, rotator.Request{Actor: operator})
@@ -221,8 +221,8 @@ func TestManyAppsOfOneDevHubRotatingAtOnce(t *testing.T) {
 	// Two holders that join before either has switched the setting on both
 	// switch it on (each records that call), so openings can outnumber
 	// restores; a restore is recorded for every switch-off.
-	if o, r := w.Audit.Count(rotator.EventExposureOpened), w.Audit.Count(rotator.EventExposureRestored); o == 0 || r == 0 {
-		t.Errorf("exposure events: opened %d, restored %d, want both", o, r)
+	if o, r := w.Audit.Count(rotator.EventSecretAccessOpened), w.Audit.Count(rotator.EventSecretAccessRestored); o == 0 || r == 0 {
+		t.Errorf("secret-access events: opened %d, restored %d, want both", o, r)
 	}
 }
 
@@ -231,7 +231,7 @@ func TestManyAppsOfOneDevHubRotatingAtOnce(t *testing.T) {
 // process; the resumed run records it, so the trail shows exactly one
 // opening and one restore.
 func TestCrashRightAfterASettingChangeStillAuditsIt(t *testing.T) {
-	for _, point := range []string{"after:open_exposure#1", "after:close_exposure#1"} {
+	for _, point := range []string{"after:open_secret_access#1", "after:close_secret_access#1"} {
 		t.Run("crash at "+point, func(t *testing.T) {
 			w := rotatortest.NewWorld(1)
 			_, err := newEngine(t, w, "a", crashAt(point)).Rotate(context.Background(), w.App, rotator.Request{Actor: operator})
@@ -241,8 +241,8 @@ func TestCrashRightAfterASettingChangeStillAuditsIt(t *testing.T) {
 				t.Fatal(err)
 			}
 			checkInvariants(t, w, false)
-			if o, r := w.Audit.Count(rotator.EventExposureOpened), w.Audit.Count(rotator.EventExposureRestored); o != 1 || r != 1 {
-				t.Errorf("exposure events: opened %d, restored %d, want 1 and 1", o, r)
+			if o, r := w.Audit.Count(rotator.EventSecretAccessOpened), w.Audit.Count(rotator.EventSecretAccessRestored); o != 1 || r != 1 {
+				t.Errorf("secret-access events: opened %d, restored %d, want 1 and 1", o, r)
 			}
 		})
 	}

@@ -13,68 +13,68 @@ import (
 	"go.uber.org/zap"
 )
 
-// ExposureHolder is one rotation (or retire) relying on its Dev Hub's
+// SecretAccessHolder is one rotation (or retire) relying on its Dev Hub's
 // secret-access setting being open. Lease is the app lease of that run: a
 // holder whose lease is gone (expired, released or taken over) crashed or
 // gave up, and is dropped so the count cannot leak.
-type ExposureHolder struct {
+type SecretAccessHolder struct {
 	App   string    `json:"app"`
 	Lease Lease     `json:"lease"`
 	Since time.Time `json:"since"`
 }
 
-// ExposureState is a Dev Hub's shared opening of the secret-access
+// SecretAccessState is a Dev Hub's shared opening of the secret-access
 // setting (toggle mode): the value the setting had before the first holder
 // opened it, the holders, and — while the last holder restores the setting —
 // that closer. The zero value means nobody holds it.
-type ExposureState struct {
+type SecretAccessState struct {
 	Prior   *bool
-	Holders map[string]ExposureHolder // by app name
-	Closer  *ExposureHolder
+	Holders map[string]SecretAccessHolder // by app name
+	Closer  *SecretAccessHolder
 }
 
-// ExposureLedger keeps ExposureState per Dev Hub with check-and-set, so that
+// SecretAccessLedger keeps SecretAccessState per Dev Hub with check-and-set, so that
 // every replica agrees on who holds an opening.
-type ExposureLedger interface {
-	// LoadExposure returns the state and its version (zero state and 0
+type SecretAccessLedger interface {
+	// LoadSecretAccess returns the state and its version (zero state and 0
 	// when there is none).
-	LoadExposure(ctx context.Context, devhub string) (ExposureState, int, error)
-	// SaveExposure writes s if the stored version is still cas; ErrConflict
+	LoadSecretAccess(ctx context.Context, devhub string) (SecretAccessState, int, error)
+	// SaveSecretAccess writes s if the stored version is still cas; ErrConflict
 	// otherwise.
-	SaveExposure(ctx context.Context, devhub string, s ExposureState, cas int) (int, error)
+	SaveSecretAccess(ctx context.Context, devhub string, s SecretAccessState, cas int) (int, error)
 }
 
-// JournalLedger is the default ExposureLedger: it keeps each Dev Hub's
-// state as a journal entry named ExposureKey(devhub), so any Journal (the
-// Vault adapter writes <state_prefix>/exposure/<devhub>) carries it with the
+// JournalLedger is the default SecretAccessLedger: it keeps each Dev Hub's
+// state as a journal entry named SecretAccessKey(devhub), so any Journal (the
+// Vault adapter writes <state_prefix>/secret-access/<devhub>) carries it with the
 // journal's own check-and-set and no further adapter.
 type JournalLedger struct{ Journal Journal }
 
-var _ ExposureLedger = JournalLedger{}
+var _ SecretAccessLedger = JournalLedger{}
 
-// ExposureKey is the journal name of devhub's shared opening. App names
+// SecretAccessKey is the journal name of devhub's shared opening. App names
 // cannot contain "/", so it never collides with an app's journal.
-func ExposureKey(devhub string) string { return "exposure/" + devhub }
+func SecretAccessKey(devhub string) string { return "secret-access/" + devhub }
 
 const (
 	extraHolderPrefix = "holder."
 	extraCloser       = "closer"
 )
 
-// LoadExposure implements ExposureLedger.
-func (l JournalLedger) LoadExposure(ctx context.Context, devhub string) (ExposureState, int, error) {
-	j, v, err := l.Journal.Load(ctx, ExposureKey(devhub))
+// LoadSecretAccess implements SecretAccessLedger.
+func (l JournalLedger) LoadSecretAccess(ctx context.Context, devhub string) (SecretAccessState, int, error) {
+	j, v, err := l.Journal.Load(ctx, SecretAccessKey(devhub))
 	if errors.Is(err, ErrNotFound) {
-		return ExposureState{}, 0, nil
+		return SecretAccessState{}, 0, nil
 	}
 	if err != nil {
-		return ExposureState{}, 0, err
+		return SecretAccessState{}, 0, err
 	}
-	s := ExposureState{Prior: j.PriorExposure, Holders: map[string]ExposureHolder{}}
+	s := SecretAccessState{Prior: j.PriorSecretAccess, Holders: map[string]SecretAccessHolder{}}
 	for k, raw := range j.Extra {
-		var h ExposureHolder
+		var h SecretAccessHolder
 		if err := json.Unmarshal([]byte(raw), &h); err != nil {
-			return ExposureState{}, 0, fmt.Errorf("exposure of %s: decode %s: %w", devhub, k, err)
+			return SecretAccessState{}, 0, fmt.Errorf("secret access of %s: decode %s: %w", devhub, k, err)
 		}
 		switch {
 		case k == extraCloser:
@@ -86,10 +86,10 @@ func (l JournalLedger) LoadExposure(ctx context.Context, devhub string) (Exposur
 	return s, v, nil
 }
 
-// SaveExposure implements ExposureLedger.
-func (l JournalLedger) SaveExposure(ctx context.Context, devhub string, s ExposureState, cas int) (int, error) {
-	j := JournalEntry{App: ExposureKey(devhub), Step: StepExpose, PriorExposure: s.Prior, Extra: map[string]string{}}
-	put := func(k string, h ExposureHolder) error {
+// SaveSecretAccess implements SecretAccessLedger.
+func (l JournalLedger) SaveSecretAccess(ctx context.Context, devhub string, s SecretAccessState, cas int) (int, error) {
+	j := JournalEntry{App: SecretAccessKey(devhub), Step: StepExpose, PriorSecretAccess: s.Prior, Extra: map[string]string{}}
+	put := func(k string, h SecretAccessHolder) error {
 		b, err := json.Marshal(h)
 		j.Extra[k] = string(b)
 		return err
@@ -104,17 +104,17 @@ func (l JournalLedger) SaveExposure(ctx context.Context, devhub string, s Exposu
 			return 0, err
 		}
 	}
-	return l.Journal.Save(ctx, ExposureKey(devhub), j, cas, nil)
+	return l.Journal.Save(ctx, SecretAccessKey(devhub), j, cas, nil)
 }
 
-// exposureTries bounds the check-and-set loops on the ledger.
-const exposureTries = 8
+// ledgerTries bounds the check-and-set loops on the ledger.
+const ledgerTries = 8
 
 // alive reports whether h's lease still holds. Only a definite "gone"
 // (ErrFenced, ErrNotFound) drops a holder; when Vault cannot tell, the
 // holder is kept, because closing under a live rotation breaks it while
 // keeping a dead holder only delays the restore until the next look.
-func (e *Engine) alive(ctx context.Context, h ExposureHolder) bool {
+func (e *Engine) alive(ctx context.Context, h SecretAccessHolder) bool {
 	err := e.o.Locker.Check(ctx, h.Lease)
 	return err == nil || !(errors.Is(err, ErrFenced) || errors.Is(err, ErrNotFound))
 }
@@ -122,7 +122,7 @@ func (e *Engine) alive(ctx context.Context, h ExposureHolder) bool {
 // prune drops holders (and a closer) whose lease is gone, and the entries
 // of app itself (a leftover of its own crashed run: I3 says no other run
 // of app is alive).
-func (e *Engine) prune(ctx context.Context, s *ExposureState, app string) {
+func (e *Engine) prune(ctx context.Context, s *SecretAccessState, app string) {
 	for name, h := range s.Holders {
 		if name == app || !e.alive(ctx, h) {
 			delete(s.Holders, name)
@@ -148,11 +148,11 @@ func (r *run) secretAccess(ctx context.Context) (bool, error) {
 	return on, nil
 }
 
-func (r *run) holder(now time.Time) ExposureHolder {
-	return ExposureHolder{App: r.app.Name, Lease: r.appLease.l, Since: now}
+func (r *run) holder(now time.Time) SecretAccessHolder {
+	return SecretAccessHolder{App: r.app.Name, Lease: r.appLease.l, Since: now}
 }
 
-// joinExposure makes r a holder of its Dev Hub's opening and returns the
+// joinSecretAccess makes r a holder of its Dev Hub's opening and returns the
 // setting's value before the opening (I5). The first holder reads it from
 // Salesforce; later holders take the recorded one, even when the setting is
 // on only because of that opening. A state whose holders all died keeps
@@ -160,8 +160,8 @@ func (r *run) holder(now time.Time) ExposureHolder {
 // setting, joining fails with ErrSettingBusy and ErrLocked rather than rely
 // on a setting about to be closed; the attempt ends without counting as a
 // failure (see contended) and the caller looks again soon.
-func (e *Engine) joinExposure(ctx context.Context, r *run) (bool, error) {
-	for try := 0; try < exposureTries; try++ {
+func (e *Engine) joinSecretAccess(ctx context.Context, r *run) (bool, error) {
+	for try := 0; try < ledgerTries; try++ {
 		// A value read before r holds the opening (preflight, or a lost
 		// try) may be stale by now: read again under the ledger version
 		// this try writes against.
@@ -171,17 +171,17 @@ func (e *Engine) joinExposure(ctx context.Context, r *run) (bool, error) {
 			return false, fmt.Errorf("load secret access holders of %s: %w", r.app.DevHub, err)
 		}
 		if s.Holders == nil {
-			s.Holders = map[string]ExposureHolder{}
+			s.Holders = map[string]SecretAccessHolder{}
 		}
 		e.prune(ctx, &s, r.app.Name)
 		if s.Closer != nil {
 			return false, fmt.Errorf("secret access of dev hub %s is being restored by %s: %w: %w", r.app.DevHub, s.Closer.App, ErrSettingBusy, ErrLocked)
 		}
-		if s.Prior == nil && len(s.Holders) == 0 && r.j.PriorExposure != nil {
+		if s.Prior == nil && len(s.Holders) == 0 && r.j.PriorSecretAccess != nil {
 			// The ledger lost its record while r's journal kept the prior
 			// value of r's own earlier opening: trust the journal, as the
 			// setting may be on only because of that opening.
-			s.Prior = r.j.PriorExposure
+			s.Prior = r.j.PriorSecretAccess
 		}
 		if s.Prior == nil {
 			// Nobody holds an opening: the setting is at its own value.
@@ -201,7 +201,7 @@ func (e *Engine) joinExposure(ctx context.Context, r *run) (bool, error) {
 			}
 			return false, fmt.Errorf("join secret access holders of %s: %w", r.app.DevHub, err)
 		}
-		r.exposureHeld = true
+		r.accessHeld = true
 		if n := len(s.Holders); n > 1 {
 			r.log.Info("sharing the open secret access setting", zap.Int("holders", n))
 		}
@@ -212,20 +212,20 @@ func (e *Engine) joinExposure(ctx context.Context, r *run) (bool, error) {
 	return false, fmt.Errorf("join secret access holders of %s: %w: %w", r.app.DevHub, ErrSettingBusy, ErrLocked)
 }
 
-// leaveExposure removes r from its Dev Hub's opening. Other live holders
+// leaveSecretAccess removes r from its Dev Hub's opening. Other live holders
 // keep the setting open; the last one out restores the prior value (taken
 // from the ledger, else from r's journal) and audits it. It announces
 // itself as closer first, so nobody joins an opening that is being closed,
 // and clears the state once the setting is restored. Every part re-reads
 // before it acts, so a crash anywhere is finished by the next leave.
-func (e *Engine) leaveExposure(ctx context.Context, r *run) error {
-	for try := 0; try < exposureTries; try++ {
+func (e *Engine) leaveSecretAccess(ctx context.Context, r *run) error {
+	for try := 0; try < ledgerTries; try++ {
 		s, v, err := e.loadLedger(ctx, r.app.DevHub, try)
 		if err != nil {
 			return fmt.Errorf("load secret access holders of %s: %w", r.app.DevHub, err)
 		}
 		if s.Holders == nil {
-			s.Holders = map[string]ExposureHolder{}
+			s.Holders = map[string]SecretAccessHolder{}
 		}
 		// A closer entry of this app is what a crashed restore of it left
 		// (restoring is announced there before the setting is switched).
@@ -239,7 +239,7 @@ func (e *Engine) leaveExposure(ctx context.Context, r *run) error {
 			} else if err != nil {
 				return fmt.Errorf("leave secret access holders of %s: %w", r.app.DevHub, err)
 			}
-			r.exposureHeld, r.accessKnown = false, false
+			r.accessHeld, r.accessKnown = false, false
 			return nil
 		}
 		if len(s.Holders) > 0 {
@@ -248,22 +248,22 @@ func (e *Engine) leaveExposure(ctx context.Context, r *run) error {
 			} else if err != nil {
 				return fmt.Errorf("leave secret access holders of %s: %w", r.app.DevHub, err)
 			}
-			r.exposureHeld, r.accessKnown = false, false
+			r.accessHeld, r.accessKnown = false, false
 			r.log.Info("secret access stays open for other rotations of the dev hub", zap.Int("holders", len(s.Holders)))
 			return nil
 		}
 		prior := s.Prior
 		if prior == nil {
-			prior = r.j.PriorExposure
+			prior = r.j.PriorSecretAccess
 		}
 		if prior == nil || *prior {
 			// The setting was on before: nothing to restore, only forget.
-			if _, err := e.saveLedger(ctx, r.app.DevHub, ExposureState{}, v); errors.Is(err, ErrConflict) {
+			if _, err := e.saveLedger(ctx, r.app.DevHub, SecretAccessState{}, v); errors.Is(err, ErrConflict) {
 				continue
 			} else if err != nil {
 				return fmt.Errorf("leave secret access holders of %s: %w", r.app.DevHub, err)
 			}
-			r.exposureHeld = false
+			r.accessHeld = false
 			return nil
 		}
 		closer := r.holder(e.now())
@@ -275,44 +275,44 @@ func (e *Engine) leaveExposure(ctx context.Context, r *run) error {
 		if err != nil {
 			return fmt.Errorf("announce restore of secret access of %s: %w", r.app.DevHub, err)
 		}
-		if err := e.closeExposure(ctx, r, ownCloser); err != nil {
+		if err := e.closeSecretAccess(ctx, r, ownCloser); err != nil {
 			return err
 		}
-		if _, err := e.saveLedger(ctx, r.app.DevHub, ExposureState{}, cv); err != nil && !errors.Is(err, ErrConflict) {
+		if _, err := e.saveLedger(ctx, r.app.DevHub, SecretAccessState{}, cv); err != nil && !errors.Is(err, ErrConflict) {
 			// The setting is restored; the next join or leave prunes the
 			// stale closer once r's lease is gone.
 			r.log.Warn("clear secret access holders after restore", zap.Error(err))
 		}
-		r.exposureHeld = false
+		r.accessHeld = false
 		return nil
 	}
 	return fmt.Errorf("leave secret access holders of %s: %w: %w", r.app.DevHub, ErrSettingBusy, ErrLocked)
 }
 
-// closeExposure switches the setting off when it is on (re-read first, so
+// closeSecretAccess switches the setting off when it is on (re-read first, so
 // a second run after a crash changes nothing; a call that saw it on itself
 // and held the opening since skips the read) and audits the restore.
 // crashedClose says the ledger still named this app as closer: an earlier
 // attempt announced the restore and died, maybe after switching.
-func (e *Engine) closeExposure(ctx context.Context, r *run, crashedClose bool) error {
+func (e *Engine) closeSecretAccess(ctx context.Context, r *run, crashedClose bool) error {
 	on, err := r.secretAccess(ctx)
 	if err != nil {
 		return fmt.Errorf("read secret access setting: %w", err)
 	}
-	if !on && (crashedClose || r.j.Extra[ExtraOp] == "close_exposure") {
+	if !on && (crashedClose || r.j.Extra[ExtraOp] == "close_secret_access") {
 		// A crashed attempt restored the setting and died before its
 		// event was recorded (I4).
-		return e.record(ctx, r, EventExposureRestored, StepFinish, OutcomeOK, nil, map[string]string{"value": "false", "recovered": "true"})
+		return e.record(ctx, r, EventSecretAccessRestored, StepFinish, OutcomeOK, nil, map[string]string{"value": "false", "recovered": "true"})
 	}
 	if !on {
 		return nil
 	}
 	r.accessKnown = false
-	if err := e.mutate(ctx, r, "close_exposure", func() error { return r.iss.SetSecretAccess(ctx, false) }); err != nil {
+	if err := e.mutate(ctx, r, "close_secret_access", func() error { return r.iss.SetSecretAccess(ctx, false) }); err != nil {
 		return fmt.Errorf("restore secret access: %w", err)
 	}
 	r.log.Info("secret access restored")
-	return e.record(ctx, r, EventExposureRestored, StepFinish, OutcomeOK, nil, map[string]string{"value": "false"})
+	return e.record(ctx, r, EventSecretAccessRestored, StepFinish, OutcomeOK, nil, map[string]string{"value": "false"})
 }
 
 // ledgerMemo remembers, per Dev Hub, the ledger state and version this
@@ -326,21 +326,21 @@ type ledgerMemo struct {
 }
 
 type ledgerSeen struct {
-	s ExposureState
+	s SecretAccessState
 	v int
 }
 
-func (m *ledgerMemo) get(devhub string) (ExposureState, int, bool) {
+func (m *ledgerMemo) get(devhub string) (SecretAccessState, int, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	seen, ok := m.m[devhub]
 	if !ok {
-		return ExposureState{}, 0, false
+		return SecretAccessState{}, 0, false
 	}
 	return seen.s.clone(), seen.v, true
 }
 
-func (m *ledgerMemo) put(devhub string, s ExposureState, v int) {
+func (m *ledgerMemo) put(devhub string, s SecretAccessState, v int) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.m == nil {
@@ -356,8 +356,8 @@ func (m *ledgerMemo) forget(devhub string) {
 }
 
 // clone copies s so that the memo and a run never share a map.
-func (s ExposureState) clone() ExposureState {
-	out := ExposureState{Prior: s.Prior, Closer: s.Closer}
+func (s SecretAccessState) clone() SecretAccessState {
+	out := SecretAccessState{Prior: s.Prior, Closer: s.Closer}
 	if s.Prior != nil {
 		p := *s.Prior
 		out.Prior = &p
@@ -367,7 +367,7 @@ func (s ExposureState) clone() ExposureState {
 		out.Closer = &c
 	}
 	if s.Holders != nil {
-		out.Holders = make(map[string]ExposureHolder, len(s.Holders))
+		out.Holders = make(map[string]SecretAccessHolder, len(s.Holders))
 		for k, h := range s.Holders {
 			out.Holders[k] = h
 		}
@@ -377,16 +377,16 @@ func (s ExposureState) clone() ExposureState {
 
 // loadLedger returns devhub's ledger state: on a loop's first try the one
 // this engine last saw (when it has one), else a fresh read.
-func (e *Engine) loadLedger(ctx context.Context, devhub string, try int) (ExposureState, int, error) {
+func (e *Engine) loadLedger(ctx context.Context, devhub string, try int) (SecretAccessState, int, error) {
 	if try == 0 {
 		if s, v, ok := e.ledgerMemo.get(devhub); ok {
 			return s, v, nil
 		}
 	}
-	s, v, err := e.ledger.LoadExposure(ctx, devhub)
+	s, v, err := e.ledger.LoadSecretAccess(ctx, devhub)
 	if err != nil {
 		e.ledgerMemo.forget(devhub)
-		return ExposureState{}, 0, err
+		return SecretAccessState{}, 0, err
 	}
 	e.ledgerMemo.put(devhub, s, v)
 	return s, v, nil
@@ -394,8 +394,8 @@ func (e *Engine) loadLedger(ctx context.Context, devhub string, try int) (Exposu
 
 // saveLedger writes s against version v and remembers the result; a lost
 // check-and-set forgets the remembered state.
-func (e *Engine) saveLedger(ctx context.Context, devhub string, s ExposureState, v int) (int, error) {
-	nv, err := e.ledger.SaveExposure(ctx, devhub, s, v)
+func (e *Engine) saveLedger(ctx context.Context, devhub string, s SecretAccessState, v int) (int, error) {
+	nv, err := e.ledger.SaveSecretAccess(ctx, devhub, s, v)
 	if err != nil {
 		e.ledgerMemo.forget(devhub)
 		return 0, err
@@ -404,10 +404,10 @@ func (e *Engine) saveLedger(ctx context.Context, devhub string, s ExposureState,
 	return nv, nil
 }
 
-// ExposureHolders lists the apps holding devhub's opening (for status and
+// SecretAccessHolders lists the apps holding devhub's opening (for status and
 // tests), sorted; dead holders are included until the next join or leave.
-func (e *Engine) ExposureHolders(ctx context.Context, devhub string) ([]string, error) {
-	s, _, err := e.ledger.LoadExposure(ctx, devhub)
+func (e *Engine) SecretAccessHolders(ctx context.Context, devhub string) ([]string, error) {
+	s, _, err := e.ledger.LoadSecretAccess(ctx, devhub)
 	if err != nil {
 		return nil, err
 	}
