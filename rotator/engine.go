@@ -152,33 +152,41 @@ func randomID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// Engine runs rotations. It holds no per-app state between calls: every
-// call starts from the journal, Salesforce and Vault, which is what makes a
-// fresh Engine able to resume after a crash.
+// Engine runs rotations. It keeps no state a rotation depends on between
+// calls: every call starts from the journal, Salesforce and Vault, which is
+// what makes a fresh Engine able to resume after a crash. (It remembers
+// what only saves requests — the Dev Hubs' ledger states and the apps' ECA
+// cache entries it last saw, how long each Dev Hub's setting takes to
+// apply — and each of those is proven or corrected by the next
+// check-and-set write or Salesforce answer.)
 //
 // The journal (JournalEntry.Step/Done) only moves forward; Extra["op"] names
-// the external mutation in flight. A crashed or failed rotation resumes as
-// follows (every row re-reads Salesforce/Vault before acting):
+// the external mutation in flight. It is written only where a resume needs
+// it (issue 14): before the setting is opened (the prior value, I5), before
+// the first POST staged (so an entry created by a POST whose answer was lost
+// is recognised), after the POST (the pending pair, I2), and when an attempt
+// fails; the end of a run deletes it together with the lease. A crashed or
+// failed rotation resumes as follows (every row re-reads Salesforce/Vault
+// before acting):
 //
 //	journal says                      resume does
-//	none                              fresh rotation (preflight creates the journal)
-//	preflight done                    expose: record prior setting, open it
-//	PriorSecretAccess set                 join the Dev Hub's shared opening again; re-read the
+//	none                              fresh rotation (nothing was changed)
+//	PriorSecretAccess set             join the Dev Hub's shared opening again; re-read the
 //	                                  setting, open if closed; leave it at the end (the
 //	                                  last holder out restores the prior value)
 //	stage started, no Pending         GET staged: Active (created after our POST) with
 //	                                  secret → adopt into journal;
 //	                                  Active without secret → DELETE, POST again;
-//	                                  empty → POST
+//	                                  empty → POST; a refused first POST (slot
+//	                                  occupied) reads the slot and decides from it
 //	persist done (Pending saved)      rotate: PrimaryKey == Pending.Key → done; staged
 //	                                  entry still Active → PATCH; gone → ErrStagedLost,
-//	                                  journal rewound to stage a fresh pair
-//	rotate started                    same as above (never a blind second PATCH)
-//	rotate done / verify failed       verify again (read-back + token requests);
+//	                                  journal rewound to stage a fresh pair (a crash
+//	                                  during PATCH, verify or the Vault commit lands here)
+//	verify failed                     verify again (read-back + token requests);
 //	                                  Vault's app path untouched until it passes
-//	commit started                    re-read the path: our rotation id → done, else
-//	                                  CAS write (immediate: then DELETE the Rotated slot)
-//	commit done / finish started      restore secret access, audit success, clear journal
+//	app path holds our rotation id    the commit happened: straight to finish — leave the
+//	                                  opening, audit success, delete the journal
 //	step "retire"                     finish the retire (Retire's own journal)
 //	Orphaned / NextAttemptAt future   only restore secret access; ErrOrphaned / ErrBackoff
 //
@@ -304,7 +312,8 @@ type run struct {
 	// sleptSinceRenew is wall-clock settle sleep since the lease was last
 	// renewed: the engine's clock (a test's fake) does not see it.
 	sleptSinceRenew time.Duration
-	// stagedHere is the staged entry this call created (cleared once used).
+	// stagedHere is the staged entry this call created and (after a 200 from
+	// PATCH) promoted: verify then needs no read-back.
 	stagedHere string
 	// readsGated: this call had to open the setting before it could read.
 	readsGated bool
