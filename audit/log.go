@@ -153,6 +153,12 @@ type Log struct {
 	vault  *vaultSink
 	closed bool
 	buf    []byte
+
+	// Group commit (Record): the events waiting for the next batch, and
+	// whether a goroutine is writing batches.
+	qmu      sync.Mutex
+	queue    []*pendingRecord
+	flushing bool
 }
 
 var _ rotator.AuditLog = (*Log)(nil)
@@ -284,7 +290,7 @@ func (l *Log) repairTorn(ctx context.Context, ti tailInfo) error {
 	}
 	l.opts.Logger.Warn("audit: sealing torn last line with an audit.repair record",
 		zap.String("file", ti.torn.File), zap.Int64("offset", ti.torn.Offset), zap.Int("bytes", ti.torn.Length))
-	if err := l.appendFile(ctx, e); err != nil {
+	if err := l.appendOne(ctx, e); err != nil {
 		return err
 	}
 	if l.opts.CheckpointPath != "" {
@@ -316,7 +322,7 @@ func (l *Log) repairAnchor(ctx context.Context, ae *AnchorError) error {
 	}
 	l.opts.Logger.Warn("audit: the log does not reach its anchor; recording the loss and moving the anchor (operator repair)",
 		zap.String("file", ae.File), zap.String("problem", ae.Problem), zap.Uint64("anchor_seq", a.Seq))
-	if err := l.appendFile(ctx, e); err != nil {
+	if err := l.appendOne(ctx, e); err != nil {
 		return err
 	}
 	return l.anchorLocked(ctx, true)
@@ -352,32 +358,110 @@ func (l *Log) Record(ctx context.Context, e rotator.Event) error {
 		e.Time = l.opts.Now()
 	}
 	e.Time = e.Time.UTC()
+	p := &pendingRecord{e: e, done: make(chan struct{})}
+	l.qmu.Lock()
+	l.queue = append(l.queue, p)
+	lead := !l.flushing
+	l.flushing = true
+	l.qmu.Unlock()
+	if lead {
+		l.flush(context.WithoutCancel(ctx), p)
+	}
+	<-p.done
+	return p.err
+}
+
+// pendingRecord is one Record call waiting for its batch.
+type pendingRecord struct {
+	e    rotator.Event
+	err  error
+	done chan struct{}
+}
+
+// flush writes the queued events in batches (group commit): a batch is
+// every event that arrived while the previous batch was being written, so
+// an idle log writes each event at once, and concurrent rotations share one
+// MAC request, one write and one fsync — and one anchor — per batch
+// instead of one per event. The Record call that found nobody writing
+// leads; once its own event is written it hands any rest on to a new
+// goroutine and returns, so no caller waits for others' events.
+func (l *Log) flush(ctx context.Context, own *pendingRecord) {
+	for {
+		l.qmu.Lock()
+		batch := l.queue
+		l.queue = nil
+		if len(batch) == 0 {
+			l.flushing = false
+			l.qmu.Unlock()
+			return
+		}
+		l.qmu.Unlock()
+		l.recordBatch(ctx, batch)
+		mine := false
+		for _, p := range batch {
+			mine = mine || p == own
+			close(p.done)
+		}
+		if !mine {
+			continue
+		}
+		l.qmu.Lock()
+		rest := len(l.queue) > 0
+		if !rest {
+			l.flushing = false
+		}
+		l.qmu.Unlock()
+		if rest {
+			go l.flush(ctx, nil)
+		}
+		return
+	}
+}
+
+// recordBatch appends the batch's events to every sink; each pending
+// record gets its own outcome (any error wraps ErrNotDurable).
+func (l *Log) recordBatch(ctx context.Context, batch []*pendingRecord) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	fail := func(ps []*pendingRecord, err error) {
+		for _, p := range ps {
+			if p.err == nil {
+				p.err = fmt.Errorf("%w: %w", ErrNotDurable, err)
+			}
+		}
+	}
 	if l.closed {
-		return fmt.Errorf("%w: %w", ErrNotDurable, ErrClosed)
+		fail(batch, ErrClosed)
+		return
 	}
 	if l.file != nil {
-		if err := l.recordFile(ctx, e); err != nil {
-			return fmt.Errorf("%w: %w", ErrNotDurable, err)
+		if err := l.recordFile(ctx, batch); err != nil {
+			fail(batch, err)
+			return
 		}
 	}
 	if l.vault != nil {
-		_, err := l.vault.append(ctx, func(seq uint64, prev string) ([]byte, error) {
-			r := Record{V: SchemaVersion, Seq: seq, Event: e, PrevHash: prev}
-			return encodeLine(nil, &r, l.signer(ctx))
-		})
-		if err != nil {
-			return fmt.Errorf("%w: %w", ErrNotDurable, err)
+		for _, p := range batch {
+			if p.err != nil {
+				continue
+			}
+			e := p.e
+			_, err := l.vault.append(ctx, func(seq uint64, prev string) ([]byte, error) {
+				r := Record{V: SchemaVersion, Seq: seq, Event: e, PrevHash: prev}
+				return encodeLine(nil, &r, l.signer(ctx))
+			})
+			if err != nil {
+				p.err = fmt.Errorf("%w: %w", ErrNotDurable, err)
+			}
 		}
 	}
-	return nil
 }
 
-// recordFile appends e to the file under the writers' lock, after catching
-// up with other writers, and anchors when e ends an action. Callers hold
-// l.mu.
-func (l *Log) recordFile(ctx context.Context, e rotator.Event) error {
+// recordFile appends the batch's events to the file under the writers'
+// lock, after catching up with other writers, and anchors once when an
+// event of the batch ends an action. An event whose record would exceed
+// MaxLineBytes fails alone. Callers hold l.mu.
+func (l *Log) recordFile(ctx context.Context, batch []*pendingRecord) error {
 	if l.broken != nil {
 		return fmt.Errorf("audit: file sink stopped after an earlier failure: %w", l.broken)
 	}
@@ -388,10 +472,11 @@ func (l *Log) recordFile(ctx context.Context, e rotator.Event) error {
 	if err := l.syncTail(ctx); err != nil {
 		return err
 	}
-	if err := l.appendFile(ctx, e); err != nil {
+	anchor, err := l.appendFile(ctx, batch)
+	if err != nil {
 		return err
 	}
-	if l.opts.CheckpointPath != "" && (!l.anchored || anchorEvent(e) || l.sinceCP >= l.opts.CheckpointEvery) {
+	if l.opts.CheckpointPath != "" && (!l.anchored || anchor || l.sinceCP >= l.opts.CheckpointEvery) {
 		return l.anchorLocked(ctx, false)
 	}
 	return nil
@@ -409,31 +494,87 @@ func (l *Log) signer(ctx context.Context) func(string) (string, error) {
 
 // appendFile links e into the file chain. Callers hold l.mu and the file
 // lock.
-func (l *Log) appendFile(ctx context.Context, e rotator.Event) error {
+func (l *Log) appendFile(ctx context.Context, batch []*pendingRecord) (anchor bool, err error) {
 	if l.broken != nil {
-		return fmt.Errorf("audit: file sink stopped after an earlier failure: %w", l.broken)
+		return false, fmt.Errorf("audit: file sink stopped after an earlier failure: %w", l.broken)
 	}
-	r := Record{V: SchemaVersion, Seq: l.seq + 1, Event: e, PrevHash: l.head}
-	line, err := encodeLine(l.buf, &r, l.signer(ctx))
+	// Chain the records and hash them, then MAC every hash in one call.
+	type rec struct {
+		r Record
+		p *pendingRecord
+	}
+	recs := make([]rec, 0, len(batch))
+	seq, head := l.seq, l.head
+	var body []byte
+	for _, p := range batch {
+		r := Record{V: SchemaVersion, Seq: seq + 1, Event: p.e, PrevHash: head}
+		body = AppendCanonical(body[:0], &r)
+		if len(body)+len(hashMarker)+lineOverhead > MaxLineBytes {
+			p.err = fmt.Errorf("%w: audit: record of %d bytes exceeds %d", ErrNotDurable, len(body), MaxLineBytes)
+			continue
+		}
+		r.Hash = HashCanonical(body)
+		seq, head = r.Seq, r.Hash
+		recs = append(recs, rec{r: r, p: p})
+		anchor = anchor || anchorEvent(p.e)
+	}
+	if len(recs) == 0 {
+		return false, nil
+	}
+	hashes := make([]string, len(recs))
+	for i := range recs {
+		hashes[i] = recs[i].r.Hash
+	}
+	macs, err := l.opts.MAC.Sign(ctx, hashes)
+	if err == nil && len(macs) != len(hashes) {
+		err = fmt.Errorf("audit: %d MACs for %d records", len(macs), len(hashes))
+	}
 	if err != nil {
-		return err
+		return false, err
 	}
-	l.buf = line[:0]
-	if len(line) > MaxLineBytes {
-		return fmt.Errorf("audit: record of %d bytes exceeds %d", len(line), MaxLineBytes)
+	var lines []byte
+	for i := range recs {
+		r := recs[i].r
+		mac := macs[i]
+		line, err := encodeLine(l.buf, &r, func(string) (string, error) { return mac, nil })
+		if err != nil {
+			return false, err
+		}
+		l.buf = line[:0]
+		if len(recs) == 1 {
+			lines = line
+			break
+		}
+		lines = append(lines, line...)
 	}
-	if err := l.file.append(line); err != nil {
-		// The line may be partly on disk: never append after it.
+	if err := l.file.append(lines); err != nil {
+		// The lines may be partly on disk: never append after them.
 		l.broken = err
+		return false, err
+	}
+	first := l.seq == 0
+	l.seq, l.head = seq, head
+	if first {
+		l.chain = ChainID(recs[0].r.Hash)
+	}
+	l.sinceCP += len(recs)
+	return anchor, nil
+}
+
+// appendOne appends a single record (checkpoints, repairs) outside a
+// batch. Callers hold l.mu and the file lock.
+func (l *Log) appendOne(ctx context.Context, e rotator.Event) error {
+	p := &pendingRecord{e: e}
+	if _, err := l.appendFile(ctx, []*pendingRecord{p}); err != nil {
 		return err
 	}
-	l.seq, l.head = r.Seq, r.Hash
-	if r.Seq == 1 {
-		l.chain = ChainID(r.Hash)
-	}
-	l.sinceCP++
-	return nil
+	return p.err
 }
+
+// lineOverhead bounds what a line adds to its canonical body: the hash
+// (64 hex), the MAC (a transit or local MAC is well under 200 bytes) and
+// the punctuation.
+const lineOverhead = 64 + 256 + 16
 
 // anchorLocked signs the file chain's head, appends the signed statement
 // as an audit.checkpoint record (so the file verifies offline) and
@@ -456,7 +597,7 @@ func (l *Log) anchorLocked(ctx context.Context, reset bool) error {
 			"time": a.Time.Format(time.RFC3339Nano), "mode": a.Mode, "sig": a.Sig,
 		},
 	}
-	if err := l.appendFile(ctx, cp); err != nil {
+	if err := l.appendOne(ctx, cp); err != nil {
 		return err
 	}
 	if err := writeAnchor(ctx, l.opts.Vault, l.opts.KVMount, l.opts.CheckpointPath, a, reset); err != nil {

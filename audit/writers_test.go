@@ -208,7 +208,7 @@ func appendCheckpoint(t *testing.T, l *Log) {
 	defer func() { l.opts.CheckpointPath = "" }()
 	a := Anchor{ID: "t", Chain: l.chain, Seq: l.seq, Hash: l.head, Time: l.opts.Now().UTC(), Mode: l.mode}
 	sig, _ := l.opts.Signer.SignHead(t.Context(), a.Message())
-	err := l.appendFile(t.Context(), rotator.Event{Type: EventCheckpoint, Time: a.Time, Actor: rotator.Actor{Kind: rotator.ActorSystem},
+	err := l.appendOne(t.Context(), rotator.Event{Type: EventCheckpoint, Time: a.Time, Actor: rotator.Actor{Kind: rotator.ActorSystem},
 		Details: map[string]string{"anchor_id": a.ID, "chain": a.Chain, "seq": fmt.Sprint(a.Seq), "hash": a.Hash,
 			"time": a.Time.Format("2006-01-02T15:04:05.999999999Z07:00"), "mode": a.Mode, "sig": sig}})
 	if err != nil {
