@@ -424,6 +424,12 @@ func (d *Daemon) setApps(set *wire.DaemonSettings) {
 		d.metrics.SetMaxAge(a.App.Name, a.App.MaxAge)
 		names = append(names, a.App.Name)
 	}
+	// The map is now the daemon's one copy of each app's model: the
+	// settings keep only the name (a 10,000-app daemon would otherwise
+	// hold every model twice, some 5 MiB).
+	for i := range set.Apps {
+		set.Apps[i].App = rotator.App{Name: set.Apps[i].App.Name}
+	}
 	d.mu.Lock()
 	d.apps, d.notifTo, d.names = apps, to, names
 	d.mu.Unlock()
@@ -443,8 +449,8 @@ func (d *Daemon) appList() []rotator.App {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	out := make([]rotator.App, 0, len(d.apps))
-	for _, a := range d.set.Apps {
-		if x, ok := d.apps[a.App.Name]; ok {
+	for _, name := range d.names {
+		if x, ok := d.apps[name]; ok {
 			out = append(out, x)
 		}
 	}
