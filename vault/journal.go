@@ -63,18 +63,11 @@ func (c *Client) Save(ctx context.Context, app string, e rotator.JournalEntry, c
 			return 0, wrapErr(op, c.dataPath(rel), err)
 		}
 	}
-	// No HTML escaping: the field is read by people in the Vault UI, and
-	// "<redacted>" should read as such.
-	var state strings.Builder
-	enc := json.NewEncoder(&state)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(e); err != nil {
+	state, pending, err := encodeJournal(e)
+	if err != nil {
 		return 0, fmt.Errorf("vault: %s %s: %w", op, c.dataPath(rel), err)
 	}
-	return c.writeKV(ctx, op, rel, map[string]any{
-		fieldJournalState:   strings.TrimSpace(state.String()),
-		fieldJournalPending: e.Pending.Secret.Reveal(),
-	}, cas)
+	return c.writeKV(ctx, op, rel, map[string]any{fieldJournalState: state, fieldJournalPending: pending}, cas)
 }
 
 // Clear removes app's journal with all its versions (destroying the pending
