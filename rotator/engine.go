@@ -199,10 +199,15 @@ type Engine struct {
 	ledger SecretAccessLedger
 	strat  strategyMemo // mirror of the Vault ECA caches' distribution (metadata_strategy.go)
 	settle settleHints  // how long each Dev Hub's setting took to apply
-	// ledgerMemo: the Dev Hubs' ledger states this engine last saw.
-	ledgerMemo ledgerMemo
-	// ecaMemo: the apps' ECA cache entries this engine last saw (gate.go).
-	ecaMemo ecaMemo
+	// ledgerMemo: the Dev Hubs' ledger states this engine last saw. A
+	// join or leave writes against it first (check-and-set) and reads the
+	// ledger only when that write loses: the write proves it current.
+	ledgerMemo memo[SecretAccessState]
+	// ecaMemo: the apps' ECA cache entries this engine last saw. It is a
+	// cache of a cache: an entry another replica changed shows as a
+	// mismatch (the ids answer not found and are looked up again) or as a
+	// lost check-and-set on the next save, which forgets it (gate.go).
+	ecaMemo memo[JournalEntry]
 }
 
 // NewEngine checks o and returns an Engine.
@@ -210,7 +215,9 @@ func NewEngine(o Options) (*Engine, error) {
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
-	return &Engine{o: o, ledger: o.Ledger}, nil
+	return &Engine{o: o, ledger: o.Ledger,
+		ledgerMemo: memo[SecretAccessState]{clone: SecretAccessState.clone},
+		ecaMemo:    memo[JournalEntry]{clone: cloneEntry}}, nil
 }
 
 // Request is one call to Rotate.

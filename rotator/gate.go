@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"sync"
 	"time"
 
@@ -81,54 +80,6 @@ func (e *Engine) loadCache(ctx context.Context, r *run) {
 	}
 	r.cache.entry, r.cache.ver = j, v
 	e.ecaMemo.put(r.app.Name, j, v)
-}
-
-// ecaMemo keeps, per app, the ECA cache entry (and its version) this
-// engine last read or wrote, so a rotation or retirement after the first
-// reads no cache from Vault. It is only ever a cache of a cache: an entry
-// another replica changed meanwhile shows as a mismatch (the ids answer
-// not found and are looked up again) or as a lost check-and-set on the
-// next save, which forgets it.
-type ecaMemo struct {
-	mu sync.Mutex
-	m  map[string]ecaSeen
-}
-
-type ecaSeen struct {
-	e JournalEntry
-	v int
-}
-
-func (m *ecaMemo) get(app string) (JournalEntry, int, bool) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	seen, ok := m.m[app]
-	if !ok {
-		return JournalEntry{}, 0, false
-	}
-	e := seen.e
-	if e.Extra != nil {
-		e.Extra = maps.Clone(e.Extra)
-	}
-	return e, seen.v, true
-}
-
-func (m *ecaMemo) put(app string, e JournalEntry, v int) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.m == nil {
-		m.m = map[string]ecaSeen{}
-	}
-	if e.Extra != nil {
-		e.Extra = maps.Clone(e.Extra)
-	}
-	m.m[app] = ecaSeen{e: e, v: v}
-}
-
-func (m *ecaMemo) forget(app string) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	delete(m.m, app)
 }
 
 // saveCache records what the run resolved — the app id and consumer id

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -313,46 +312,6 @@ func (e *Engine) closeSecretAccess(ctx context.Context, r *run, crashedClose boo
 	}
 	r.log.Info("secret access restored")
 	return e.record(ctx, r, EventSecretAccessRestored, StepFinish, OutcomeOK, nil, map[string]string{"value": "false"})
-}
-
-// ledgerMemo remembers, per Dev Hub, the ledger state and version this
-// engine last read or wrote. A join or leave writes against it first
-// (check-and-set) and reads the ledger only when that write loses, so an
-// uncontended opening costs no ledger read: the write proves the
-// remembered state current.
-type ledgerMemo struct {
-	mu sync.Mutex
-	m  map[string]ledgerSeen
-}
-
-type ledgerSeen struct {
-	s SecretAccessState
-	v int
-}
-
-func (m *ledgerMemo) get(devhub string) (SecretAccessState, int, bool) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	seen, ok := m.m[devhub]
-	if !ok {
-		return SecretAccessState{}, 0, false
-	}
-	return seen.s.clone(), seen.v, true
-}
-
-func (m *ledgerMemo) put(devhub string, s SecretAccessState, v int) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.m == nil {
-		m.m = map[string]ledgerSeen{}
-	}
-	m.m[devhub] = ledgerSeen{s: s.clone(), v: v}
-}
-
-func (m *ledgerMemo) forget(devhub string) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	delete(m.m, devhub)
 }
 
 // clone copies s so that the memo and a run never share a map.
